@@ -1,0 +1,81 @@
+// One typed error family for everything the platform answers (undici's habit:
+// a base class, a fixed `code` per subclass, structured fields). Callers branch on
+// the class or `code`, never on message text or raw status codes.
+//
+// Messages never contain a token: they are built from the route and the status only.
+
+export type PlatformErrorCode =
+  | 'AGENTD_INVALID_INSTALL_TOKEN'
+  | 'AGENTD_INSTALL_TOKEN_ALREADY_USED'
+  | 'AGENTD_UNAUTHORIZED'
+  | 'AGENTD_NOT_FOUND'
+  | 'AGENTD_BAD_REQUEST'
+  | 'AGENTD_PLATFORM_UNAVAILABLE'
+  | 'AGENTD_BAD_RESPONSE'
+  | 'AGENTD_REQUEST_ABORTED';
+
+export class PlatformError extends Error {
+  readonly code: PlatformErrorCode = 'AGENTD_BAD_REQUEST';
+  /** HTTP status when the platform answered; undefined for network failures. */
+  readonly status: number | undefined;
+  /** The route, e.g. "POST /api/daemon/heartbeat" (never a query string or token). */
+  readonly route: string;
+  /** The platform's `error` field, when it sent one. */
+  readonly platformError: string | undefined;
+
+  constructor(message: string, opts: { route: string; status?: number; platformError?: string; cause?: unknown }) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.route = opts.route;
+    this.status = opts.status;
+    this.platformError = opts.platformError;
+  }
+}
+
+/** Malformed, unknown or expired install token (400/401 `invalid_install_token`). */
+export class InvalidInstallToken extends PlatformError {
+  override readonly code = 'AGENTD_INVALID_INSTALL_TOKEN' as const;
+}
+
+/** The install token was already exchanged (401 `install_token_already_used`). */
+export class InstallTokenAlreadyUsed extends PlatformError {
+  override readonly code = 'AGENTD_INSTALL_TOKEN_ALREADY_USED' as const;
+}
+
+/** The daemon credential was refused (401): revoked, rotated or never valid. */
+export class Unauthorized extends PlatformError {
+  override readonly code = 'AGENTD_UNAUTHORIZED' as const;
+}
+
+/** 404, e.g. `task not found`. */
+export class NotFound extends PlatformError {
+  override readonly code = 'AGENTD_NOT_FOUND' as const;
+}
+
+/** Any other final 4xx: the request itself is wrong; retrying will not help. */
+export class BadRequest extends PlatformError {
+  override readonly code = 'AGENTD_BAD_REQUEST' as const;
+}
+
+/**
+ * The platform could not be reached or answered 5xx/408/429 (after retries, where the
+ * call retries). `url` is the platform's base URL, for messages a person reads.
+ */
+export class PlatformUnavailable extends PlatformError {
+  override readonly code = 'AGENTD_PLATFORM_UNAVAILABLE' as const;
+}
+
+/** The platform answered 2xx with a body that is not the JSON we expect. */
+export class BadResponse extends PlatformError {
+  override readonly code = 'AGENTD_BAD_RESPONSE' as const;
+}
+
+/** The caller's AbortSignal fired. */
+export class RequestAborted extends PlatformError {
+  override readonly code = 'AGENTD_REQUEST_ABORTED' as const;
+}
+
+/** Network errors, 5xx, 408 and 429 may succeed later; everything else is final. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof PlatformUnavailable;
+}

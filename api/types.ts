@@ -1,0 +1,260 @@
+// The wire contract between agentd and a platform (ours in platform/, or a Multica
+// server). Readable on its own: every route of DESIGN.md §2 has its request and
+// response type here. Field names are snake_case because that is what goes on the wire.
+
+/** `mit_` + 40 lowercase hex: the one-time install token (15 minutes, single use). */
+export const INSTALL_TOKEN_RE = /^mit_[0-9a-f]{40}$/;
+/** `mdt_` + 40 lowercase hex: the long-lived daemon credential. */
+export const DAEMON_TOKEN_RE = /^mdt_[0-9a-f]{40}$/;
+/** `mat_` + 40 lowercase hex: a task-scoped token handed to the task's child process. */
+export const TASK_TOKEN_RE = /^mat_[0-9a-f]{40}$/;
+
+/** Error body of every non-2xx answer. */
+export interface ErrorBody {
+  error: string;
+}
+
+// ---------------------------------------------------------------- enrolment
+
+/** POST /api/workspaces/{id}/install-tokens (admin) → 201 */
+export interface InstallTokenCreated {
+  id: string;
+  token: string; // mit_…
+  workspace_id: string;
+  expires_at: string; // RFC 3339
+  created_at: string;
+}
+
+/** POST /api/install-tokens/exchange */
+export interface ExchangeRequest {
+  token: string; // mit_…
+  daemon_id: string;
+}
+export interface ExchangeResponse {
+  token: string; // mdt_…
+  workspace_id: string;
+  daemon_id: string;
+  expires_at: string;
+}
+
+/** Error codes the exchange answers with (in `{"error": …}`). */
+export type ExchangeErrorCode =
+  | 'invalid_install_token' // 400 malformed, or 401 unknown/expired
+  | 'install_token_already_used' // 401
+  | 'daemon_id is required'; // 400
+
+// ---------------------------------------------------------------- daemon
+
+export type RuntimeStatus = 'online' | 'offline';
+
+/** A runtime (agent CLI) found on this machine, as sent at registration. */
+export interface RuntimeInfo {
+  name: string; // e.g. "claude", "codex", "command"
+  type: string; // adapter type; same as name for the built-in adapters
+  version: string;
+  status: RuntimeStatus;
+}
+
+/** Device facts gathered once at start (systeminformation), sent at registration. */
+export interface DeviceInfo {
+  hostname?: string;
+  os?: string; // linux | macos | windows
+  arch?: string;
+  cpus?: number;
+  memory_bytes?: number;
+}
+
+/** POST /api/daemon/register */
+export interface RegisterRequest {
+  workspace_id: string;
+  daemon_id: string;
+  device_name: string;
+  cli_version: string;
+  runtimes: RuntimeInfo[];
+  device?: DeviceInfo; // agentd extension; a Multica server ignores it
+}
+export interface RegisteredRuntime {
+  id: string;
+  name: string;
+  type: string;
+  version?: string;
+  status?: string;
+  [extra: string]: unknown;
+}
+export interface RegisterResponse {
+  runtimes: RegisteredRuntime[];
+}
+
+/** POST /api/daemon/heartbeat */
+export interface HeartbeatRequest {
+  runtime_id: string;
+}
+export interface HeartbeatResponse {
+  runtime_id: string;
+  status: string;
+  [extra: string]: unknown; // may carry pending actions later
+}
+
+/** A task as handed out by a claim. Unknown fields are kept and ignored. */
+export interface Task {
+  id: string;
+  runtime_id: string;
+  workspace_id: string;
+  prompt: string;
+  auth_token?: string; // mat_…, task-scoped
+  timeout_s?: number;
+  [extra: string]: unknown;
+}
+
+/** POST /api/daemon/tasks/claim (batch; `wait_s` is agentd's long-poll extension) */
+export const MAX_CLAIM_TASKS = 32;
+export const MAX_CLAIM_WAIT_S = 25;
+export interface ClaimRequest {
+  daemon_id: string;
+  runtime_ids: string[];
+  max_tasks: number; // ≤ 32
+  wait_s?: number; // ≤ 25
+}
+export interface ClaimResponse {
+  tasks: Task[];
+}
+
+/** POST /api/daemon/runtimes/{id}/tasks/claim (legacy single claim) */
+export interface LegacyClaimResponse {
+  task: Task | null;
+}
+
+export type MessageType = 'text' | 'thinking' | 'tool_use' | 'tool_result' | 'error' | 'system' | 'stderr';
+
+/** One output message; `seq` is per task and strictly increasing (resend = idempotent). */
+export interface TaskMessage {
+  seq: number;
+  type: MessageType | string;
+  content?: string;
+  tool?: string;
+  input?: unknown;
+  output?: unknown;
+}
+/** POST /api/daemon/tasks/{id}/messages */
+export interface MessagesRequest {
+  messages: TaskMessage[];
+}
+
+/** POST /api/daemon/tasks/{id}/progress */
+export interface ProgressRequest {
+  summary: string;
+  step: number;
+  total: number;
+}
+
+/** POST /api/daemon/tasks/{id}/complete */
+export interface CompleteRequest {
+  output: string;
+  session_id?: string;
+  work_dir?: string;
+}
+
+/** Why a task failed; the values a Multica server knows. */
+export type FailureReason =
+  | 'idle_watchdog'
+  | 'timeout'
+  | 'cancelled'
+  | 'agent_error'
+  | 'daemon_shutdown'
+  | 'orphaned'
+  | 'runtime_offline';
+export const FAILURE_REASONS: readonly FailureReason[] = [
+  'idle_watchdog',
+  'timeout',
+  'cancelled',
+  'agent_error',
+  'daemon_shutdown',
+  'orphaned',
+  'runtime_offline',
+];
+
+/** POST /api/daemon/tasks/{id}/fail */
+export interface FailRequest {
+  error: string;
+  failure_reason: FailureReason;
+}
+
+export type TaskStatus = 'queued' | 'claimed' | 'running' | 'completed' | 'failed' | 'cancelled';
+export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+
+/** GET /api/daemon/tasks/{id}/status */
+export interface TaskStatusResponse {
+  status: TaskStatus | string;
+}
+
+/** POST /api/daemon/deregister */
+export interface DeregisterRequest {
+  runtime_ids: string[];
+}
+
+// ---------------------------------------------------------------- operator (admin)
+
+export interface Workspace {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+/** GET /api/workspaces/{id}/daemons */
+export interface DaemonSummary {
+  daemon_id: string;
+  device_name: string;
+  cli_version: string | null;
+  last_heartbeat_at: string | null;
+  online: boolean;
+  revoked: boolean;
+  runtimes: RegisteredRuntime[];
+  running_tasks: number;
+}
+
+/** GET …/daemons/{daemon_id}/connection and POST …/rotate (rotate returns the token once) */
+export interface ConnectionInfo {
+  platform_url: string;
+  workspace_id: string;
+  daemon_id: string;
+  token: string; // "" when shown, mdt_… only in the answer to rotate
+  issued_at: string;
+  revoked_at: string | null;
+}
+
+/** POST /api/workspaces/{id}/tasks (admin) */
+export interface EnqueueTaskRequest {
+  runtime: string;
+  prompt: string;
+  timeout_s?: number;
+}
+export interface EnqueueTaskResponse {
+  id: string;
+}
+
+/** GET /api/workspaces/{id}/tasks/{task_id} (admin) */
+export interface TaskDetail {
+  id: string;
+  workspace_id: string;
+  runtime: string;
+  prompt: string;
+  status: TaskStatus;
+  failure_reason: FailureReason | null;
+  error: string | null;
+  output: string | null;
+  daemon_id: string | null;
+  created_at: string;
+  claimed_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  messages: TaskMessage[];
+}
+
+// ---------------------------------------------------------------- identity headers
+
+export type ClientOS = 'linux' | 'macos' | 'windows';
+export function clientOS(platform: NodeJS.Platform = process.platform): ClientOS {
+  if (platform === 'darwin') return 'macos';
+  if (platform === 'win32') return 'windows';
+  return 'linux';
+}

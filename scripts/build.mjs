@@ -1,0 +1,64 @@
+// Builds the esbuild bundles that bin/agentd and bin/agentd-platform run.
+// Why a bundle: Node 20 spends ~300 ms resolving and loading undici, pino, env-schema…
+// from node_modules; one bundled file with lazily-loaded chunks starts in ~120 ms
+// (DESIGN.md "Facts measured here"). `splitting` keeps subcommands and the task
+// runner out of the start-up path: they load on first use via import().
+import { build } from 'esbuild';
+import { existsSync, rmSync, mkdirSync, cpSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist');
+
+const serverEntries = {
+  agentd: 'cli/main.ts',
+  'agentd-platform': 'platform/main.ts',
+  demo: 'scripts/demo.ts',
+};
+const entryPoints = Object.fromEntries(
+  Object.entries(serverEntries).filter(([, src]) => existsSync(join(root, src))),
+);
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+await build({
+  absWorkingDir: root,
+  entryPoints,
+  outdir: out,
+  entryNames: '[name]',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.18',
+  sourcemap: 'linked',
+  // Native addon: loaded from node_modules at run time (only the platform uses it).
+  external: ['better-sqlite3'],
+  // CommonJS dependencies (pino, systeminformation…) call require(); give ESM chunks one.
+  banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },
+  define: { AGENTD_VERSION: JSON.stringify(process.env.npm_package_version ?? '0.0.0-dev') },
+  logLevel: 'warning',
+});
+
+// The operator web page (browser bundle), when it exists.
+if (existsSync(join(root, 'platform/web/app.ts'))) {
+  await build({
+    absWorkingDir: root,
+    entryPoints: { app: 'platform/web/app.ts' },
+    outdir: join(out, 'web'),
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    logLevel: 'warning',
+  });
+  for (const f of ['index.html', 'style.css']) {
+    const src = join(root, 'platform/web', f);
+    if (existsSync(src)) cpSync(src, join(out, 'web', f));
+  }
+}
