@@ -4,7 +4,7 @@
 // (DESIGN.md "Facts measured here"). `splitting` keeps subcommands and the task
 // runner out of the start-up path: they load on first use via import().
 import { build } from 'esbuild';
-import { existsSync, rmSync, mkdirSync, cpSync } from 'node:fs';
+import { existsSync, mkdirSync, cpSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,7 +20,8 @@ const entryPoints = Object.fromEntries(
   Object.entries(serverEntries).filter(([, src]) => existsSync(join(root, src))),
 );
 
-rmSync(out, { recursive: true, force: true });
+// No wipe of dist/: several test runs may share it; entries are overwritten in place and
+// chunk names are content-hashed, so a stale chunk is never loaded.
 mkdirSync(out, { recursive: true });
 
 await build({
