@@ -1,0 +1,553 @@
+// PlatformClient: the only code that speaks HTTP to the platform, and the only importer
+// of undici. One method per route of DESIGN.md §2; every failure leaves here as one of
+// the typed errors of api/errors.ts (classified once, at the edge: Buildkite's
+// api/retryable.go habit), never as a raw status code or an undici error.
+//
+// Retry classes (decided per route, overridable per call with `attempts`):
+//   none      heartbeat, claims, task status: their loops retry on their own schedule;
+//             a blind retry of a claim could hand out tasks whose answer was lost.
+//   safe      register, start, messages (idempotent by seq), progress, recover-orphans,
+//             deregister: network errors and 502/503/504.
+//   terminal  complete, fail, cancel-ack: network errors, any 5xx, 408 and 429. Losing
+//             one of these leaves a task "running" forever on the platform.
+//   exchange  the install-token exchange: ONLY errors that prove the request never left
+//             (connection refused, DNS failure, connect timeout). Once the request may
+//             have reached the platform, a retry could burn the single-use token on a
+//             lost response and then report `install_token_already_used`.
+//
+// Timeouts: `timeoutMs` bounds one attempt (request + headers + body); connect, headers
+// and body timeouts are also set on the dispatcher. Bodies are read with a size cap so
+// a misbehaving server cannot make the daemon buffer megabytes.
+//
+// Tokens: the bearer goes only into the Authorization header; error messages are built
+// from the base URL, the route and the status, and the platform's `error` text is
+// scrubbed of anything that looks like a token before it is kept.
+import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { Backoff, DEFAULT_RETRY, sleep, type RetryPolicy } from './backoff.js';
+import {
+  BadRequest,
+  BadResponse,
+  InstallTokenAlreadyUsed,
+  InvalidInstallToken,
+  NotFound,
+  PlatformError,
+  PlatformUnavailable,
+  RequestAborted,
+  Unauthorized,
+} from './errors.js';
+import {
+  DAEMON_TOKEN_RE,
+  clientOS,
+  type ClaimRequest,
+  type ClaimResponse,
+  type CompleteRequest,
+  type DeregisterRequest,
+  type ExchangeRequest,
+  type ExchangeResponse,
+  type FailRequest,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type LegacyClaimResponse,
+  type MessagesRequest,
+  type ProgressRequest,
+  type RegisterRequest,
+  type RegisterResponse,
+  type TaskStatusResponse,
+} from './types.js';
+import { VERSION } from './version.js';
+
+export type { RetryPolicy } from './backoff.js';
+
+export interface PlatformClientOptions {
+  /** http(s)://host:port of the platform (a path prefix is kept). */
+  baseUrl: string;
+  /** The current mdt_, called per request (a re-read credential takes effect at once). */
+  getToken?: () => string | undefined;
+  /** Tests inject MockAgent; default: EnvHttpProxyAgent (HTTP(S)_PROXY/NO_PROXY), keep-alive. */
+  dispatcher?: Dispatcher;
+  /** X-Client-Version (default: VERSION). */
+  clientVersion?: string;
+  connectTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Largest 2xx body accepted, in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Injectable randomness for the backoff jitter (tests). */
+  random?: () => number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Bound on one attempt (connect + headers + body). */
+  timeoutMs?: number;
+  /** Total tries including the first (overrides the route's default). */
+  attempts?: number;
+}
+
+type RetryClass = 'none' | 'safe' | 'terminal' | 'exchange';
+
+interface RouteSpec<T> {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+  /** false for the exchange: the mit_ in the body is the credential. */
+  auth: boolean;
+  retry: RetryClass;
+  timeoutMs: number;
+  /** Validates and narrows a 2xx JSON body; undefined = the body is ignored. */
+  parse?: (v: unknown) => T | undefined;
+  /** Maps a final 4xx to a typed error (default: 401 Unauthorized, 404 NotFound, else BadRequest). */
+  mapStatus?: (status: number, platformError: string | undefined, route: string) => PlatformError | undefined;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_HEADERS_TIMEOUT_MS = 30_000;
+const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+const DEFAULT_CALL_TIMEOUT_MS = 15_000;
+const HEARTBEAT_TIMEOUT_MS = 10_000;
+/** Margin on top of a long poll's wait_s for the platform to answer after the wait. */
+const LONG_POLL_MARGIN_MS = 15_000;
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** Network error codes that prove the request never reached the platform. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+const TOKEN_LIKE_RE = /\bm[ida]t_[0-9A-Za-z]+/g;
+
+export class PlatformClient {
+  readonly baseUrl: string;
+  private readonly getToken: () => string | undefined;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly headers: Record<string, string>;
+  private readonly policy: RetryPolicy;
+  private readonly maxBodyBytes: number;
+  private readonly random: (() => number) | undefined;
+  private readonly headersTimeoutMs: number;
+  private readonly bodyTimeoutMs: number;
+
+  constructor(opts: PlatformClientOptions) {
+    this.baseUrl = normalizeBaseUrl(opts.baseUrl);
+    this.getToken = opts.getToken ?? (() => undefined);
+    this.headersTimeoutMs = opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    this.bodyTimeoutMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+    if (opts.dispatcher) {
+      this.dispatcher = opts.dispatcher;
+      this.ownsDispatcher = false;
+    } else {
+      // No connect.ca here: it would replace the trust store, while a plain agent
+      // honours NODE_EXTRA_CA_CERTS (DESIGN.md facts).
+      this.dispatcher = new EnvHttpProxyAgent({
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 60_000,
+        connect: { timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS },
+        headersTimeout: this.headersTimeoutMs,
+        bodyTimeout: this.bodyTimeoutMs,
+      });
+      this.ownsDispatcher = true;
+    }
+    this.headers = {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      'user-agent': `agentd/${opts.clientVersion ?? VERSION}`,
+      'x-client-platform': 'daemon',
+      'x-client-version': opts.clientVersion ?? VERSION,
+      'x-client-os': clientOS(),
+    };
+    this.policy = { ...DEFAULT_RETRY, ...opts.retry };
+    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.random = opts.random;
+  }
+
+  // ------------------------------------------------------------------ enrolment
+
+  exchangeInstallToken(body: ExchangeRequest, o: CallOptions = {}): Promise<ExchangeResponse> {
+    return this.call(
+      {
+        method: 'POST',
+        path: '/api/install-tokens/exchange',
+        body,
+        auth: false,
+        retry: 'exchange',
+        timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
+        parse: (v) =>
+          isObj(v) && typeof v.token === 'string' && DAEMON_TOKEN_RE.test(v.token) && typeof v.workspace_id === 'string' && v.workspace_id !== '' && typeof v.daemon_id === 'string'
+            ? { token: v.token, workspace_id: v.workspace_id, daemon_id: v.daemon_id, expires_at: typeof v.expires_at === 'string' ? v.expires_at : '' }
+            : undefined,
+        mapStatus: (status, perr, route) => {
+          const opts = { route, status, platformError: perr };
+          if (perr === 'install_token_already_used') return new InstallTokenAlreadyUsed('the install token was already used', opts);
+          if (perr === 'invalid_install_token' || status === 401) return new InvalidInstallToken('the platform does not accept this install token (unknown, expired or malformed)', opts);
+          return undefined;
+        },
+      },
+      o,
+    );
+  }
+
+  // ------------------------------------------------------------------ daemon
+
+  register(body: RegisterRequest, o: CallOptions = {}): Promise<RegisterResponse> {
+    return this.call(
+      {
+        method: 'POST',
+        path: '/api/daemon/register',
+        body,
+        auth: true,
+        retry: 'safe',
+        timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
+        parse: (v) => (isObj(v) && Array.isArray(v.runtimes) && v.runtimes.every((r) => isObj(r) && typeof r.id === 'string') ? (v as unknown as RegisterResponse) : undefined),
+      },
+      o,
+    );
+  }
+
+  heartbeat(body: HeartbeatRequest, o: CallOptions = {}): Promise<HeartbeatResponse> {
+    return this.call(
+      {
+        method: 'POST',
+        path: '/api/daemon/heartbeat',
+        body,
+        auth: true,
+        retry: 'none',
+        timeoutMs: HEARTBEAT_TIMEOUT_MS,
+        parse: (v) => (isObj(v) ? ({ ...v, runtime_id: typeof v.runtime_id === 'string' ? v.runtime_id : body.runtime_id, status: typeof v.status === 'string' ? v.status : '' } as HeartbeatResponse) : undefined),
+      },
+      o,
+    );
+  }
+
+  claimTasks(body: ClaimRequest, o: CallOptions = {}): Promise<ClaimResponse> {
+    return this.call(
+      {
+        method: 'POST',
+        path: '/api/daemon/tasks/claim',
+        body,
+        auth: true,
+        retry: 'none',
+        timeoutMs: (body.wait_s ?? 0) * 1000 + LONG_POLL_MARGIN_MS,
+        parse: (v) => (isObj(v) && Array.isArray(v.tasks) && v.tasks.every(isTask) ? (v as unknown as ClaimResponse) : undefined),
+      },
+      o,
+    );
+  }
+
+  claimLegacy(runtimeId: string, o: CallOptions = {}): Promise<LegacyClaimResponse> {
+    return this.call(
+      {
+        method: 'POST',
+        path: `/api/daemon/runtimes/${seg(runtimeId)}/tasks/claim`,
+        body: {},
+        auth: true,
+        retry: 'none',
+        timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
+        parse: (v) => (isObj(v) && (v.task === null || v.task === undefined || isTask(v.task)) ? { task: (v.task ?? null) as LegacyClaimResponse['task'] } : undefined),
+      },
+      o,
+    );
+  }
+
+  startTask(taskId: string, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/start`, {}, 'safe', o);
+  }
+
+  postMessages(taskId: string, body: MessagesRequest, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/messages`, body, 'safe', o);
+  }
+
+  reportProgress(taskId: string, body: ProgressRequest, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/progress`, body, 'safe', o);
+  }
+
+  completeTask(taskId: string, body: CompleteRequest, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/complete`, body, 'terminal', o);
+  }
+
+  failTask(taskId: string, body: FailRequest, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/fail`, body, 'terminal', o);
+  }
+
+  cancelAck(taskId: string, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/cancel-ack`, {}, 'terminal', o);
+  }
+
+  taskStatus(taskId: string, o: CallOptions = {}): Promise<TaskStatusResponse> {
+    return this.call(
+      {
+        method: 'GET',
+        path: `/api/daemon/tasks/${seg(taskId)}/status`,
+        auth: true,
+        retry: 'none',
+        timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
+        parse: (v) => (isObj(v) && typeof v.status === 'string' ? (v as unknown as TaskStatusResponse) : undefined),
+      },
+      o,
+    );
+  }
+
+  recoverOrphans(runtimeId: string, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/runtimes/${seg(runtimeId)}/recover-orphans`, {}, 'safe', o);
+  }
+
+  deregister(body: DeregisterRequest, o: CallOptions = {}): Promise<void> {
+    return this.voidCall('/api/daemon/deregister', body, 'safe', o);
+  }
+
+  /** Closes the keep-alive pool (only when this client created it; an injected dispatcher belongs to the caller). */
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  // ------------------------------------------------------------------ machinery
+
+  private voidCall(path: string, body: unknown, retry: RetryClass, o: CallOptions): Promise<void> {
+    return this.call<void>({ method: 'POST', path, body, auth: true, retry, timeoutMs: DEFAULT_CALL_TIMEOUT_MS }, o);
+  }
+
+  private async call<T>(spec: RouteSpec<T>, o: CallOptions): Promise<T> {
+    const route = `${spec.method} ${spec.path}`;
+    const attempts = Math.max(1, Math.floor(o.attempts ?? (spec.retry === 'none' ? 1 : this.policy.attempts)));
+    const backoff = new Backoff({ baseMs: this.policy.baseMs, capMs: this.policy.capMs, random: this.random });
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.attempt(spec, route, o);
+      if (outcome.ok) return outcome.value;
+      const { error, retryable, retryAfterMs } = outcome;
+      if (!retryable || attempt >= attempts || o.signal?.aborted) {
+        if (attempt > 1 && error instanceof PlatformUnavailable) {
+          throw new PlatformUnavailable(`${error.message} (after ${attempt} attempts)`, {
+            route,
+            status: error.status,
+            platformError: error.platformError,
+            cause: error.cause,
+          });
+        }
+        throw error;
+      }
+      const wait = retryAfterMs !== undefined ? Math.min(retryAfterMs, this.policy.capMs) : backoff.next();
+      try {
+        await sleep(wait, o.signal);
+      } catch (reason) {
+        throw new RequestAborted(`${route} aborted`, { route, cause: reason });
+      }
+    }
+  }
+
+  /** One try: a value, or a typed error plus whether this route may try again. */
+  private async attempt<T>(
+    spec: RouteSpec<T>,
+    route: string,
+    o: CallOptions,
+  ): Promise<{ ok: true; value: T } | { ok: false; error: PlatformError; retryable: boolean; retryAfterMs?: number }> {
+    if (o.signal?.aborted) return { ok: false, error: new RequestAborted(`${route} aborted`, { route, cause: o.signal.reason }), retryable: false };
+    const timeoutMs = o.timeoutMs ?? spec.timeoutMs;
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onAbort = (): void => ac.abort(o.signal?.reason);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const headers: Record<string, string> = { ...this.headers };
+    if (spec.auth) {
+      const token = this.getToken();
+      if (token) headers.authorization = `Bearer ${token}`;
+    }
+    try {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(this.baseUrl + spec.path, {
+          dispatcher: this.dispatcher,
+          method: spec.method,
+          headers,
+          body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+          signal: ac.signal,
+          // A long poll needs more than the dispatcher's default headers timeout.
+          headersTimeout: Math.max(this.headersTimeoutMs, timeoutMs),
+          bodyTimeout: this.bodyTimeoutMs,
+        });
+      } catch (err) {
+        return this.networkFailure(err, spec, route, timedOut, timeoutMs, o);
+      }
+
+      const status = res.statusCode;
+      const ok = status >= 200 && status < 300;
+      let text: string;
+      try {
+        text = await readCapped(res.body, ok ? this.maxBodyBytes : MAX_ERROR_BODY_BYTES, !ok);
+      } catch (err) {
+        if (err instanceof BodyTooLarge) {
+          return { ok: false, error: new BadResponse(`the platform at ${this.baseUrl} sent a response larger than ${this.maxBodyBytes} bytes to ${route}`, { route, status }), retryable: false };
+        }
+        // The body broke off mid-way: a network failure after the request was sent.
+        return this.networkFailure(err, { ...spec, retry: spec.retry === 'exchange' ? 'none' : spec.retry }, route, timedOut, timeoutMs, o);
+      }
+
+      if (ok) {
+        if (!spec.parse) return { ok: true, value: undefined as T };
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          return { ok: false, error: new BadResponse(`the platform at ${this.baseUrl} answered ${route} with a body that is not JSON`, { route, status }), retryable: false };
+        }
+        const value = spec.parse(json);
+        if (value === undefined) {
+          return { ok: false, error: new BadResponse(`the platform at ${this.baseUrl} answered ${route} with JSON of an unexpected shape`, { route, status }), retryable: false };
+        }
+        return { ok: true, value };
+      }
+
+      const platformError = extractError(text);
+      if (status >= 500 || status === 408 || status === 429) {
+        const retryable =
+          spec.retry === 'terminal' ? true : spec.retry === 'safe' ? status === 502 || status === 503 || status === 504 : false;
+        return {
+          ok: false,
+          error: new PlatformUnavailable(`the platform at ${this.baseUrl} answered ${status} to ${route}${platformError ? `: ${platformError}` : ''}`, { route, status, platformError }),
+          retryable,
+          retryAfterMs: parseRetryAfter(res.headers['retry-after']),
+        };
+      }
+      const mapped = spec.mapStatus?.(status, platformError, route);
+      if (mapped) return { ok: false, error: mapped, retryable: false };
+      const opts = { route, status, platformError };
+      const suffix = platformError ? `: ${platformError}` : '';
+      if (status === 401) return { ok: false, error: new Unauthorized(`the platform at ${this.baseUrl} refused the daemon credential (401) on ${route}${suffix}`, opts), retryable: false };
+      if (status === 404) return { ok: false, error: new NotFound(`${route}: not found (404)${suffix}`, opts), retryable: false };
+      return { ok: false, error: new BadRequest(`the platform at ${this.baseUrl} rejected ${route} with ${status}${suffix}`, opts), retryable: false };
+    } finally {
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private networkFailure(
+    err: unknown,
+    spec: RouteSpec<unknown>,
+    route: string,
+    timedOut: boolean,
+    timeoutMs: number,
+    o: CallOptions,
+  ): { ok: false; error: PlatformError; retryable: boolean } {
+    if (o.signal?.aborted && !timedOut) return { ok: false, error: new RequestAborted(`${route} aborted`, { route, cause: o.signal.reason }), retryable: false };
+    const code = timedOut ? 'timeout' : networkCode(err);
+    const notSent = code !== undefined && NOT_SENT_CODES.has(code);
+    const retryable = spec.retry === 'exchange' ? notSent : spec.retry !== 'none';
+    const what = timedOut ? `no answer within ${timeoutMs} ms` : describeNetworkError(code, err);
+    const note = spec.retry === 'exchange' && !notSent ? '; the request may have reached the platform, so it was not retried' : '';
+    return {
+      ok: false,
+      error: new PlatformUnavailable(`cannot reach the platform at ${this.baseUrl} (${route}: ${what})${note}`, { route, cause: err }),
+      retryable,
+    };
+  }
+}
+
+// ---------------------------------------------------------------------- helpers
+
+class BodyTooLarge extends Error {}
+
+/** Reads a body as UTF-8 up to `max` bytes. Too large: destroys the stream and throws BodyTooLarge (or truncates, for error bodies). */
+async function readCapped(body: Dispatcher.ResponseData['body'], max: number, truncate: boolean): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      if (truncate) break;
+      throw new BodyTooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function extractError(text: string): string | undefined {
+  let raw: string | undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (isObj(v) && typeof v.error === 'string') raw = v.error;
+  } catch {
+    // Not JSON (a proxy's HTML page…): no platform error code to report.
+  }
+  if (raw === undefined) return undefined;
+  return raw.replace(TOKEN_LIKE_RE, '[redacted]').slice(0, 200);
+}
+
+function parseRetryAfter(v: string | string[] | undefined): number | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (!s) return undefined;
+  const secs = Number(s);
+  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** The first error code found on the error, its cause, or an AggregateError's members (happy eyeballs). */
+function networkCode(err: unknown, depth = 0): string | undefined {
+  if (!err || typeof err !== 'object' || depth > 4) return undefined;
+  const e = err as { code?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && e.code !== 'UND_ERR_SOCKET' && e.code !== 'UND_ERR_ABORTED') return e.code;
+  const fromCause = networkCode(e.cause, depth + 1);
+  if (fromCause) return fromCause;
+  if (Array.isArray(e.errors)) for (const x of e.errors) {
+    const c = networkCode(x, depth + 1);
+    if (c) return c;
+  }
+  return typeof e.code === 'string' ? e.code : undefined;
+}
+
+function describeNetworkError(code: string | undefined, err: unknown): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_NONAME':
+      return 'host name not found';
+    case 'EAI_AGAIN':
+      return 'DNS lookup failed temporarily';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect timed out';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'no response headers in time';
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'response body stalled';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return 'connection closed by the other side';
+    default: {
+      // undici/Node error messages carry no request data (no headers, no body).
+      const msg = err instanceof Error ? err.message : String(err);
+      return code ? `${code}: ${msg}` : msg;
+    }
+  }
+}
+
+function normalizeBaseUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new TypeError(`not a URL: ${JSON.stringify(raw)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`the platform URL must be http:// or https://, got ${u.protocol}`);
+  if (u.username || u.password) throw new TypeError('the platform URL must not contain credentials');
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+function seg(id: string): string {
+  return encodeURIComponent(id);
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isTask(v: unknown): boolean {
+  return isObj(v) && typeof v.id === 'string' && typeof v.runtime_id === 'string';
+}
