@@ -208,6 +208,8 @@ export interface DaemonSummary {
   last_heartbeat_at: string | null;
   online: boolean;
   revoked: boolean;
+  os?: string | null; // from X-Client-OS (reference platform)
+  deregistered?: boolean; // every runtime deregistered (e.g. after `agentd uninstall`)
   runtimes: RegisteredRuntime[];
   running_tasks: number;
 }
@@ -248,6 +250,15 @@ export interface TaskDetail {
   started_at: string | null;
   finished_at: string | null;
   messages: TaskMessage[];
+  // Reference-platform extras (optional for other platforms):
+  runtime_id?: string | null;
+  timeout_s?: number | null;
+  session_id?: string | null;
+  work_dir?: string | null;
+  progress?: ProgressRequest | null;
+  cancel_acked_at?: string | null;
+  /** Messages stored for the task (the `messages` array may be a page of them, or empty in lists). */
+  message_count?: number;
 }
 
 // ---------------------------------------------------------------- identity headers

@@ -1,0 +1,205 @@
+// Daemons and their runtimes: register, heartbeat, deregister, and the operator's list.
+import { randomUUID } from 'node:crypto';
+import type { DaemonSummary, RegisterResponse, RegisteredRuntime } from '../api/types.js';
+import type { DB } from './db.js';
+import type { DaemonIdentity } from './enrolment.js';
+import { HttpError, asObject, badRequest, notFound, str, type Obj } from './http.js';
+import { iso } from './time.js';
+
+export const MAX_RUNTIMES = 64;
+
+/** What the identity headers said (X-Client-Version, X-Client-OS); recorded per daemon. */
+export interface ClientIdentity {
+  version?: string;
+  os?: string;
+}
+
+interface RuntimeRow {
+  id: string;
+  name: string;
+  type: string;
+  version: string;
+  status: string;
+  daemon_id: string;
+  last_heartbeat_at: number | null;
+  deregistered_at: number | null;
+}
+
+interface DaemonRow {
+  daemon_id: string;
+  device_name: string;
+  cli_version: string | null;
+  os: string | null;
+  last_heartbeat_at: number | null;
+  deregistered_at: number | null;
+  revoked: number;
+  running: number;
+}
+
+export class Daemons {
+  private readonly q;
+
+  constructor(
+    private readonly db: DB,
+    private readonly offlineAfterMs: number,
+  ) {
+    this.q = {
+      upsertDaemon: db.prepare(
+        `INSERT INTO daemon (workspace_id, daemon_id, device_name, cli_version, os, device_json, enrolled_at, registered_at, last_heartbeat_at)
+           VALUES (@ws, @daemon, @name, @version, @os, @device, @now, @now, @now)
+         ON CONFLICT (workspace_id, daemon_id) DO UPDATE SET
+           device_name = excluded.device_name, cli_version = excluded.cli_version,
+           os = COALESCE(excluded.os, daemon.os), device_json = COALESCE(excluded.device_json, daemon.device_json),
+           registered_at = excluded.registered_at, deregistered_at = NULL, last_heartbeat_at = excluded.last_heartbeat_at`,
+      ),
+      // Stable ids: the same daemon registering the same runtime name keeps its id.
+      upsertRuntime: db.prepare(
+        `INSERT INTO runtime (id, workspace_id, daemon_id, name, type, version, status, registered_at, last_heartbeat_at)
+           VALUES (@id, @ws, @daemon, @name, @type, @version, @status, @now, @now)
+         ON CONFLICT (workspace_id, daemon_id, name) DO UPDATE SET
+           type = excluded.type, version = excluded.version, status = excluded.status,
+           registered_at = excluded.registered_at, deregistered_at = NULL, last_heartbeat_at = excluded.last_heartbeat_at
+         RETURNING id, name, type, version, status`,
+      ),
+      runtimesOf: db.prepare('SELECT id, name FROM runtime WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL'),
+      retireRuntime: db.prepare(`UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE id = ?`),
+      heartbeatRuntime: db.prepare(
+        `UPDATE runtime SET last_heartbeat_at = ? WHERE id = ? AND workspace_id = ? AND daemon_id = ? RETURNING status, deregistered_at`,
+      ),
+      heartbeatDaemon: db.prepare(
+        `UPDATE daemon SET last_heartbeat_at = @now, cli_version = COALESCE(@version, cli_version), os = COALESCE(@os, os)
+           WHERE workspace_id = @ws AND daemon_id = @daemon`,
+      ),
+      deregisterRuntime: db.prepare(
+        `UPDATE runtime SET deregistered_at = ?, status = 'offline'
+           WHERE id = ? AND workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL`,
+      ),
+      markDaemonDeregistered: db.prepare(
+        `UPDATE daemon SET deregistered_at = ? WHERE workspace_id = ? AND daemon_id = ?
+           AND NOT EXISTS (SELECT 1 FROM runtime r WHERE r.workspace_id = daemon.workspace_id
+                           AND r.daemon_id = daemon.daemon_id AND r.deregistered_at IS NULL)`,
+      ),
+      ownedRuntime: db.prepare(
+        'SELECT id, name, type, version, status, daemon_id, last_heartbeat_at, deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?',
+      ),
+      listDaemons: db.prepare(
+        `SELECT d.daemon_id, d.device_name, d.cli_version, d.os, d.last_heartbeat_at, d.deregistered_at,
+                NOT EXISTS (SELECT 1 FROM daemon_token t WHERE t.workspace_id = d.workspace_id
+                            AND t.daemon_id = d.daemon_id AND t.revoked_at IS NULL) AS revoked,
+                (SELECT COUNT(*) FROM task k WHERE k.workspace_id = d.workspace_id AND k.daemon_id = d.daemon_id
+                   AND k.status IN ('claimed', 'running')) AS running
+           FROM daemon d WHERE d.workspace_id = ? ORDER BY d.enrolled_at, d.daemon_id`,
+      ),
+      listRuntimes: db.prepare(
+        `SELECT id, name, type, version, status, daemon_id, last_heartbeat_at, deregistered_at
+           FROM runtime WHERE workspace_id = ? ORDER BY name`,
+      ),
+    };
+  }
+
+  register(who: DaemonIdentity, body: unknown, client: ClientIdentity): RegisterResponse {
+    const o = asObject(body);
+    const ws = str(o, 'workspace_id');
+    if (ws !== undefined && ws !== who.workspace_id) throw new HttpError(403, 'workspace_id does not match the daemon token');
+    const daemonId = str(o, 'daemon_id');
+    if (daemonId !== undefined && daemonId !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
+    const deviceName = str(o, 'device_name', { max: 200 }) || who.daemon_id;
+    const cliVersion = str(o, 'cli_version', { max: 100 }) ?? client.version ?? null;
+    const rawRuntimes = o.runtimes;
+    if (!Array.isArray(rawRuntimes)) throw badRequest('runtimes must be an array');
+    if (rawRuntimes.length > MAX_RUNTIMES) throw badRequest(`at most ${MAX_RUNTIMES} runtimes`);
+    const runtimes = rawRuntimes.map((r, i) => {
+      const ro = asObject(r);
+      const name = str(ro, 'name', { required: true, max: 100 })!;
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw badRequest(`runtimes[${i}].name must be letters, digits, '.', '_' or '-'`);
+      return {
+        name,
+        type: str(ro, 'type', { max: 100 }) ?? name,
+        version: str(ro, 'version', { max: 200 }) ?? '',
+        status: str(ro, 'status', { max: 20 }) ?? 'online',
+      };
+    });
+    if (new Set(runtimes.map((r) => r.name)).size !== runtimes.length) throw badRequest('runtime names must be unique');
+    const device = o.device === undefined ? null : JSON.stringify(o.device).slice(0, 4096);
+
+    return this.db.transaction((): RegisterResponse => {
+      const now = Date.now();
+      const base = { ws: who.workspace_id, daemon: who.daemon_id, now };
+      this.q.upsertDaemon.run({ ...base, name: deviceName, version: cliVersion, os: client.os ?? null, device });
+      const out: RegisteredRuntime[] = runtimes.map(
+        (r) => this.q.upsertRuntime.get({ ...base, id: randomUUID(), ...r }) as RegisteredRuntime,
+      );
+      // Runtimes this daemon no longer reports stop receiving tasks.
+      const keep = new Set(out.map((r) => r.id));
+      for (const r of this.q.runtimesOf.all(who.workspace_id, who.daemon_id) as { id: string }[]) {
+        if (!keep.has(r.id)) this.q.retireRuntime.run(now, r.id);
+      }
+      return { runtimes: out };
+    })();
+  }
+
+  heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): { runtime_id: string; status: string } {
+    const o = asObject(body);
+    const runtimeId = str(o, 'runtime_id', { required: true })!;
+    const now = Date.now();
+    const row = this.q.heartbeatRuntime.get(now, runtimeId, who.workspace_id, who.daemon_id) as
+      | { status: string; deregistered_at: number | null }
+      | undefined;
+    if (!row) throw notFound('runtime not found');
+    this.q.heartbeatDaemon.run({ now, version: client.version ?? null, os: client.os ?? null, ws: who.workspace_id, daemon: who.daemon_id });
+    return { runtime_id: runtimeId, status: row.deregistered_at === null ? 'online' : 'offline' };
+  }
+
+  deregister(who: DaemonIdentity, body: unknown): void {
+    const ids = strArray0(asObject(body), 'runtime_ids');
+    this.db.transaction(() => {
+      const now = Date.now();
+      for (const id of ids) this.q.deregisterRuntime.run(now, id, who.workspace_id, who.daemon_id);
+      this.q.markDaemonDeregistered.run(now, who.workspace_id, who.daemon_id);
+    })();
+  }
+
+  /** The runtime if it belongs to this daemon (any state), else 404 `runtime not found`. */
+  requireOwnedRuntime(who: DaemonIdentity, runtimeId: string): { id: string; name: string; deregistered_at: number | null } {
+    const r = this.q.ownedRuntime.get(runtimeId, who.workspace_id, who.daemon_id) as RuntimeRow | undefined;
+    if (!r) throw notFound('runtime not found');
+    return r;
+  }
+
+  list(workspaceId: string): DaemonSummary[] {
+    const now = Date.now();
+    const fresh = (t: number | null) => t !== null && now - t <= this.offlineAfterMs;
+    const byDaemon = new Map<string, RegisteredRuntime[]>();
+    for (const r of this.q.listRuntimes.all(workspaceId) as RuntimeRow[]) {
+      const list = byDaemon.get(r.daemon_id) ?? [];
+      list.push({
+        id: r.id,
+        name: r.name,
+        type: r.type,
+        version: r.version,
+        status: r.deregistered_at === null && fresh(r.last_heartbeat_at) ? 'online' : 'offline',
+        last_heartbeat_at: iso(r.last_heartbeat_at),
+        deregistered: r.deregistered_at !== null,
+      });
+      byDaemon.set(r.daemon_id, list);
+    }
+    return (this.q.listDaemons.all(workspaceId) as DaemonRow[]).map((d) => ({
+      daemon_id: d.daemon_id,
+      device_name: d.device_name,
+      cli_version: d.cli_version,
+      os: d.os,
+      last_heartbeat_at: iso(d.last_heartbeat_at),
+      online: d.deregistered_at === null && !d.revoked && fresh(d.last_heartbeat_at),
+      revoked: d.revoked === 1,
+      deregistered: d.deregistered_at !== null,
+      runtimes: byDaemon.get(d.daemon_id) ?? [],
+      running_tasks: d.running,
+    }));
+  }
+}
+
+function strArray0(o: Obj, key: string): string[] {
+  const v = o[key] ?? [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw badRequest(`${key} must be an array of strings`);
+  return v as string[];
+}

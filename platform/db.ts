@@ -1,0 +1,137 @@
+// The platform's state: one SQLite file under --data, opened with better-sqlite3.
+// Synchronous on purpose: every statement runs to completion on the one JS thread, and
+// the statements that must be atomic against concurrent requests (token exchange,
+// task claim) are single UPDATE … RETURNING statements, so they stay atomic even if the
+// file were shared by several processes (WAL + busy_timeout).
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+
+export type DB = Database.Database;
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workspace (
+  id         TEXT PRIMARY KEY,
+  name       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS install_token (
+  id           TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspace(id),
+  token_hash   TEXT NOT NULL UNIQUE,          -- SHA-256 hex; the token itself is never stored
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  used_at      INTEGER,
+  used_by      TEXT                            -- daemon_id that consumed it
+);
+CREATE TABLE IF NOT EXISTS daemon (
+  workspace_id      TEXT NOT NULL REFERENCES workspace(id),
+  daemon_id         TEXT NOT NULL,
+  device_name       TEXT NOT NULL,
+  cli_version       TEXT,
+  os                TEXT,
+  device_json       TEXT,
+  enrolled_at       INTEGER NOT NULL,
+  registered_at     INTEGER,
+  deregistered_at   INTEGER,
+  last_heartbeat_at INTEGER,
+  PRIMARY KEY (workspace_id, daemon_id)
+);
+CREATE TABLE IF NOT EXISTS daemon_token (
+  id           TEXT PRIMARY KEY,
+  token_hash   TEXT NOT NULL UNIQUE,
+  workspace_id TEXT NOT NULL,
+  daemon_id    TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  revoked_at   INTEGER
+);
+CREATE INDEX IF NOT EXISTS daemon_token_by_daemon ON daemon_token (workspace_id, daemon_id);
+CREATE TABLE IF NOT EXISTS runtime (
+  id                TEXT PRIMARY KEY,
+  workspace_id      TEXT NOT NULL,
+  daemon_id         TEXT NOT NULL,
+  name              TEXT NOT NULL,
+  type              TEXT NOT NULL,
+  version           TEXT NOT NULL,
+  status            TEXT NOT NULL,
+  registered_at     INTEGER NOT NULL,
+  deregistered_at   INTEGER,
+  last_heartbeat_at INTEGER,
+  UNIQUE (workspace_id, daemon_id, name)
+);
+CREATE TABLE IF NOT EXISTS task (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT, -- queue order
+  id             TEXT NOT NULL UNIQUE,
+  workspace_id   TEXT NOT NULL,
+  runtime_name   TEXT NOT NULL,
+  prompt         TEXT NOT NULL,
+  timeout_s      INTEGER,
+  status         TEXT NOT NULL,
+  failure_reason TEXT,
+  error          TEXT,
+  output         TEXT,
+  session_id     TEXT,
+  work_dir       TEXT,
+  progress_json  TEXT,
+  daemon_id      TEXT,
+  runtime_id     TEXT,
+  created_at     INTEGER NOT NULL,
+  claimed_at     INTEGER,
+  started_at     INTEGER,
+  finished_at    INTEGER,
+  cancel_acked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS task_queue ON task (workspace_id, status, runtime_name, seq);
+CREATE INDEX IF NOT EXISTS task_by_runtime ON task (runtime_id, status);
+CREATE TABLE IF NOT EXISTS task_message (
+  task_id     TEXT NOT NULL,
+  seq         INTEGER NOT NULL,
+  type        TEXT NOT NULL,
+  content     TEXT,
+  tool        TEXT,
+  input_json  TEXT,
+  output_json TEXT,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_token (
+  token_hash TEXT PRIMARY KEY,
+  task_id    TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS task_token_by_task ON task_token (task_id);
+`;
+
+export interface OpenedDb {
+  db: DB;
+  /** The workspace created on first start (the oldest one). */
+  defaultWorkspaceId: string;
+}
+
+export function openDb(dataDir: string): OpenedDb {
+  const db = new Database(join(dataDir, 'platform.db'));
+  db.pragma('journal_mode = WAL');
+  // WAL + NORMAL: durable across a process crash (what tests and restarts exercise);
+  // only an OS crash may lose the last transactions.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  db.exec(SCHEMA);
+  db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+
+  const first = db.prepare('SELECT id FROM workspace ORDER BY created_at, id LIMIT 1').get() as { id: string } | undefined;
+  let defaultWorkspaceId = first?.id;
+  if (!defaultWorkspaceId) {
+    defaultWorkspaceId = randomUUID();
+    db.prepare('INSERT INTO workspace (id, name, created_at) VALUES (?, ?, ?)').run(defaultWorkspaceId, 'default', Date.now());
+  }
+  return { db, defaultWorkspaceId };
+}

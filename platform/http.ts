@@ -1,0 +1,118 @@
+// Request/response plumbing shared by every route: capped JSON bodies, JSON answers,
+// and one error type whose `error` string goes on the wire as {"error": …}.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Thrown by handlers; the server turns it into `status` + {"error": message}. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+  ) {
+    super(error);
+    this.name = 'HttpError';
+  }
+}
+
+export const badRequest = (msg: string) => new HttpError(400, msg);
+export const unauthorized = (msg = 'unauthorized') => new HttpError(401, msg);
+export const notFound = (msg = 'not found') => new HttpError(404, msg);
+export const conflict = (msg: string) => new HttpError(409, msg);
+
+/** Reads the body (≤ 1 MiB, else 413) and parses it as JSON; empty body → {}. */
+export async function readJson(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new HttpError(413, `request body larger than ${limit} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw new HttpError(413, `request body larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  if (size === 0) return {};
+  const text = Buffer.concat(chunks, size).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw badRequest('request body is not valid JSON');
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const data = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': data.length,
+    'cache-control': 'no-store',
+  });
+  res.end(data);
+}
+
+export function sendError(res: ServerResponse, status: number, error: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, status, { error });
+}
+
+/** The value of `Authorization: Bearer <v>`, or undefined. */
+export function bearer(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m ? m[1] : undefined;
+}
+
+/** A single-valued request header, trimmed and length-capped (it lands in the database). */
+export function header(req: IncomingMessage, name: string, max = 100): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  const s = Array.isArray(v) ? v[0] : v;
+  if (typeof s !== 'string') return undefined;
+  const t = s.trim();
+  return t === '' ? undefined : t.slice(0, max);
+}
+
+// ------------------------------------------------------------ body validation helpers
+
+export type Obj = Record<string, unknown>;
+
+export function asObject(v: unknown): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badRequest('request body must be a JSON object');
+  return v as Obj;
+}
+
+export function str(o: Obj, key: string, opts: { required?: boolean; max?: number } = {}): string | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) {
+    if (opts.required) throw badRequest(`${key} is required`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw badRequest(`${key} must be a string`);
+  if (opts.required && v === '') throw badRequest(`${key} is required`);
+  if (opts.max !== undefined && v.length > opts.max) throw badRequest(`${key} is longer than ${opts.max} characters`);
+  return v;
+}
+
+export function int(o: Obj, key: string, opts: { min?: number; max?: number } = {}): number | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw badRequest(`${key} must be an integer`);
+  if (opts.min !== undefined && v < opts.min) throw badRequest(`${key} must be ≥ ${opts.min}`);
+  if (opts.max !== undefined && v > opts.max) throw badRequest(`${key} must be ≤ ${opts.max}`);
+  return v;
+}
+
+export function strArray(o: Obj, key: string): string[] {
+  const v = o[key];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw badRequest(`${key} must be an array of strings`);
+  return v as string[];
+}

@@ -1,0 +1,222 @@
+// agentd-platform: the reference platform (DESIGN.md §2), for tests, the demo and small
+// self-hosted fleets.
+//
+//   agentd-platform serve --data DIR [--host 127.0.0.1] [--port 0] [--ready-file F]
+//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--offline-after 45s]
+//     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
+//
+// Logs go to stdout/stderr as plain lines. The only secret ever printed is a generated
+// admin token, once, on the start that generated it: it is the operator's own secret
+// (like a database's initial root password). mit_/mdt_/mat_ values are never logged.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { PlatformConfig } from './app.js';
+import { startPlatformServer } from './server.js';
+import { parseDuration } from './time.js';
+
+const USAGE = `Usage: agentd-platform serve --data DIR [options]
+
+Runs the reference agent platform (enrolment, daemon API, task queue, install.sh).
+
+Options:
+  --data DIR                 state directory (SQLite database, generated admin token)   [required]
+  --host HOST                listen address (default 127.0.0.1)
+  --port PORT                listen port (default 0: any free port)
+  --ready-file FILE          once listening, write {"url","admin_token","workspace_id","pid"} there (0600)
+  --public-url URL           URL daemons and install.sh use (default: the listen URL)
+  --install-token-ttl DUR    lifetime of install tokens (default 15m; e.g. 500ms, 90s, 2h)
+  --offline-after DUR        a daemon without heartbeat for this long shows offline (default 45s)
+  --no-long-poll             answer task claims at once, ignoring wait_s
+  --artifacts DIR            files served under /download/ (default: dist/artifacts)
+  --install-script FILE      script served as /install.sh (default: scripts/install.sh)
+  --web-dir DIR              operator web page (default: dist/web)
+
+Environment:
+  AGENTD_PLATFORM_ADMIN_TOKEN  admin bearer token; when unset one is generated on first
+                               start, printed once, and kept in DIR/admin-token (0600).
+`;
+
+const EX_USAGE = 64;
+const EX_CONFIG = 78;
+
+class UsageError extends Error {}
+
+/** Where the bundle lives (dist/, or dist/chunks/ for a split chunk), or ../dist from the sources. */
+function distDir(): string {
+  let here = dirname(fileURLToPath(import.meta.url));
+  if (basename(here) === 'chunks') here = dirname(here);
+  return existsSync(join(here, 'agentd-platform.mjs')) ? here : resolve(here, '..', 'dist');
+}
+
+function duration(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (ms === null || ms <= 0) throw new UsageError(`--${flag} ${JSON.stringify(value)}: expected a duration like 500ms, 45s, 15m or 2h`);
+  return ms;
+}
+
+/** Temp file + fsync + rename + directory fsync: readers never see a partial file. */
+function writeSecretFile(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+  const dfd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+function adminToken(dataDir: string, env: NodeJS.ProcessEnv, log: (s: string) => void): string {
+  const fromEnv = env.AGENTD_PLATFORM_ADMIN_TOKEN?.trim();
+  if (fromEnv) return fromEnv;
+  const file = join(dataDir, 'admin-token');
+  if (existsSync(file)) {
+    const t = readFileSync(file, 'utf8').trim();
+    if (t) {
+      log(`agentd-platform: admin token read from ${file}`);
+      return t;
+    }
+  }
+  const t = 'adm_' + randomBytes(24).toString('hex');
+  writeSecretFile(file, t + '\n');
+  // Printed once, on the start that generated it: the operator's own secret.
+  log(`agentd-platform: generated admin token (also saved in ${file}, mode 0600): ${t}`);
+  return t;
+}
+
+function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; readyFile?: string } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      data: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'ready-file': { type: 'string' },
+      'public-url': { type: 'string' },
+      'install-token-ttl': { type: 'string' },
+      'offline-after': { type: 'string' },
+      'no-long-poll': { type: 'boolean' },
+      artifacts: { type: 'string' },
+      'install-script': { type: 'string' },
+      'web-dir': { type: 'string' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  if (positionals[0] !== 'serve' || positionals.length > 1) throw new UsageError('expected the subcommand `serve`');
+  if (!values.data) throw new UsageError('--data DIR is required');
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${JSON.stringify(values.port)}: expected 0-65535`);
+  let publicUrl = values['public-url'];
+  if (publicUrl !== undefined) {
+    try {
+      const u = new URL(publicUrl);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+    } catch {
+      throw new UsageError(`--public-url ${JSON.stringify(publicUrl)}: expected an http(s) URL`);
+    }
+    publicUrl = publicUrl.replace(/\/+$/, '');
+  }
+  const dist = distDir();
+  return {
+    readyFile: values['ready-file'],
+    config: {
+      host: values.host ?? '127.0.0.1',
+      port,
+      dataDir: resolve(values.data),
+      publicUrl,
+      installTokenTtlMs: duration('install-token-ttl', values['install-token-ttl'], 15 * 60_000),
+      offlineAfterMs: duration('offline-after', values['offline-after'], 45_000),
+      longPoll: !values['no-long-poll'],
+      artifactsDir: resolve(values.artifacts ?? join(dist, 'artifacts')),
+      installScript: resolve(values['install-script'] ?? join(dist, '..', 'scripts', 'install.sh')),
+      webDir: resolve(values['web-dir'] ?? join(dist, 'web')),
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const out = (s: string) => process.stdout.write(s + '\n');
+  const err = (s: string) => process.stderr.write(s + '\n');
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(process.argv.slice(2));
+  } catch (e) {
+    err(`agentd-platform: ${e instanceof Error ? e.message : String(e)}`);
+    err('Run `agentd-platform --help` for usage.');
+    process.exit(EX_USAGE);
+  }
+  const { config: base, readyFile } = parsed;
+  mkdirSync(base.dataDir, { recursive: true, mode: 0o700 });
+  const config: PlatformConfig = { ...base, adminToken: adminToken(base.dataDir, process.env, out) };
+
+  let platform;
+  try {
+    platform = await startPlatformServer(config, err);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') err(`agentd-platform: ${config.host}:${config.port} is already in use; pick another with --port (0 = any free port)`);
+    else if (code === 'EACCES') err(`agentd-platform: not allowed to listen on ${config.host}:${config.port}; use a port above 1023`);
+    else err(`agentd-platform: cannot start: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(EX_CONFIG);
+  }
+  out(`agentd-platform listening on ${platform.url}`);
+  if (platform.publicUrl !== platform.url) out(`agentd-platform: public URL ${platform.publicUrl}`);
+  out(`agentd-platform: default workspace ${platform.defaultWorkspaceId}; data in ${config.dataDir}`);
+  if (readyFile) {
+    writeSecretFile(
+      resolve(readyFile),
+      JSON.stringify({
+        url: platform.url,
+        public_url: platform.publicUrl,
+        admin_token: config.adminToken,
+        workspace_id: platform.defaultWorkspaceId,
+        pid: process.pid,
+      }) + '\n',
+    );
+  }
+
+  let stopping = false;
+  const stop = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      err(`agentd-platform: second ${sig}, exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    out(`agentd-platform: ${sig}, shutting down`);
+    // Start the deadline before the close work (close-with-grace habit).
+    const deadline = setTimeout(() => {
+      err('agentd-platform: shutdown took longer than 5 s, exiting');
+      process.exit(1);
+    }, 5000);
+    deadline.unref();
+    platform.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        err(`agentd-platform: error while closing: ${e instanceof Error ? e.message : String(e)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();

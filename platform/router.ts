@@ -1,0 +1,66 @@
+// A tiny method + path router: patterns like "/api/workspaces/{id}/tasks" compile to
+// anchored regexps; a path that matches with another method answers 405.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  query: URLSearchParams;
+}
+
+/** A handler returns [status, body] to answer JSON, or undefined when it wrote the response itself. */
+export type Handler = (ctx: RouteContext) => Promise<[number, unknown] | undefined> | [number, unknown] | undefined;
+
+interface Route {
+  method: string;
+  re: RegExp;
+  names: string[];
+  handler: Handler;
+}
+
+export type Match = { handler: Handler; params: Record<string, string> } | { methodNotAllowed: true } | null;
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(method: string, pattern: string, handler: Handler): this {
+    const names: string[] = [];
+    const src = pattern
+      .split('/')
+      .map((seg) => {
+        const m = /^\{(\w+)\}$/.exec(seg);
+        if (m) {
+          names.push(m[1]!);
+          return '([^/]+)';
+        }
+        return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      })
+      .join('/');
+    this.routes.push({ method, re: new RegExp(`^${src}$`), names, handler });
+    return this;
+  }
+
+  get(p: string, h: Handler): this {
+    return this.add('GET', p, h);
+  }
+  post(p: string, h: Handler): this {
+    return this.add('POST', p, h);
+  }
+
+  match(method: string, path: string): Match {
+    let pathMatched = false;
+    for (const r of this.routes) {
+      const m = r.re.exec(path);
+      if (!m) continue;
+      pathMatched = true;
+      if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) continue;
+      const params: Record<string, string> = {};
+      r.names.forEach((n, i) => {
+        params[n] = decodeURIComponent(m[i + 1]!);
+      });
+      return { handler: r.handler, params };
+    }
+    return pathMatched ? { methodNotAllowed: true } : null;
+  }
+}

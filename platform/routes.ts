@@ -1,0 +1,193 @@
+// Every JSON route of the platform, wired to its service. Handlers only authenticate,
+// parse and delegate; the services own the rules.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requireAdmin, requireDaemon, type App } from './app.js';
+import type { ClientIdentity } from './daemons.js';
+import { asObject, bearer, header, readJson, unauthorized } from './http.js';
+import type { Router } from './router.js';
+import { Tasks, type TaskActor } from './tasks.js';
+import type { ClaimWaiters } from './waiters.js';
+
+const OK = { ok: true } as const;
+
+function identity(req: IncomingMessage): ClientIdentity {
+  return { version: header(req, 'x-client-version'), os: header(req, 'x-client-os', 20) };
+}
+
+/** Task routes accept the claiming daemon's mdt_ or, where `allowTaskToken`, the task's own mat_. */
+function taskActor(app: App, req: IncomingMessage, allowTaskToken: boolean): TaskActor {
+  const t = bearer(req);
+  if (allowTaskToken && t?.startsWith('mat_')) {
+    const taskId = app.tasks.authenticateTaskToken(t);
+    if (!taskId) throw unauthorized('invalid or revoked task token');
+    return { kind: 'task', taskId };
+  }
+  return { kind: 'daemon', who: requireDaemon(app, req) };
+}
+
+/** An AbortSignal that fires when the client goes away (for long polls). */
+function clientGone(res: ServerResponse): AbortSignal {
+  const ac = new AbortController();
+  res.once('close', () => ac.abort());
+  return ac.signal;
+}
+
+export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): void {
+  // ---------------------------------------------------------------- admin
+  router.get('/api/workspaces', ({ req }) => {
+    requireAdmin(app, req);
+    return [200, app.enrolment.listWorkspaces()];
+  });
+  router.post('/api/workspaces/{ws}/install-tokens', async ({ req, params }) => {
+    requireAdmin(app, req);
+    await readJson(req);
+    return [201, app.enrolment.createInstallToken(params.ws!)];
+  });
+  router.get('/api/workspaces/{ws}/daemons', ({ req, params }) => {
+    requireAdmin(app, req);
+    app.enrolment.requireWorkspace(params.ws!);
+    return [200, app.daemons.list(params.ws!)];
+  });
+  router.post('/api/workspaces/{ws}/daemons/{daemon}/revoke', async ({ req, params }) => {
+    requireAdmin(app, req);
+    await readJson(req);
+    app.enrolment.revoke(params.ws!, params.daemon!);
+    return [200, OK];
+  });
+  router.post('/api/workspaces/{ws}/daemons/{daemon}/rotate', async ({ req, params }) => {
+    requireAdmin(app, req);
+    await readJson(req);
+    return [200, app.enrolment.rotate(params.ws!, params.daemon!, app.publicUrl())];
+  });
+  router.get('/api/workspaces/{ws}/daemons/{daemon}/connection', ({ req, params }) => {
+    requireAdmin(app, req);
+    return [200, app.enrolment.connection(params.ws!, params.daemon!, app.publicUrl())];
+  });
+  router.post('/api/workspaces/{ws}/tasks', async ({ req, params }) => {
+    requireAdmin(app, req);
+    const body = await readJson(req);
+    app.enrolment.requireWorkspace(params.ws!);
+    return [201, app.tasks.enqueue(params.ws!, body)];
+  });
+  router.get('/api/workspaces/{ws}/tasks', ({ req, params, query }) => {
+    requireAdmin(app, req);
+    app.enrolment.requireWorkspace(params.ws!);
+    return [200, app.tasks.list(params.ws!, intParam(query, 'limit', 1, 10_000) ?? 200)];
+  });
+  router.get('/api/workspaces/{ws}/tasks/{task}', ({ req, params, query }) => {
+    requireAdmin(app, req);
+    return [
+      200,
+      app.tasks.get(params.ws!, params.task!, {
+        after: intParam(query, 'messages_after', -1, Number.MAX_SAFE_INTEGER),
+        limit: intParam(query, 'messages_limit', 0, Number.MAX_SAFE_INTEGER),
+      }),
+    ];
+  });
+  router.post('/api/workspaces/{ws}/tasks/{task}/cancel', async ({ req, params }) => {
+    requireAdmin(app, req);
+    await readJson(req);
+    app.tasks.cancel(params.ws!, params.task!);
+    return [200, OK];
+  });
+
+  // ---------------------------------------------------------------- enrolment (the mit_ is the credential)
+  router.post('/api/install-tokens/exchange', async ({ req }) => {
+    const body = asObject(await readJson(req));
+    return [200, app.enrolment.exchange(body.token, body.daemon_id)];
+  });
+
+  // ---------------------------------------------------------------- daemon
+  router.post('/api/daemon/register', async ({ req }) => {
+    const who = requireDaemon(app, req);
+    return [200, app.daemons.register(who, await readJson(req), identity(req))];
+  });
+  router.post('/api/daemon/heartbeat', async ({ req }) => {
+    const who = requireDaemon(app, req);
+    return [200, app.daemons.heartbeat(who, await readJson(req), identity(req))];
+  });
+  router.post('/api/daemon/deregister', async ({ req }) => {
+    const who = requireDaemon(app, req);
+    app.daemons.deregister(who, await readJson(req));
+    return [200, OK];
+  });
+
+  router.post('/api/daemon/tasks/claim', async ({ req, res }) => {
+    let who = requireDaemon(app, req);
+    const { runtimeIds, max, waitMs } = Tasks.parseClaim(who, await readJson(req));
+    const runtimeMap = new Map<string, string>();
+    for (const id of runtimeIds) {
+      const r = app.daemons.requireOwnedRuntime(who, id);
+      if (r.deregistered_at === null) runtimeMap.set(r.name, r.id);
+    }
+    const deadline = Date.now() + (app.config.longPoll ? waitMs : 0);
+    const gone = clientGone(res);
+    for (;;) {
+      const tasks = app.tasks.claim(who, runtimeMap, max);
+      const left = deadline - Date.now();
+      if (tasks.length > 0 || left <= 0 || runtimeMap.size === 0) return [200, { tasks }];
+      await waiters.wait(who.workspace_id, new Set(runtimeMap.keys()), left, gone);
+      // Never hand out tasks to a client that left or to a server that is closing:
+      // they would stay claimed with nobody running them.
+      if (gone.aborted || waiters.isClosed) return [200, { tasks: [] }];
+      who = requireDaemon(app, req); // revoked while waiting → 401 now, not after the wait
+    }
+  });
+  router.post('/api/daemon/runtimes/{rt}/tasks/claim', async ({ req, params }) => {
+    const who = requireDaemon(app, req);
+    await readJson(req);
+    const r = app.daemons.requireOwnedRuntime(who, params.rt!);
+    if (r.deregistered_at !== null) return [200, { task: null }];
+    const [task] = app.tasks.claim(who, new Map([[r.name, r.id]]), 1);
+    return [200, { task: task ?? null }];
+  });
+  router.post('/api/daemon/runtimes/{rt}/recover-orphans', async ({ req, params }) => {
+    const who = requireDaemon(app, req);
+    await readJson(req);
+    app.daemons.requireOwnedRuntime(who, params.rt!);
+    return [200, { ok: true, ...app.tasks.recoverOrphans(who, params.rt!) }];
+  });
+
+  router.get('/api/daemon/tasks/{task}/status', ({ req, params }) => {
+    return [200, app.tasks.status(taskActor(app, req, true), params.task!)];
+  });
+  router.post('/api/daemon/tasks/{task}/start', async ({ req, params }) => {
+    const actor = taskActor(app, req, false);
+    await readJson(req);
+    app.tasks.start(actor, params.task!);
+    return [200, OK];
+  });
+  router.post('/api/daemon/tasks/{task}/messages', async ({ req, params }) => {
+    const actor = taskActor(app, req, true);
+    return [200, { ok: true, ...app.tasks.messages(actor, params.task!, await readJson(req)) }];
+  });
+  router.post('/api/daemon/tasks/{task}/progress', async ({ req, params }) => {
+    const actor = taskActor(app, req, true);
+    app.tasks.progress(actor, params.task!, await readJson(req));
+    return [200, OK];
+  });
+  router.post('/api/daemon/tasks/{task}/complete', async ({ req, params }) => {
+    const actor = taskActor(app, req, false);
+    app.tasks.complete(actor, params.task!, await readJson(req));
+    return [200, OK];
+  });
+  router.post('/api/daemon/tasks/{task}/fail', async ({ req, params }) => {
+    const actor = taskActor(app, req, false);
+    app.tasks.fail(actor, params.task!, await readJson(req));
+    return [200, OK];
+  });
+  router.post('/api/daemon/tasks/{task}/cancel-ack', async ({ req, params }) => {
+    const actor = taskActor(app, req, false);
+    await readJson(req);
+    app.tasks.cancelAck(actor, params.task!);
+    return [200, OK];
+  });
+}
+
+function intParam(q: URLSearchParams, key: string, min: number, max: number): number | undefined {
+  const v = q.get(key);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) return undefined;
+  return n;
+}

@@ -1,0 +1,115 @@
+// The platform's HTTP server: JSON API under /api/, install.sh and /download/ for
+// distribution, and the operator web page (dist/web/) on everything else.
+import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { App, PlatformConfig } from './app.js';
+import { Daemons } from './daemons.js';
+import { openDb } from './db.js';
+import { Enrolment } from './enrolment.js';
+import { safeJoin, sendFile, sendInstallScript, webPath } from './files.js';
+import { HttpError, sendError, sendJson } from './http.js';
+import { Router } from './router.js';
+import { mountRoutes } from './routes.js';
+import { Tasks } from './tasks.js';
+import { ClaimWaiters } from './waiters.js';
+
+export interface RunningPlatform {
+  /** The listen URL, e.g. http://127.0.0.1:41234 */
+  url: string;
+  publicUrl: string;
+  port: number;
+  defaultWorkspaceId: string;
+  close(): Promise<void>;
+}
+
+export type Logger = (line: string) => void;
+
+export async function startPlatformServer(config: PlatformConfig, log: Logger): Promise<RunningPlatform> {
+  const { db, defaultWorkspaceId } = openDb(config.dataDir);
+  const waiters = new ClaimWaiters();
+  let publicUrl = config.publicUrl ?? '';
+  const app: App = {
+    config,
+    db,
+    defaultWorkspaceId,
+    enrolment: new Enrolment(db, config.installTokenTtlMs),
+    daemons: new Daemons(db, config.offlineAfterMs),
+    tasks: new Tasks(db, (ws, runtime) => waiters.notify(ws, runtime)),
+    publicUrl: () => publicUrl,
+  };
+  const router = new Router();
+  mountRoutes(router, app, waiters);
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let path: string;
+    let query: URLSearchParams;
+    try {
+      const u = new URL(req.url ?? '/', 'http://platform.invalid');
+      path = u.pathname;
+      query = u.searchParams;
+    } catch {
+      return sendError(res, 400, 'malformed request URL');
+    }
+    const method = req.method ?? 'GET';
+    if (path.startsWith('/api/')) {
+      let m;
+      try {
+        m = router.match(method, path);
+      } catch {
+        return sendError(res, 400, 'malformed request path');
+      }
+      if (m === null) return sendError(res, 404, 'not found');
+      if ('methodNotAllowed' in m) return sendError(res, 405, 'method not allowed');
+      const out = await m.handler({ req, res, params: m.params, query });
+      if (out) sendJson(res, out[0], out[1]);
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') return sendError(res, 405, 'method not allowed');
+    if (path === '/healthz') return sendJson(res, 200, { ok: true });
+    if (path === '/install.sh') return sendInstallScript(req, res, config.installScript, publicUrl);
+    if (path.startsWith('/download/')) return sendFile(req, res, safeJoin(config.artifactsDir, path.slice('/download/'.length)));
+    if (existsSync(config.webDir)) return sendFile(req, res, webPath(config.webDir, path));
+    return sendError(res, 404, 'not found');
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) return sendError(res, err.status, err.error);
+      // Never echo request data: messages here come from our code or SQLite, never a token.
+      log(`agentd-platform: internal error on ${req.method} ${(req.url ?? '').split('?')[0]}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      sendError(res, 500, 'internal error');
+    });
+  });
+  // Long polls hold a request ≤ 25 s; keep idle keep-alive sockets a little longer than
+  // undici's 4 s default so the client, not the server, closes them (no reset races).
+  server.keepAliveTimeout = 10_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  if (!publicUrl) publicUrl = url;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= new Promise<void>((resolve) => {
+      waiters.close();
+      const force = setTimeout(() => server.closeAllConnections(), 2000);
+      force.unref();
+      server.close(() => {
+        clearTimeout(force);
+        db.close();
+        resolve();
+      });
+      server.closeIdleConnections();
+    }));
+
+  return { url, publicUrl, port: addr.port, defaultWorkspaceId, close };
+}

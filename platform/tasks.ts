@@ -1,0 +1,401 @@
+// The task queue: enqueue (operator), atomic batch claim with task-scoped mat_ tokens,
+// and the task state machine the daemon drives. Illegal transitions answer 409, like
+// Buildkite's fake API server, so a daemon bug shows up as a clear error in tests.
+//
+//   queued ──claim──▶ claimed ──start──▶ running
+//     │                 │                  │
+//     │                 ├──complete/fail───┼──▶ completed | failed   (terminal)
+//     └─────────────────┴──cancel (operator)──▶ cancelled            (terminal)
+//
+// Terminal calls on a terminal task (complete, fail, cancel-ack) are 200 no-ops so a
+// daemon retrying after a lost response never sees an error. Messages are accepted in
+// any state after the claim, including terminal ones: a late batch (posted after a
+// cancel, or retried after a timeout) is still output the operator wants to read; seq
+// makes the resend idempotent (INSERT OR IGNORE, first copy wins).
+import { randomUUID } from 'node:crypto';
+import type {
+  EnqueueTaskResponse,
+  FailureReason,
+  ProgressRequest,
+  Task,
+  TaskDetail,
+  TaskMessage,
+  TaskStatus,
+} from '../api/types.js';
+import { FAILURE_REASONS, MAX_CLAIM_TASKS, MAX_CLAIM_WAIT_S } from '../api/types.js';
+import { newToken, sha256Hex } from './crypto.js';
+import type { DB } from './db.js';
+import type { DaemonIdentity } from './enrolment.js';
+import { HttpError, asObject, badRequest, conflict, int, notFound, str } from './http.js';
+import { iso } from './time.js';
+
+export const MAX_PROMPT_CHARS = 256 * 1024;
+export const MAX_MESSAGES_PER_BATCH = 10_000;
+export const RUNTIME_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const TERMINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+
+/** Who calls a daemon task route: the daemon (mdt_) or the task's own child (mat_). */
+export type TaskActor = { kind: 'daemon'; who: DaemonIdentity } | { kind: 'task'; taskId: string };
+
+interface TaskRow {
+  seq: number;
+  id: string;
+  workspace_id: string;
+  runtime_name: string;
+  prompt: string;
+  timeout_s: number | null;
+  status: TaskStatus;
+  failure_reason: FailureReason | null;
+  error: string | null;
+  output: string | null;
+  session_id: string | null;
+  work_dir: string | null;
+  progress_json: string | null;
+  daemon_id: string | null;
+  runtime_id: string | null;
+  created_at: number;
+  claimed_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  cancel_acked_at: number | null;
+}
+
+interface ClaimedRow {
+  seq: number;
+  id: string;
+  workspace_id: string;
+  runtime_name: string;
+  runtime_id: string;
+  prompt: string;
+  timeout_s: number | null;
+  created_at: number;
+}
+
+interface MessageRow {
+  seq: number;
+  type: string;
+  content: string | null;
+  tool: string | null;
+  input_json: string | null;
+  output_json: string | null;
+}
+
+export class Tasks {
+  private readonly q;
+
+  constructor(
+    private readonly db: DB,
+    /** Called after a task is queued (wakes long-polling claimers). */
+    private readonly onEnqueue: (workspaceId: string, runtimeName: string) => void,
+  ) {
+    this.q = {
+      insert: db.prepare(
+        `INSERT INTO task (id, workspace_id, runtime_name, prompt, timeout_s, status, created_at)
+           VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
+      ),
+      byId: db.prepare('SELECT * FROM task WHERE id = ?'),
+      list: db.prepare('SELECT * FROM task WHERE workspace_id = ? ORDER BY seq DESC LIMIT ?'),
+      // The claim: one statement picks the oldest queued tasks for the caller's runtimes
+      // and marks them claimed, so a task goes to exactly one claimer. @map is a JSON
+      // object {runtime name: runtime id} of the caller's live runtimes.
+      claim: db.prepare(
+        `UPDATE task SET status = 'claimed', claimed_at = @now, daemon_id = @daemon,
+                runtime_id = (SELECT value FROM json_each(@map) WHERE key = task.runtime_name)
+           WHERE seq IN (SELECT seq FROM task
+                           WHERE workspace_id = @ws AND status = 'queued'
+                             AND runtime_name IN (SELECT key FROM json_each(@map))
+                           ORDER BY seq LIMIT @max)
+             AND status = 'queued'
+         RETURNING seq, id, workspace_id, runtime_name, runtime_id, prompt, timeout_s, created_at`,
+      ),
+      insertToken: db.prepare('INSERT INTO task_token (token_hash, task_id, created_at) VALUES (?, ?, ?)'),
+      revokeTokens: db.prepare('UPDATE task_token SET revoked_at = ? WHERE task_id = ? AND revoked_at IS NULL'),
+      authTask: db.prepare('SELECT task_id FROM task_token WHERE token_hash = ? AND revoked_at IS NULL'),
+      setStatus: db.prepare(
+        `UPDATE task SET status = @to, started_at = COALESCE(@started, started_at), finished_at = COALESCE(@finished, finished_at),
+                output = COALESCE(@output, output), session_id = COALESCE(@session, session_id),
+                work_dir = COALESCE(@workdir, work_dir), error = COALESCE(@error, error),
+                failure_reason = COALESCE(@reason, failure_reason)
+           WHERE id = @id AND status = @from`,
+      ),
+      cancelAck: db.prepare('UPDATE task SET cancel_acked_at = COALESCE(cancel_acked_at, ?) WHERE id = ?'),
+      progress: db.prepare('UPDATE task SET progress_json = ? WHERE id = ?'),
+      insertMessage: db.prepare(
+        `INSERT OR IGNORE INTO task_message (task_id, seq, type, content, tool, input_json, output_json, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      messages: db.prepare(
+        `SELECT seq, type, content, tool, input_json, output_json FROM task_message
+           WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      ),
+      messageCount: db.prepare('SELECT COUNT(*) AS n FROM task_message WHERE task_id = ?'),
+      orphans: db.prepare(
+        `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
+                error = 'the daemon restarted while this task was claimed or running'
+           WHERE runtime_id = @runtime AND daemon_id = @daemon AND status IN ('claimed', 'running')
+         RETURNING id`,
+      ),
+    };
+  }
+
+  // ------------------------------------------------------------------ operator
+
+  enqueue(workspaceId: string, body: unknown): EnqueueTaskResponse {
+    const o = asObject(body);
+    const runtime = str(o, 'runtime', { required: true, max: 100 })!;
+    if (!RUNTIME_NAME_RE.test(runtime)) throw badRequest("runtime must be a runtime name (letters, digits, '.', '_' or '-')");
+    const prompt = str(o, 'prompt', { required: true, max: MAX_PROMPT_CHARS })!;
+    const timeout = int(o, 'timeout_s', { min: 1, max: 7 * 86_400 }) ?? null;
+    const id = randomUUID();
+    this.q.insert.run(id, workspaceId, runtime, prompt, timeout, Date.now());
+    this.onEnqueue(workspaceId, runtime);
+    return { id };
+  }
+
+  list(workspaceId: string, limit = 200): TaskDetail[] {
+    return (this.q.list.all(workspaceId, limit) as TaskRow[]).map((r) => this.detail(r, []));
+  }
+
+  /** Task detail with its messages in seq order (`after`/`limit` page through them). */
+  get(workspaceId: string, id: string, page: { after?: number; limit?: number } = {}): TaskDetail {
+    const r = this.q.byId.get(id) as TaskRow | undefined;
+    if (!r || r.workspace_id !== workspaceId) throw notFound('task not found');
+    const rows = this.q.messages.all(id, page.after ?? -1, page.limit ?? -1) as MessageRow[];
+    return this.detail(r, rows.map(toMessage));
+  }
+
+  /** Operator cancel: the daemon sees `cancelled` on its next status poll. */
+  cancel(workspaceId: string, id: string): void {
+    this.db.transaction(() => {
+      const r = this.q.byId.get(id) as TaskRow | undefined;
+      if (!r || r.workspace_id !== workspaceId) throw notFound('task not found');
+      if (r.status === 'cancelled') return;
+      if (TERMINAL.has(r.status)) throw conflict(`task is already ${r.status}; only a queued, claimed or running task can be cancelled`);
+      this.move(r, 'cancelled', { finished: Date.now(), reason: 'cancelled', error: 'cancelled by the operator' });
+    })();
+  }
+
+  private detail(r: TaskRow, messages: TaskMessage[]): TaskDetail {
+    return {
+      id: r.id,
+      workspace_id: r.workspace_id,
+      runtime: r.runtime_name,
+      prompt: r.prompt,
+      status: r.status,
+      failure_reason: r.failure_reason,
+      error: r.error,
+      output: r.output,
+      daemon_id: r.daemon_id,
+      runtime_id: r.runtime_id,
+      timeout_s: r.timeout_s,
+      session_id: r.session_id,
+      work_dir: r.work_dir,
+      progress: r.progress_json === null ? null : (JSON.parse(r.progress_json) as ProgressRequest),
+      created_at: iso(r.created_at),
+      claimed_at: iso(r.claimed_at),
+      started_at: iso(r.started_at),
+      finished_at: iso(r.finished_at),
+      cancel_acked_at: iso(r.cancel_acked_at),
+      message_count: (this.q.messageCount.get(r.id) as { n: number }).n,
+      messages,
+    };
+  }
+
+  // ------------------------------------------------------------------ daemon: claim
+
+  /** Validates a batch-claim body; the caller resolves runtime ids to the live-runtime map. */
+  static parseClaim(who: DaemonIdentity, body: unknown): { runtimeIds: string[]; max: number; waitMs: number } {
+    const o = asObject(body);
+    const daemonId = str(o, 'daemon_id');
+    if (daemonId !== undefined && daemonId !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
+    const ids = o.runtime_ids;
+    if (!Array.isArray(ids) || ids.length === 0 || ids.some((x) => typeof x !== 'string'))
+      throw badRequest('runtime_ids must be a non-empty array of runtime ids');
+    if (ids.length > 64) throw badRequest('at most 64 runtime_ids');
+    const max = int(o, 'max_tasks', { min: 1, max: MAX_CLAIM_TASKS }) ?? 1;
+    const wait = o.wait_s;
+    if (wait !== undefined && wait !== null && (typeof wait !== 'number' || !Number.isFinite(wait) || wait < 0))
+      throw badRequest('wait_s must be a number of seconds ≥ 0');
+    // wait_s is a hint: more than the maximum is served as the maximum.
+    const waitS = Math.min(typeof wait === 'number' ? wait : 0, MAX_CLAIM_WAIT_S);
+    return { runtimeIds: ids as string[], max, waitMs: Math.round(waitS * 1000) };
+  }
+
+  /**
+   * Claims up to `max` queued tasks for the caller's runtimes (`runtimeMap`: name → id)
+   * and mints one mat_ per task, in one transaction.
+   */
+  claim(who: DaemonIdentity, runtimeMap: ReadonlyMap<string, string>, max: number): Task[] {
+    if (runtimeMap.size === 0) return [];
+    const map = JSON.stringify(Object.fromEntries(runtimeMap));
+    return this.db.transaction((): Task[] => {
+      const now = Date.now();
+      const rows = this.q.claim.all({ now, daemon: who.daemon_id, ws: who.workspace_id, map, max }) as ClaimedRow[];
+      rows.sort((a, b) => a.seq - b.seq);
+      return rows.map((r) => {
+        const token = newToken('mat_');
+        this.q.insertToken.run(sha256Hex(token), r.id, now);
+        const t: Task = {
+          id: r.id,
+          runtime_id: r.runtime_id,
+          workspace_id: r.workspace_id,
+          prompt: r.prompt,
+          auth_token: token,
+          runtime: r.runtime_name,
+          created_at: iso(r.created_at),
+        };
+        if (r.timeout_s !== null) t.timeout_s = r.timeout_s;
+        return t;
+      });
+    })();
+  }
+
+  // ------------------------------------------------------------------ daemon: task calls
+
+  /** The task id a mat_ token may act on, if the token is live. */
+  authenticateTaskToken(token: string): string | undefined {
+    if (!token.startsWith('mat_')) return undefined;
+    return (this.q.authTask.get(sha256Hex(token)) as { task_id: string } | undefined)?.task_id;
+  }
+
+  /** The task, if this actor may touch it; 404 `task not found` otherwise (no existence leak). */
+  private taskFor(actor: TaskActor, id: string): TaskRow {
+    const r = this.q.byId.get(id) as TaskRow | undefined;
+    if (!r) throw notFound('task not found');
+    if (actor.kind === 'task') {
+      if (actor.taskId !== id) throw notFound('task not found');
+    } else if (r.workspace_id !== actor.who.workspace_id || r.daemon_id !== actor.who.daemon_id) {
+      throw notFound('task not found');
+    }
+    return r;
+  }
+
+  status(actor: TaskActor, id: string): { status: TaskStatus } {
+    return { status: this.taskFor(actor, id).status };
+  }
+
+  start(actor: TaskActor, id: string): void {
+    this.db.transaction(() => {
+      const r = this.taskFor(actor, id);
+      if (r.status === 'running') return;
+      if (r.status !== 'claimed') throw conflict(`cannot start a ${r.status} task (only a claimed task can start)`);
+      this.move(r, 'running', { started: Date.now() });
+    })();
+  }
+
+  complete(actor: TaskActor, id: string, body: unknown): void {
+    const o = asObject(body);
+    const output = str(o, 'output') ?? '';
+    const session = str(o, 'session_id', { max: 500 }) ?? null;
+    const workdir = str(o, 'work_dir', { max: 4096 }) ?? null;
+    this.db.transaction(() => {
+      const r = this.taskFor(actor, id);
+      if (TERMINAL.has(r.status)) return;
+      if (r.status === 'queued') throw conflict('cannot complete a queued task (claim it first)');
+      this.move(r, 'completed', { finished: Date.now(), output, session, workdir });
+    })();
+  }
+
+  fail(actor: TaskActor, id: string, body: unknown): void {
+    const o = asObject(body);
+    const reason = str(o, 'failure_reason', { required: true }) as FailureReason;
+    if (!FAILURE_REASONS.includes(reason)) throw badRequest(`failure_reason must be one of: ${FAILURE_REASONS.join(', ')}`);
+    const error = str(o, 'error') ?? '';
+    this.db.transaction(() => {
+      const r = this.taskFor(actor, id);
+      if (TERMINAL.has(r.status)) return;
+      if (r.status === 'queued') throw conflict('cannot fail a queued task (claim it first)');
+      this.move(r, 'failed', { finished: Date.now(), reason, error });
+    })();
+  }
+
+  cancelAck(actor: TaskActor, id: string): void {
+    const r = this.taskFor(actor, id);
+    if (r.status === 'cancelled') this.q.cancelAck.run(Date.now(), id);
+    else if (!TERMINAL.has(r.status)) throw conflict(`task is ${r.status}, not cancelled; nothing to acknowledge`);
+  }
+
+  progress(actor: TaskActor, id: string, body: unknown): void {
+    const o = asObject(body);
+    const p: ProgressRequest = {
+      summary: str(o, 'summary', { max: 2000 }) ?? '',
+      step: int(o, 'step', { min: 0 }) ?? 0,
+      total: int(o, 'total', { min: 0 }) ?? 0,
+    };
+    const r = this.taskFor(actor, id);
+    if (r.status === 'queued') throw conflict('cannot report progress on a queued task');
+    if (TERMINAL.has(r.status)) return;
+    this.q.progress.run(JSON.stringify(p), id);
+  }
+
+  /** Stores a batch; a seq already stored is ignored (resends are idempotent). */
+  messages(actor: TaskActor, id: string, body: unknown): { accepted: number } {
+    const o = asObject(body);
+    const list = o.messages;
+    if (!Array.isArray(list)) throw badRequest('messages must be an array');
+    if (list.length > MAX_MESSAGES_PER_BATCH) throw badRequest(`at most ${MAX_MESSAGES_PER_BATCH} messages per batch`);
+    const parsed = list.map((m, i) => {
+      const mo = asObject(m);
+      const seq = mo.seq;
+      if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw badRequest(`messages[${i}].seq must be an integer ≥ 0`);
+      const type = str(mo, 'type', { required: true, max: 50 })!;
+      return {
+        seq,
+        type,
+        content: str(mo, 'content') ?? null,
+        tool: str(mo, 'tool', { max: 200 }) ?? null,
+        input: mo.input === undefined ? null : JSON.stringify(mo.input),
+        output: mo.output === undefined ? null : JSON.stringify(mo.output),
+      };
+    });
+    return this.db.transaction(() => {
+      const r = this.taskFor(actor, id);
+      if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
+      const now = Date.now();
+      let accepted = 0;
+      for (const m of parsed) accepted += this.q.insertMessage.run(id, m.seq, m.type, m.content, m.tool, m.input, m.output, now).changes;
+      return { accepted };
+    })();
+  }
+
+  /** Fails what a previous daemon process left claimed or running on this runtime. */
+  recoverOrphans(who: DaemonIdentity, runtimeId: string): { recovered: number } {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const ids = this.q.orphans.all({ now, runtime: runtimeId, daemon: who.daemon_id }) as { id: string }[];
+      for (const { id } of ids) this.q.revokeTokens.run(now, id);
+      return { recovered: ids.length };
+    })();
+  }
+
+  /** One guarded state change; a terminal state revokes the task's mat_ tokens. */
+  private move(
+    r: TaskRow,
+    to: TaskStatus,
+    f: { started?: number; finished?: number; output?: string; session?: string | null; workdir?: string | null; error?: string; reason?: FailureReason },
+  ): void {
+    const res = this.q.setStatus.run({
+      id: r.id,
+      from: r.status,
+      to,
+      started: f.started ?? null,
+      finished: f.finished ?? null,
+      output: f.output ?? null,
+      session: f.session ?? null,
+      workdir: f.workdir ?? null,
+      error: f.error ?? null,
+      reason: f.reason ?? null,
+    });
+    if (res.changes !== 1) throw conflict(`task changed state concurrently (was ${r.status})`);
+    if (TERMINAL.has(to)) this.q.revokeTokens.run(f.finished ?? Date.now(), r.id);
+  }
+}
+
+function toMessage(r: MessageRow): TaskMessage {
+  const m: TaskMessage = { seq: r.seq, type: r.type };
+  if (r.content !== null) m.content = r.content;
+  if (r.tool !== null) m.tool = r.tool;
+  if (r.input_json !== null) m.input = JSON.parse(r.input_json) as unknown;
+  if (r.output_json !== null) m.output = JSON.parse(r.output_json) as unknown;
+  return m;
+}

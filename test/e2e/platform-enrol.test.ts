@@ -1,0 +1,139 @@
+// Enrolment against the real platform process: DESIGN.md §2 exchange contract.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAEMON_TOKEN_RE, INSTALL_TOKEN_RE } from '../../api/types.js';
+import { AdminApiError } from '../../platform/admin-client.js';
+import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+
+async function exchange(p: TestPlatform, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${p.url}/api/install-tokens/exchange`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+async function daemonCall(p: TestPlatform, token: string, path: string, body: unknown): Promise<number> {
+  const res = await fetch(`${p.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+describe('platform enrolment', () => {
+  let p: TestPlatform;
+  beforeAll(async () => {
+    p = await startPlatform();
+  });
+  afterAll(async () => {
+    await p?.stop();
+  });
+
+  it('lists the default workspace and rejects a missing or wrong admin token', async () => {
+    const ws = await p.admin.listWorkspaces();
+    expect(ws.map((w) => w.id)).toContain(p.workspaceId);
+    const noAuth = await fetch(`${p.url}/api/workspaces`);
+    expect(noAuth.status).toBe(401);
+    expect(await noAuth.json()).toEqual({ error: 'admin token required' });
+    const wrong = await fetch(`${p.url}/api/workspaces`, { headers: { authorization: `Bearer ${p.adminToken}x` } });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('mints an install token and exchanges it once for a daemon token', async () => {
+    const created = await p.admin.createInstallToken(p.workspaceId);
+    expect(created.token).toMatch(INSTALL_TOKEN_RE);
+    expect(created.workspace_id).toBe(p.workspaceId);
+    const ttl = Date.parse(created.expires_at) - Date.parse(created.created_at);
+    expect(ttl).toBe(15 * 60_000);
+
+    const ok = await exchange(p, { token: created.token, daemon_id: 'd-happy' });
+    expect(ok.status).toBe(200);
+    expect(ok.json.token).toMatch(DAEMON_TOKEN_RE);
+    expect(ok.json).toMatchObject({ workspace_id: p.workspaceId, daemon_id: 'd-happy' });
+    expect(Date.parse(ok.json.expires_at as string)).toBeGreaterThan(Date.now() + 50 * 365 * 86_400_000);
+
+    const again = await exchange(p, { token: created.token, daemon_id: 'd-happy' });
+    expect(again).toEqual({ status: 401, json: { error: 'install_token_already_used' } });
+  });
+
+  it('answers each error code of the contract', async () => {
+    expect(await exchange(p, { token: 'abc', daemon_id: 'd' })).toEqual({ status: 400, json: { error: 'invalid_install_token' } });
+    expect(await exchange(p, { token: 'mdt_' + 'a'.repeat(40), daemon_id: 'd' })).toEqual({ status: 400, json: { error: 'invalid_install_token' } });
+    const fresh = await p.admin.createInstallToken(p.workspaceId);
+    expect(await exchange(p, { token: fresh.token })).toEqual({ status: 400, json: { error: 'daemon_id is required' } });
+    expect(await exchange(p, { token: fresh.token, daemon_id: '  ' })).toEqual({ status: 400, json: { error: 'daemon_id is required' } });
+    expect(await exchange(p, { token: 'mit_' + '0'.repeat(40), daemon_id: 'd' })).toEqual({ status: 401, json: { error: 'invalid_install_token' } });
+    expect(await exchange(p, '{not json')).toEqual({ status: 400, json: { error: 'request body is not valid JSON' } });
+    // The failed attempts above did not burn the fresh token.
+    expect((await exchange(p, { token: fresh.token, daemon_id: 'd-fresh' })).status).toBe(200);
+  });
+
+  it('caps request bodies at 1 MiB', async () => {
+    const res = await fetch(`${p.url}/api/install-tokens/exchange`, { method: 'POST', body: 'x'.repeat(1024 * 1024 + 1) });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: string }).error).toMatch(/larger than/);
+  });
+
+  it('lets exactly one of 20 concurrent exchanges of one token succeed', async () => {
+    const { token } = await p.admin.createInstallToken(p.workspaceId);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => exchange(p, { token, daemon_id: `d-race-${i}` })));
+    const ok = results.filter((r) => r.status === 200);
+    expect(ok).toHaveLength(1);
+    const rest = results.filter((r) => r.status !== 200);
+    expect(rest.every((r) => r.status === 401 && r.json.error === 'install_token_already_used')).toBe(true);
+  });
+
+  it('re-enrolling the same daemon id revokes its previous daemon token', async () => {
+    const a = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-re' });
+    const reg = { workspace_id: p.workspaceId, daemon_id: 'd-re', device_name: 'box', cli_version: '1', runtimes: [] };
+    expect(await daemonCall(p, a.json.token as string, '/api/daemon/register', reg)).toBe(200);
+    const b = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-re' });
+    expect(await daemonCall(p, a.json.token as string, '/api/daemon/register', reg)).toBe(401);
+    expect(await daemonCall(p, b.json.token as string, '/api/daemon/register', reg)).toBe(200);
+  });
+
+  it('answers 404 for an unknown workspace', async () => {
+    await expect(p.admin.createInstallToken('nope')).rejects.toMatchObject({ status: 404, error: 'workspace not found' } satisfies Partial<AdminApiError>);
+  });
+
+  it('never logs an install or daemon token', () => {
+    expect(p.output()).not.toMatch(/mit_[0-9a-f]{8}|mdt_[0-9a-f]{8}|mat_[0-9a-f]{8}/);
+  });
+});
+
+describe('platform enrolment: expiry and restart', () => {
+  it('refuses an expired install token with invalid_install_token', async () => {
+    const p = await startPlatform({ args: ['--install-token-ttl', '1ms'] });
+    try {
+      const { token } = await p.admin.createInstallToken(p.workspaceId);
+      await new Promise((r) => setTimeout(r, 5));
+      expect(await exchange(p, { token, daemon_id: 'd-exp' })).toEqual({ status: 401, json: { error: 'invalid_install_token' } });
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('keeps tokens, workspaces and the admin token across a restart on the same port', async () => {
+    const p = await startPlatform();
+    try {
+      const { token } = await p.admin.createInstallToken(p.workspaceId);
+      const spare = await p.admin.createInstallToken(p.workspaceId);
+      const ok = await exchange(p, { token, daemon_id: 'd-keep' });
+      const port = p.port;
+      await p.restart();
+      expect(p.port).toBe(port);
+      expect((await p.admin.listWorkspaces()).map((w) => w.id)).toEqual([p.workspaceId]);
+      expect(await exchange(p, { token, daemon_id: 'd-keep' })).toEqual({ status: 401, json: { error: 'install_token_already_used' } });
+      const reg = { workspace_id: p.workspaceId, daemon_id: 'd-keep', device_name: 'box', cli_version: '1', runtimes: [] };
+      expect(await daemonCall(p, ok.json.token as string, '/api/daemon/register', reg)).toBe(200);
+      expect((await exchange(p, { token: spare.token, daemon_id: 'd-spare' })).status).toBe(200);
+      // The generated admin token is printed once, on the start that generated it.
+      expect(p.output().split(p.adminToken).length - 1).toBe(1);
+    } finally {
+      await p.stop();
+    }
+  });
+});

@@ -1,0 +1,130 @@
+// Starts the real reference platform bundle (dist/agentd-platform.mjs) as a child
+// process on a free port with a temp data dir, for e2e tests.
+//
+//   const p = await startPlatform();
+//   const tok = await p.admin.createInstallToken(p.workspaceId);
+//   ...
+//   await p.stop();   // kills it and removes the temp data dir it created
+//
+// restart() stops and starts it again on the same port and data dir (state survives);
+// halt() only stops it (e.g. to test a platform outage), restart() brings it back.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdminClient } from '../../platform/admin-client.js';
+import { PLATFORM_CMD } from './bin.js';
+
+export interface StartPlatformOptions {
+  dataDir?: string;
+  port?: number;
+  /** Extra serve flags, e.g. ['--install-token-ttl', '1ms', '--no-long-poll']. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface TestPlatform {
+  url: string;
+  port: number;
+  adminToken: string;
+  workspaceId: string;
+  dataDir: string;
+  admin: AdminClient;
+  proc: ChildProcess;
+  /** Everything the current and previous processes wrote to stdout and stderr. */
+  output(): string;
+  stop(): Promise<void>;
+  /** Stops the process (if running) and starts it again on the same port and data dir. */
+  restart(): Promise<void>;
+  /** Stops the process but keeps the data dir (restart() brings it back). */
+  halt(): Promise<void>;
+}
+
+interface ReadyDoc {
+  url: string;
+  admin_token: string;
+  workspace_id: string;
+  pid: number;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+const READY_TIMEOUT_MS = 15_000;
+
+export async function startPlatform(o: StartPlatformOptions = {}): Promise<TestPlatform> {
+  const ownsDir = o.dataDir === undefined;
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'agentd-platform-'));
+  const readyFile = join(dataDir, 'ready.json');
+  let out = '';
+  let port = o.port ?? 0;
+
+  const launch = async (): Promise<{ proc: ChildProcess; ready: ReadyDoc }> => {
+    rmSync(readyFile, { force: true });
+    const proc = spawn(
+      PLATFORM_CMD[0]!,
+      [...PLATFORM_CMD.slice(1), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--ready-file', readyFile, ...(o.args ?? [])],
+      { env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    live.add(proc);
+    proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    let exited: { code: number | null } | undefined;
+    proc.once('exit', (code) => {
+      exited = { code };
+      live.delete(proc);
+    });
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      try {
+        const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as ReadyDoc;
+        if (ready.pid === proc.pid) return { proc, ready };
+      } catch {
+        // not written yet
+      }
+      if (exited) throw new Error(`agentd-platform exited with code ${exited.code} before it was ready:\n${out}`);
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`agentd-platform was not ready within ${READY_TIMEOUT_MS} ms:\n${out}`);
+      }
+      await new Promise((r) => setTimeout(r, 15));
+    }
+  };
+
+  const kill = async (proc: ChildProcess): Promise<void> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(t);
+  };
+
+  const first = await launch();
+  port = new URL(first.ready.url).port ? Number(new URL(first.ready.url).port) : port;
+  const p: TestPlatform = {
+    url: first.ready.url,
+    port,
+    adminToken: first.ready.admin_token,
+    workspaceId: first.ready.workspace_id,
+    dataDir,
+    admin: new AdminClient(first.ready.url, first.ready.admin_token),
+    proc: first.proc,
+    output: () => out,
+    async halt() {
+      await kill(p.proc);
+    },
+    async restart() {
+      await kill(p.proc);
+      const next = await launch();
+      p.proc = next.proc;
+    },
+    async stop() {
+      await kill(p.proc);
+      if (ownsDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return p;
+}
