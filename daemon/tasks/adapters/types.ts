@@ -1,0 +1,80 @@
+// A runtime adapter turns a task into a command line and the child's output into
+// messages. Parsers are tolerant by contract: any line they do not understand becomes a
+// plain text message, and nothing a child prints can throw out of a parser.
+import type { TaskMessage, Task } from '../../../api/types.js';
+
+/** A message before the output stream numbers it. */
+export type OutMessage = Omit<TaskMessage, 'seq'>;
+
+export interface AdapterCommand {
+  file: string;
+  args: string[];
+  /** Written to the child's stdin then closed; null: stdin is /dev/null. */
+  stdin: string | null;
+}
+
+export interface AdapterResult {
+  /** The task's final output (`complete` body). */
+  output: string;
+  session_id?: string;
+  /** Set when the agent reported failure even if it exited 0 (e.g. claude is_error). */
+  error?: string;
+  /** Last stderr lines: explains a non-zero exit. */
+  diagnostics?: string;
+}
+
+export interface StreamParser {
+  /** One stdout line, without its newline. */
+  stdoutLine(line: string): OutMessage[];
+  /** One stderr line, without its newline. */
+  stderrLine(line: string): OutMessage[];
+  /** True while a tool call has started and its result has not been seen. */
+  readonly toolInFlight: boolean;
+  /** Called once after the child ended. */
+  finish(): AdapterResult;
+}
+
+export interface RuntimeAdapter {
+  /** Adapter name as registered (`command`, `claude`, `codex`). */
+  readonly name: string;
+  /** The executable looked up on PATH (null: always available). */
+  readonly binary: string | null;
+  /** Longest stdout line kept whole (JSON events can be large). */
+  readonly maxLineBytes: number;
+  command(task: Task, ctx: { binaryPath: string | null }): AdapterCommand;
+  parser(): StreamParser;
+}
+
+/** Most recent stderr lines, for the error of a failed task. */
+export class StderrTail {
+  private lines: string[] = [];
+  constructor(private readonly max = 20) {}
+  push(line: string): void {
+    if (line.trim() === '') return;
+    this.lines.push(line.length > 500 ? line.slice(0, 500) + '…' : line);
+    if (this.lines.length > this.max) this.lines.shift();
+  }
+  text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+/** Parse a JSON object line; null for anything else. Never throws. */
+export function parseJsonObject(line: string): Record<string, unknown> | null {
+  const t = line.trim();
+  if (!t.startsWith('{')) return null;
+  try {
+    const v: unknown = JSON.parse(t);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function obj(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}

@@ -1,0 +1,115 @@
+// Splits a byte stream into lines without quadratic copying. A line longer than
+// `maxLineBytes` is emitted in pieces (cut on a UTF-8 character boundary) so one
+// newline-free child cannot make the daemon buffer without bound.
+
+export class LineSplitter {
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+
+  constructor(
+    private readonly maxLineBytes: number,
+    private readonly emit: (line: string) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl === -1) break;
+      const seg = chunk.subarray(start, nl);
+      if (this.parts.length > 0) {
+        this.parts.push(seg);
+        const line = Buffer.concat(this.parts, this.partBytes + seg.length);
+        this.parts = [];
+        this.partBytes = 0;
+        this.emitLine(line);
+      } else {
+        this.emitLine(seg);
+      }
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      this.parts.push(rest);
+      this.partBytes += rest.length;
+      if (this.partBytes >= this.maxLineBytes) this.flushLong();
+    }
+  }
+
+  /** End of stream: a last line without a newline is still a line. */
+  end(): void {
+    if (this.partBytes > 0) {
+      const line = Buffer.concat(this.parts, this.partBytes);
+      this.parts = [];
+      this.partBytes = 0;
+      this.emitLine(line);
+    }
+  }
+
+  private flushLong(): void {
+    let buf = Buffer.concat(this.parts, this.partBytes);
+    while (buf.length >= this.maxLineBytes) {
+      const cut = utf8Boundary(buf, this.maxLineBytes);
+      this.emit(buf.subarray(0, cut).toString('utf8'));
+      buf = buf.subarray(cut);
+    }
+    // Copy the remainder so the big concatenated buffer can be collected.
+    this.parts = buf.length > 0 ? [Buffer.from(buf)] : [];
+    this.partBytes = buf.length;
+  }
+
+  private emitLine(line: Buffer): void {
+    let end = line.length;
+    if (end > 0 && line[end - 1] === 13) end--; // CRLF
+    let buf = line.subarray(0, end);
+    while (buf.length > this.maxLineBytes) {
+      const cut = utf8Boundary(buf, this.maxLineBytes);
+      this.emit(buf.subarray(0, cut).toString('utf8'));
+      buf = buf.subarray(cut);
+    }
+    this.emit(buf.toString('utf8'));
+  }
+}
+
+/** Largest index ≤ max that does not cut a UTF-8 sequence (falls back to max). */
+export function utf8Boundary(buf: Buffer, max: number): number {
+  let i = Math.min(max, buf.length);
+  if (i >= buf.length) return buf.length;
+  let back = 0;
+  while (i > 0 && back < 4 && ((buf[i] as number) & 0xc0) === 0x80) {
+    i--;
+    back++;
+  }
+  return i === 0 ? max : i;
+}
+
+/** Keeps the last `max` bytes of a text (e.g. a command's final output). */
+export class TailBuffer {
+  private chunks: string[] = [];
+  private head = 0;
+  private bytes = 0;
+  constructor(private readonly max: number) {}
+
+  append(text: string): void {
+    this.chunks.push(text);
+    this.bytes += Buffer.byteLength(text);
+    while (this.bytes > this.max && this.chunks.length - this.head > 1) {
+      this.bytes -= Buffer.byteLength(this.chunks[this.head] as string);
+      this.head++;
+    }
+    // Compact now and then instead of shift() per line (O(n) on big arrays).
+    if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  toString(): string {
+    const s = this.chunks.slice(this.head).join('');
+    const b = Buffer.from(s);
+    if (b.length <= this.max) return s;
+    let start = b.length - this.max;
+    while (start < b.length && ((b[start] as number) & 0xc0) === 0x80) start++;
+    return b.subarray(start).toString('utf8');
+  }
+}

@@ -1,0 +1,390 @@
+// The task manager: ONE claim loop per daemon (not one per runtime) feeding a semaphore
+// of maxTasks slots, with optional per-runtime caps under it (multica#5554).
+//
+//   loop: canClaim()? ─no─> wait (woken by a freed slot, or re-check every second)
+//         free slots? ─no─> wait for a slot
+//         claim {runtime_ids with capacity, max_tasks = free (≤ 32), wait_s: 25}
+//           tasks → start each at once, claim again right away (more work is likely queued)
+//           empty after a held long poll → claim again
+//           empty at once, several times in a row → the platform does not hold long
+//             polls: poll every pollIntervalMs (jittered) instead
+//           error → back off (jittered, capped)
+//
+// Stopping claiming is not cancelling (Buildkite's StopGracefully): stopClaiming() aborts
+// an in-flight long poll and lets running tasks finish; drain() waits for them up to a
+// deadline, then stops the rest with a typed reason; cancelAll() stops them now.
+import type { Logger } from 'pino';
+import { BadRequest, NotFound, RequestAborted, Unauthorized } from '../../api/errors.js';
+import { MAX_CLAIM_TASKS, MAX_CLAIM_WAIT_S, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
+import { TaskJournal } from '../../store/journal.js';
+import { removeStaleWorkDirs } from '../../store/workdirs.js';
+import { adapterFor } from './adapters/index.js';
+import type { RuntimeAdapter } from './adapters/types.js';
+import { groupMembers, processAlive, processStartToken, signalGroup, killGroupAndWait } from './process-group.js';
+import { findOnPath } from './runtimes.js';
+import { TaskRun, describe, type TaskOutcome } from './task-run.js';
+import { Backoff, jittered, sleep } from './timing.js';
+import type { CreateTaskManager, RunningTaskInfo, TaskManager, TaskManagerOptions, TaskStats } from './types.js';
+import { join } from 'node:path';
+
+/** Answers faster than this with no task count as "the platform did not hold the poll". */
+const QUICK_EMPTY_MS = 1000;
+/** This many quick empty answers in a row switch to interval polling. */
+const QUICK_EMPTY_LIMIT = 3;
+/** How long reporting may take after a forced stop before it is abandoned. */
+const REPORT_GRACE_MS = 10_000;
+
+interface Slot {
+  run: TaskRun;
+  runtime: RegisteredRuntime;
+}
+
+export const createTaskManager: CreateTaskManager = (opts) => new Manager(opts);
+
+class Manager implements TaskManager {
+  private readonly o: TaskManagerOptions;
+  private readonly log: Logger;
+  private readonly journal: TaskJournal;
+  private readonly workRoot: string;
+  private readonly slots = new Map<string, Slot>();
+  private readonly adapters = new Map<string, { adapter: RuntimeAdapter; binaryPath: string | null }>();
+  private claimAbort = new AbortController();
+  private loopPromise: Promise<void> | null = null;
+  private wakeFn: (() => void) | null = null;
+  private stopped = false;
+  private housekeeping: { stop(): void | Promise<void> } | null = null;
+  private readonly s: TaskStats = {
+    running: 0,
+    claimed_total: 0,
+    finished_total: {},
+    watchdog_kills_total: 0,
+    claim_requests_total: 0,
+    claim_errors_total: 0,
+    messages_sent_total: 0,
+    message_bytes_sent_total: 0,
+    spawn_latency_seconds_last: null,
+  };
+
+  constructor(o: TaskManagerOptions) {
+    this.o = o;
+    this.log = o.logger.child({ component: 'tasks' });
+    this.journal = new TaskJournal(join(o.stateDir, 'journal'));
+    this.workRoot = join(o.stateDir, 'work');
+    for (const rt of o.runtimes) {
+      const adapter = adapterFor(rt);
+      if (!adapter) {
+        this.log.warn({ runtime: rt.name, type: rt.type }, 'no adapter for this runtime; its tasks will fail');
+        continue;
+      }
+      const binaryPath = adapter.binary ? findOnPath(adapter.binary, process.env) : null;
+      this.adapters.set(rt.id, { adapter, binaryPath });
+    }
+  }
+
+  // ------------------------------------------------------------------ recovery
+
+  async recoverOrphans(): Promise<void> {
+    const { entries, bad } = await this.journal.list();
+    for (const name of bad) {
+      this.log.warn({ file: name }, 'unreadable task journal entry removed');
+      await this.journal.removeBad(name).catch(() => {});
+    }
+    for (const e of entries) {
+      if (this.slots.has(e.task_id)) continue;
+      const killed = await killIfOurs(e.pgid, e.pid, e.proc_start);
+      const error = `the agentd process running this task (pid ${e.daemon_pid}) stopped without reporting it${killed ? '; its leftover processes were killed' : ''}`;
+      try {
+        await this.o.client.failTask(e.task_id, { error, failure_reason: 'orphaned' });
+        this.log.info({ task_id: e.task_id, killed }, 'reported a task left behind by the previous daemon as orphaned');
+        this.count('orphaned');
+        await this.journal.remove(e.task_id);
+      } catch (err) {
+        if (err instanceof NotFound || err instanceof BadRequest) {
+          // Already terminal or unknown on the platform: nothing left to report.
+          await this.journal.remove(e.task_id);
+        } else {
+          this.log.warn({ task_id: e.task_id, err: describe(err) }, 'could not report an orphaned task; will retry at the next start');
+        }
+      }
+    }
+    // The platform also fails tasks it handed to this daemon that never got journalled
+    // (claimed, then the daemon died before the child started).
+    for (const rt of this.o.runtimes) {
+      try {
+        await this.o.client.recoverOrphans(rt.id);
+      } catch (err) {
+        this.log.warn({ runtime: rt.name, err: describe(err) }, 'recover-orphans failed');
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ claim loop
+
+  start(): void {
+    if (this.loopPromise || this.stopped) return;
+    this.loopPromise = this.claimLoop(this.claimAbort.signal).catch((err: unknown) => {
+      this.log.error({ err: describe(err) }, 'claim loop crashed');
+    });
+    void this.startHousekeeping();
+  }
+
+  stopClaiming(): void {
+    this.stopped = true;
+    this.claimAbort.abort(new Error('claiming stopped'));
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeFn;
+    this.wakeFn = null;
+    w?.();
+  }
+
+  /** Sleep until woken (slot freed, stop) or `ms` passes. */
+  private idle(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        if (this.wakeFn === done) this.wakeFn = null;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.wakeFn = done;
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private capFor(rt: RegisteredRuntime): number | undefined {
+    const caps = this.o.maxTasksPerRuntime;
+    return caps[rt.name] ?? caps[rt.name.toLowerCase()] ?? caps[rt.name.toUpperCase()];
+  }
+
+  private runningOf(runtimeId: string): number {
+    let n = 0;
+    for (const s of this.slots.values()) if (s.runtime.id === runtimeId) n++;
+    return n;
+  }
+
+  /** Runtime ids that may take a task now, and how many tasks one claim may take. */
+  private claimable(): { ids: string[]; max: number } {
+    const free = Math.min(MAX_CLAIM_TASKS, this.o.maxTasks - this.slots.size);
+    if (free <= 0) return { ids: [], max: 0 };
+    let max = free;
+    const ids: string[] = [];
+    for (const rt of this.o.runtimes) {
+      const cap = this.capFor(rt);
+      if (cap === undefined) {
+        ids.push(rt.id);
+        continue;
+      }
+      const left = cap - this.runningOf(rt.id);
+      if (left <= 0) continue;
+      ids.push(rt.id);
+      // One claim may hand out tasks of any listed runtime: never more than the tightest
+      // listed cap allows, so no runtime can exceed its cap.
+      max = Math.min(max, left);
+    }
+    return { ids, max: ids.length ? max : 0 };
+  }
+
+  private async claimLoop(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ baseMs: 1000, capMs: 60_000 });
+    let quickEmpty = 0;
+    let lastSuccess = Date.now();
+    while (!signal.aborted) {
+      if (!this.o.canClaim()) {
+        await this.idle(1000, signal);
+        continue;
+      }
+      const { ids, max } = this.claimable();
+      if (max <= 0) {
+        await this.idle(5000, signal);
+        continue;
+      }
+      const polling = quickEmpty >= QUICK_EMPTY_LIMIT;
+      const t0 = performance.now();
+      let tasks: Task[];
+      try {
+        this.s.claim_requests_total++;
+        const res = await this.o.client.claimTasks(
+          { daemon_id: this.o.daemonId, runtime_ids: ids, max_tasks: max, wait_s: MAX_CLAIM_WAIT_S },
+          { signal },
+        );
+        tasks = res.tasks;
+        backoff.reset();
+        lastSuccess = Date.now();
+      } catch (err) {
+        if (signal.aborted || err instanceof RequestAborted) break;
+        this.s.claim_errors_total++;
+        const wait = backoff.next();
+        const log = err instanceof Unauthorized ? this.log.error.bind(this.log) : this.log.warn.bind(this.log);
+        log(
+          { err: describe(err), failures: backoff.failures, retry_in_ms: wait },
+          `claiming tasks failed; last success ${Math.round((Date.now() - lastSuccess) / 1000)}s ago`,
+        );
+        await this.idle(wait, signal);
+        continue;
+      }
+      const tClaimed = performance.now();
+      if (tasks.length > 0) {
+        quickEmpty = 0;
+        for (const t of tasks) this.launch(t, tClaimed);
+        continue; // more work is likely queued: claim again at once
+      }
+      if (tClaimed - t0 < QUICK_EMPTY_MS) {
+        quickEmpty++;
+        if (quickEmpty === QUICK_EMPTY_LIMIT) {
+          this.log.info({ interval_ms: this.o.pollIntervalMs }, 'the platform does not hold claim requests; polling at an interval');
+        }
+      } else {
+        quickEmpty = 0;
+      }
+      if (polling || quickEmpty >= QUICK_EMPTY_LIMIT) await this.idle(jittered(this.o.pollIntervalMs), signal);
+    }
+  }
+
+  // ------------------------------------------------------------------ tasks
+
+  private launch(task: Task, claimedAt: number): void {
+    this.s.claimed_total++;
+    const runtime = this.o.runtimes.find((r) => r.id === task.runtime_id);
+    const a = this.adapters.get(task.runtime_id);
+    if (!runtime || !a) {
+      this.log.error({ task_id: task.id, runtime_id: task.runtime_id }, 'claimed a task for a runtime this daemon does not run');
+      void this.o.client
+        .failTask(task.id, { error: `this daemon has no runtime ${task.runtime_id}`, failure_reason: 'runtime_offline' })
+        .catch(() => {});
+      this.count('runtime_offline');
+      return;
+    }
+    if (this.slots.has(task.id)) return; // the same task twice: already running
+    const run = new TaskRun(task, {
+      client: this.o.client,
+      logger: this.o.logger,
+      platformUrl: this.o.platformUrl,
+      workRoot: this.workRoot,
+      journal: this.journal,
+      runtime,
+      adapter: a.adapter,
+      binaryPath: a.binaryPath,
+      env: process.env,
+      idleMs: this.o.taskIdleTimeoutMs,
+      toolIdleMs: this.o.toolIdleTimeoutMs,
+      taskTimeoutMs: this.o.taskTimeoutMs,
+      killGraceMs: this.o.killGraceMs,
+      statusPollMs: this.o.statusPollMs,
+      claimedAt,
+      onSpawn: (ms) => {
+        this.s.spawn_latency_seconds_last = ms / 1000;
+      },
+      onWatchdogKill: () => {
+        this.s.watchdog_kills_total++;
+      },
+      onMessagesSent: (count, bytes) => {
+        this.s.messages_sent_total += count;
+        this.s.message_bytes_sent_total += bytes;
+      },
+    });
+    this.slots.set(task.id, { run, runtime });
+    this.log.info({ task_id: task.id, runtime: runtime.name }, 'task claimed');
+    run
+      .run()
+      .then(
+        (outcome) => this.count(outcome),
+        (err: unknown) => {
+          this.log.error({ task_id: task.id, err: describe(err) }, 'task runner crashed');
+          this.count('agent_error');
+        },
+      )
+      .finally(() => {
+        this.slots.delete(task.id);
+        this.wake(); // a slot is free
+      });
+  }
+
+  private count(outcome: TaskOutcome): void {
+    this.s.finished_total[outcome] = (this.s.finished_total[outcome] ?? 0) + 1;
+  }
+
+  async drain(timeoutMs: number, reason: FailureReason): Promise<void> {
+    this.stopClaiming();
+    const all = [...this.slots.values()].map((s) => s.run.whenDone());
+    if (all.length === 0) return this.stopHousekeeping();
+    let timer: NodeJS.Timeout | null = null;
+    const timedOut = await Promise.race([
+      Promise.all(all).then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, timeoutMs)))),
+    ]);
+    if (timer) clearTimeout(timer);
+    if (timedOut) await this.cancelAll(reason);
+    await this.stopHousekeeping();
+  }
+
+  async cancelAll(reason: FailureReason): Promise<void> {
+    const slots = [...this.slots.values()];
+    const error =
+      reason === 'daemon_shutdown'
+        ? 'agentd is shutting down and the task did not finish within the drain timeout'
+        : `agentd stopped the task (${reason})`;
+    for (const s of slots) s.run.stop(reason, error);
+    // Processes end within killGraceMs; reporting gets a bounded extra moment (the
+    // platform may be unreachable, or the credential revoked).
+    const deadline = setTimeout(() => {
+      for (const s of slots) s.run.abandonReporting();
+    }, this.o.killGraceMs + REPORT_GRACE_MS);
+    await Promise.all(slots.map((s) => s.run.whenDone()));
+    clearTimeout(deadline);
+  }
+
+  running(): RunningTaskInfo[] {
+    return [...this.slots.values()].map((s) => s.run.info());
+  }
+
+  stats(): TaskStats {
+    return { ...this.s, running: this.slots.size, finished_total: { ...this.s.finished_total } };
+  }
+
+  // ------------------------------------------------------------------ housekeeping
+
+  private async startHousekeeping(): Promise<void> {
+    const sweep = async (): Promise<void> => {
+      const keep = new Set(this.slots.keys());
+      const n = await removeStaleWorkDirs(this.workRoot, this.o.workdirRetentionMs, keep);
+      if (n > 0) this.log.info({ removed: n }, 'removed old task work directories');
+    };
+    try {
+      await sweep();
+      // Loaded lazily: start-up does not need it (DESIGN.md load-cost facts).
+      const cron = await import('node-cron');
+      if (this.stopped) return;
+      this.housekeeping = cron.schedule('*/10 * * * *', sweep, { name: 'agentd-workdir-cleanup', noOverlap: true });
+    } catch (err) {
+      this.log.warn({ err: describe(err) }, 'work directory housekeeping failed');
+    }
+  }
+
+  private async stopHousekeeping(): Promise<void> {
+    const h = this.housekeeping;
+    this.housekeeping = null;
+    await h?.stop();
+  }
+}
+
+/**
+ * Kill a journalled process group if it is still ours. A live leader must have the same
+ * start time as recorded (else its pid was reused by a stranger). A dead leader with live
+ * group members is still ours: a pid is not reused while its process group exists.
+ */
+async function killIfOurs(pgid: number, pid: number, procStart: string | null): Promise<boolean> {
+  if (!Number.isInteger(pgid) || pgid <= 1) return false;
+  if (processAlive(pid)) {
+    const now = processStartToken(pid);
+    if (procStart === null || now === null || now !== procStart) return false;
+    signalGroup(pgid, 'SIGTERM');
+    await sleep(200);
+    return killGroupAndWait(pgid);
+  }
+  if (groupMembers(pgid).length === 0) return false;
+  return killGroupAndWait(pgid);
+}

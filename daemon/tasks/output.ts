@@ -1,0 +1,305 @@
+// Streams one task's messages to the platform: numbered (seq per task, strictly
+// increasing), batched (≤ maxBatchBytes or flushMs), posted one batch at a time and
+// retried with the SAME seqs until the platform takes it (the Multica daemon drops a
+// batch that fails; a resend here is idempotent by seq). Nothing is dropped unless the
+// platform says the task can never take messages again (final 4xx: task gone/finished).
+//
+// Memory is bounded: when unsent messages exceed highWaterBytes the producer is told to
+// pause (the runner stops reading the child's pipes, so the child blocks on write) and
+// to resume below lowWaterBytes.
+import type { TaskMessage } from '../../api/types.js';
+import type { OutMessage } from './adapters/types.js';
+import { utf8Boundary } from './lines.js';
+import { Backoff, sleep } from './timing.js';
+
+export interface OutputStreamOptions {
+  post: (messages: TaskMessage[], signal: AbortSignal) => Promise<void>;
+  /** True for errors that no retry can fix (the task is gone or finished): drop and stop. */
+  isFinal?: (err: unknown) => boolean;
+  /** Called on each failed attempt that will be retried (logging). */
+  onRetry?: (err: unknown, failures: number) => void;
+  /** Posts wait for this first (e.g. the task's `start` call). */
+  ready?: Promise<unknown>;
+  maxBatchBytes?: number;
+  maxBatchCount?: number;
+  flushMs?: number;
+  highWaterBytes?: number;
+  lowWaterBytes?: number;
+  onPause?: () => void;
+  onResume?: () => void;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+}
+
+/** Accounting overhead of one queued message object beyond its content (memory, not wire). */
+const MSG_OVERHEAD = 96;
+/** JSON framing of one message on the wire beyond its content: {"seq":…,"type":…,"content":…}. */
+const WIRE_OVERHEAD = 48;
+
+interface Queued {
+  msg: TaskMessage;
+  wire: number;
+  mem: number;
+}
+
+export class OutputStream {
+  private readonly o: Required<Omit<OutputStreamOptions, 'ready' | 'isFinal' | 'onRetry' | 'onPause' | 'onResume'>> &
+    OutputStreamOptions;
+  private queue: Queued[] = [];
+  private head = 0;
+  private seq = 0;
+  private memBytes = 0; // queued + in flight
+  private queuedWire = 0; // queued only
+  private firstQueuedAt = 0;
+  private paused = false;
+  private closing = false;
+  private deadReason: unknown = null;
+  private wakeFn: (() => void) | null = null;
+  private readonly abort = new AbortController();
+  private readonly loop: Promise<void>;
+  sentMessages = 0;
+  sentBytes = 0;
+  droppedMessages = 0;
+
+  constructor(o: OutputStreamOptions) {
+    this.o = {
+      maxBatchBytes: 64 * 1024,
+      maxBatchCount: 2000,
+      flushMs: 250,
+      highWaterBytes: 4 * 1024 * 1024,
+      lowWaterBytes: 1024 * 1024,
+      backoffBaseMs: 250,
+      backoffCapMs: 10_000,
+      ...o,
+    };
+    this.loop = this.run();
+  }
+
+  /** Seq of the last message numbered so far (0: none). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Bytes held in memory waiting to be sent (approximate). */
+  get pendingBytes(): number {
+    return this.memBytes;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Set when the platform refused the task's messages for good. */
+  get dead(): unknown {
+    return this.deadReason;
+  }
+
+  push(m: OutMessage): void {
+    if (this.closing || this.deadReason !== null) {
+      if (this.deadReason !== null) this.droppedMessages++;
+      return;
+    }
+    for (const piece of this.fit(m)) {
+      const msg: TaskMessage = { seq: ++this.seq, ...piece };
+      const wire = wireSize(msg);
+      const q: Queued = { msg, wire, mem: wire + MSG_OVERHEAD };
+      if (this.head === this.queue.length) this.firstQueuedAt = Date.now();
+      this.queue.push(q);
+      this.memBytes += q.mem;
+      this.queuedWire += wire;
+    }
+    if (!this.paused && this.memBytes > this.o.highWaterBytes) {
+      this.paused = true;
+      this.o.onPause?.();
+    }
+    if (this.queuedWire >= this.o.maxBatchBytes || this.queue.length - this.head >= this.o.maxBatchCount) this.wake();
+    else if (this.queue.length - this.head === 1) this.wake(); // start the flush timer
+  }
+
+  /**
+   * Send everything queued, then stop. Resolves when all is sent, the platform refused
+   * the task for good, or `signal` aborted (what is left is then given up).
+   */
+  async close(signal?: AbortSignal): Promise<void> {
+    this.closing = true;
+    if (signal) {
+      if (signal.aborted) this.abort.abort(signal.reason);
+      else signal.addEventListener('abort', () => this.abort.abort(signal.reason), { once: true });
+    }
+    this.wake();
+    await this.loop;
+  }
+
+  /** Give up at once (nothing more will be sent). */
+  destroy(): void {
+    this.closing = true;
+    this.abort.abort(new Error('output stream destroyed'));
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeFn;
+    this.wakeFn = null;
+    w?.();
+  }
+
+  private wait(ms: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      let t: NodeJS.Timeout | null = null;
+      this.wakeFn = () => {
+        if (t) clearTimeout(t);
+        resolve();
+      };
+      if (ms !== null) {
+        t = setTimeout(() => {
+          this.wakeFn = null;
+          resolve();
+        }, ms);
+      }
+    });
+  }
+
+  private async run(): Promise<void> {
+    const backoff = new Backoff({ baseMs: this.o.backoffBaseMs, capMs: this.o.backoffCapMs });
+    let readyDone = this.o.ready === undefined;
+    for (;;) {
+      if (this.abort.signal.aborted || this.deadReason !== null) break;
+      const waiting = this.queue.length - this.head;
+      if (waiting === 0) {
+        if (this.closing) break;
+        await this.wait(null);
+        continue;
+      }
+      if (!this.closing && this.queuedWire < this.o.maxBatchBytes && waiting < this.o.maxBatchCount) {
+        const age = Date.now() - this.firstQueuedAt;
+        if (age < this.o.flushMs) {
+          await this.wait(this.o.flushMs - age);
+          continue;
+        }
+      }
+      if (!readyDone) {
+        try {
+          await this.o.ready;
+        } catch {
+          // the caller handles a failed start; posting will tell us if the task is gone
+        }
+        readyDone = true;
+      }
+      const batch = this.take();
+      for (;;) {
+        try {
+          await this.o.post(
+            batch.map((q) => q.msg),
+            this.abort.signal,
+          );
+          backoff.reset();
+          break;
+        } catch (err) {
+          if (this.abort.signal.aborted) break;
+          if (this.o.isFinal?.(err)) {
+            this.deadReason = err;
+            break;
+          }
+          this.o.onRetry?.(err, backoff.failures + 1);
+          try {
+            await sleep(backoff.next(), this.abort.signal);
+          } catch {
+            break;
+          }
+        }
+      }
+      if (this.abort.signal.aborted || this.deadReason !== null) {
+        this.droppedMessages += batch.length;
+        break;
+      }
+      for (const q of batch) {
+        this.memBytes -= q.mem;
+        this.sentBytes += q.wire;
+      }
+      this.sentMessages += batch.length;
+      this.maybeResume();
+    }
+    // Stopped for good: drop what is left and never leave the producer paused.
+    this.droppedMessages += this.queue.length - this.head;
+    this.queue = [];
+    this.head = 0;
+    this.memBytes = 0;
+    this.queuedWire = 0;
+    this.maybeResume();
+  }
+
+  private take(): Queued[] {
+    const batch: Queued[] = [];
+    let bytes = 0;
+    while (this.head < this.queue.length && batch.length < this.o.maxBatchCount) {
+      const q = this.queue[this.head] as Queued;
+      if (batch.length > 0 && bytes + q.wire > this.o.maxBatchBytes) break;
+      batch.push(q);
+      bytes += q.wire;
+      this.head++;
+    }
+    this.queuedWire -= bytes;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else {
+      if (this.head > 4096 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      this.firstQueuedAt = Date.now() - this.o.flushMs; // the rest is overdue already
+    }
+    return batch;
+  }
+
+  private maybeResume(): void {
+    if (this.paused && this.memBytes <= this.o.lowWaterBytes) {
+      this.paused = false;
+      this.o.onResume?.();
+    }
+  }
+
+  /** Split a message whose content is larger than a batch; truncate huge structured fields. */
+  private fit(m: OutMessage): OutMessage[] {
+    const max = this.o.maxBatchBytes - 1024;
+    let msg = m;
+    for (const key of ['input', 'output'] as const) {
+      if (msg[key] === undefined) continue;
+      const json = JSON.stringify(msg[key]) ?? '';
+      if (json.length > max / 2) {
+        const buf = Buffer.from(json);
+        if (buf.length > max / 2) {
+          const cut = utf8Boundary(buf, Math.floor(max / 2));
+          msg = { ...msg, [key]: `${buf.subarray(0, cut).toString('utf8')}… [truncated ${buf.length - cut} bytes]` };
+        }
+      }
+    }
+    const content = msg.content;
+    if (content === undefined || content.length <= max / 4) return [msg];
+    const buf = Buffer.from(content);
+    if (buf.length <= max / 2) return [msg];
+    const out: OutMessage[] = [];
+    let rest = buf;
+    const piece = Math.floor(max / 2);
+    let first = true;
+    while (rest.length > 0) {
+      const cut = utf8Boundary(rest, piece);
+      const part = rest.subarray(0, cut).toString('utf8');
+      out.push(first ? { ...msg, content: part } : { type: msg.type, content: part });
+      first = false;
+      rest = rest.subarray(cut);
+    }
+    return out;
+  }
+}
+
+function wireSize(m: TaskMessage): number {
+  let n = WIRE_OVERHEAD + m.type.length;
+  // String length is a cheap stand-in for UTF-8 bytes on ASCII; exact for the cap check
+  // is not needed (batches stay well under any body limit).
+  if (m.content !== undefined) n += m.content.length;
+  if (m.tool !== undefined) n += m.tool.length;
+  if (m.input !== undefined) n += (JSON.stringify(m.input) ?? '').length;
+  if (m.output !== undefined) n += (JSON.stringify(m.output) ?? '').length;
+  return n;
+}

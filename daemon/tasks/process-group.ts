@@ -1,0 +1,106 @@
+// Process-group helpers: a task's child is a group leader (spawned detached), so the
+// whole tree it starts can be signalled at once with kill(-pgid). On Linux /proc tells
+// who is still in a group and when a process started (to tell our process from a
+// stranger that reused its pid after a crash).
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** Signal every process in group `pgid`. False when the group no longer exists. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  if (!Number.isInteger(pgid) || pgid <= 1) return false; // never kill(-1) or kill(0)
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH') return false;
+    if (code === 'EPERM') return true; // exists but not ours to signal
+    throw err;
+  }
+}
+
+interface ProcStat {
+  pid: number;
+  state: string;
+  pgrp: number;
+  /** Start time in clock ticks since boot (field 22): with the pid, identifies a process. */
+  startTicks: string;
+}
+
+function readStat(pid: number | string): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces or ')'.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const rest = text.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state), rest[2] field 5 (pgrp), rest[19] field 22 (starttime).
+  return { pid: Number(pid), state: rest[0] ?? '?', pgrp: Number(rest[2]), startTicks: rest[19] ?? '' };
+}
+
+const HAS_PROC = process.platform === 'linux';
+
+/** The start time token of `pid` (Linux), or null when unknown or not running. */
+export function processStartToken(pid: number): string | null {
+  if (!HAS_PROC) return null;
+  const st = readStat(pid);
+  return st && st.state !== 'Z' ? st.startTicks : null;
+}
+
+/** True when `pid` is running (a zombie is not running: its exit is only not yet reaped). */
+export function processAlive(pid: number): boolean {
+  if (HAS_PROC) {
+    const st = readStat(pid);
+    return st !== null && st.state !== 'Z' && st.state !== 'X';
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Live (non-zombie) members of group `pgid`. On Linux this scans /proc, so zombies left
+ * behind by a container's pid 1 that does not reap do not count; elsewhere it answers
+ * [pgid] when kill(-pgid, 0) finds the group.
+ */
+export function groupMembers(pgid: number): number[] {
+  if (!HAS_PROC) {
+    try {
+      process.kill(-pgid, 0);
+      return [pgid];
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM' ? [pgid] : [];
+    }
+  }
+  const out: number[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const st = readStat(name);
+    if (st && st.pgrp === pgid && st.state !== 'Z' && st.state !== 'X') out.push(st.pid);
+  }
+  return out;
+}
+
+/** SIGKILL the group and wait (bounded) until none of its members is left running. */
+export async function killGroupAndWait(pgid: number, timeoutMs = 2000): Promise<boolean> {
+  if (!signalGroup(pgid, 'SIGKILL')) return true;
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (groupMembers(pgid).length === 0) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

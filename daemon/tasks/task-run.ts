@@ -1,0 +1,377 @@
+// One claimed task from start to report: work dir, child process (runner), adapter
+// parsing, idle watchdog, wall-clock limit, cancellation poll, output stream, journal,
+// and the one terminal call (complete | fail | cancel-ack).
+//
+// Stopping is idempotent and carries a typed reason (Buildkite's JobRunner.Cancel): the
+// first reason wins and becomes the `failure_reason`.
+import type { Logger } from 'pino';
+import type { PlatformClient } from '../../api/client.js';
+import { BadRequest, NotFound, PlatformError } from '../../api/errors.js';
+import { TERMINAL_TASK_STATUSES, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
+import type { TaskJournal } from '../../store/journal.js';
+import { createWorkDir, markWorkDirFinished } from '../../store/workdirs.js';
+import type { OutMessage, RuntimeAdapter, StreamParser } from './adapters/types.js';
+import { buildTaskEnv } from './env.js';
+import { LineSplitter } from './lines.js';
+import { OutputStream } from './output.js';
+import { ChildRun, type RunResult } from './runner.js';
+import { sleep } from './timing.js';
+import type { RunningTaskInfo } from './types.js';
+import { IdleWatchdog } from './watchdog.js';
+
+/** The platform calls a task makes. */
+export type TaskClient = Pick<
+  PlatformClient,
+  'startTask' | 'postMessages' | 'completeTask' | 'failTask' | 'cancelAck' | 'taskStatus'
+>;
+
+export interface TaskRunDeps {
+  client: TaskClient;
+  logger: Logger;
+  platformUrl: string;
+  workRoot: string;
+  journal: TaskJournal;
+  runtime: RegisteredRuntime;
+  adapter: RuntimeAdapter;
+  binaryPath: string | null;
+  env: NodeJS.ProcessEnv;
+  extraEnvAllow?: readonly string[];
+  idleMs: number;
+  toolIdleMs: number;
+  taskTimeoutMs: number;
+  killGraceMs: number;
+  statusPollMs: number;
+  /** performance.now() when the claim answer arrived (spawn latency). */
+  claimedAt: number;
+  onSpawn?: (latencyMs: number) => void;
+  onWatchdogKill?: () => void;
+  onMessagesSent?: (count: number, bytes: number) => void;
+  /** Output buffered in memory before the child's pipes are paused. */
+  highWaterBytes?: number;
+}
+
+/** How a task ended: 'completed', or the failure reason ('cancelled' also for platform cancels). */
+export type TaskOutcome = 'completed' | FailureReason;
+
+type StopKind = FailureReason | 'platform_cancel';
+
+export class TaskRun {
+  readonly task: Task;
+  readonly startedAt = new Date();
+  private readonly d: TaskRunDeps;
+  private readonly log: Logger;
+  private child: ChildRun | null = null;
+  private watchdog: IdleWatchdog | null = null;
+  private stopKind: StopKind | null = null;
+  private stopError = '';
+  private lastOutputAt = Date.now();
+  /** Aborts the output flush and terminal retries (hard shutdown, revoked credential). */
+  private readonly giveUp = new AbortController();
+  private readonly ended: Promise<void>;
+  private endResolve!: () => void;
+
+  constructor(task: Task, d: TaskRunDeps) {
+    this.task = task;
+    this.d = d;
+    this.log = d.logger.child({ task_id: task.id, runtime: d.runtime.name });
+    this.ended = new Promise((r) => (this.endResolve = r));
+  }
+
+  /** Stop the task with `reason` (first reason wins): SIGTERM the group, SIGKILL after the grace. */
+  stop(reason: StopKind, error: string): void {
+    if (this.stopKind === null) {
+      this.stopKind = reason;
+      this.stopError = error;
+      this.log.info({ reason }, `stopping task: ${error}`);
+    }
+    this.child?.terminate();
+  }
+
+  /** Stop waiting for the platform (output flush, terminal call) for this task. */
+  abandonReporting(): void {
+    this.giveUp.abort(new Error('reporting abandoned'));
+  }
+
+  /** Resolves when the task has been reported (or reporting was abandoned). */
+  whenDone(): Promise<void> {
+    return this.ended;
+  }
+
+  info(): RunningTaskInfo {
+    const rem = this.watchdog?.remainingMs() ?? null;
+    return {
+      id: this.task.id,
+      runtime_id: this.task.runtime_id,
+      runtime: this.d.runtime.name,
+      pid: this.child?.pid ?? null,
+      started_at: this.startedAt.toISOString(),
+      seconds_since_output: Math.max(0, Math.round((Date.now() - this.lastOutputAt) / 1000)),
+      watchdog_deadline: rem === null ? null : new Date(Date.now() + rem).toISOString(),
+      tool_in_flight: this.watchdog?.isToolInFlight ?? false,
+    };
+  }
+
+  async run(): Promise<TaskOutcome> {
+    try {
+      return await this.runInner();
+    } finally {
+      this.endResolve();
+    }
+  }
+
+  private async runInner(): Promise<TaskOutcome> {
+    const { task, d } = this;
+    let workDir: string;
+    try {
+      workDir = await createWorkDir(d.workRoot, task.id);
+    } catch (err) {
+      const msg = `could not create the task's work directory under ${d.workRoot}: ${(err as Error).message}; check that the state directory is writable`;
+      await this.callStart();
+      return this.report({ kind: 'fail', reason: 'agent_error', error: msg }, null);
+    }
+
+    const cmd = d.adapter.command(task, { binaryPath: d.binaryPath });
+    const parser = d.adapter.parser();
+    const started = this.callStart();
+    const output = new OutputStream({
+      post: (messages, signal) => d.client.postMessages(task.id, { messages }, { signal }),
+      isFinal: (err) => err instanceof NotFound || err instanceof BadRequest,
+      onRetry: (err, n) => {
+        if (n === 1 || n % 10 === 0) this.log.warn({ err: describe(err), failures: n }, 'posting task output failed; retrying with the same seqs');
+      },
+      ready: started,
+      onPause: () => this.child?.pause(),
+      onResume: () => this.child?.resume(),
+      ...(d.highWaterBytes ? { highWaterBytes: d.highWaterBytes, lowWaterBytes: Math.floor(d.highWaterBytes / 4) } : {}),
+    });
+    const emit = (msgs: OutMessage[]): void => {
+      for (const m of msgs) output.push(m);
+      this.watchdog?.setToolInFlight(parser.toolInFlight);
+    };
+    const outLines = new LineSplitter(d.adapter.maxLineBytes, (line) => emit(safeParse(parser, 'stdout', line)));
+    const errLines = new LineSplitter(16 * 1024, (line) => emit(safeParse(parser, 'stderr', line)));
+    const onChunk = (split: LineSplitter) => (chunk: Buffer) => {
+      this.lastOutputAt = Date.now();
+      this.watchdog?.activity();
+      split.push(chunk);
+    };
+
+    const child = new ChildRun(
+      {
+        file: cmd.file,
+        args: cmd.args,
+        cwd: workDir,
+        env: buildTaskEnv(d.env, {
+          taskId: task.id,
+          taskToken: task.auth_token,
+          platformUrl: d.platformUrl,
+          ...(d.extraEnvAllow ? { extraAllow: d.extraEnvAllow } : {}),
+        }),
+        stdin: cmd.stdin,
+      },
+      { killGraceMs: d.killGraceMs, onStdout: onChunk(outLines), onStderr: onChunk(errLines) },
+    );
+    this.child = child;
+    d.onSpawn?.(performance.now() - d.claimedAt);
+    this.lastOutputAt = Date.now();
+    // A stop requested before the child existed (e.g. start said the task is gone).
+    if (this.stopKind !== null) child.terminate();
+
+    if (child.pid !== null) {
+      d.journal
+        .record({
+          task_id: task.id,
+          runtime_id: task.runtime_id,
+          runtime: d.runtime.name,
+          pid: child.pid,
+          pgid: child.pid,
+          proc_start: child.startToken,
+          started_at: this.startedAt.toISOString(),
+          daemon_pid: process.pid,
+          work_dir: workDir,
+        })
+        .catch((err: unknown) => this.log.warn({ err: describe(err) }, 'could not write the task journal; a crash now would leave this task unreported'));
+    }
+
+    const watchdog = new IdleWatchdog({
+      idleMs: d.idleMs,
+      toolIdleMs: d.toolIdleMs,
+      onFire: (silentMs, windowMs) => {
+        d.onWatchdogKill?.();
+        this.stop(
+          'idle_watchdog',
+          `no output for ${fmtDuration(silentMs)} (idle limit ${fmtDuration(windowMs)}${this.watchdog?.isToolInFlight ? ' while a tool call was in flight' : ''}); the task's processes were terminated`,
+        );
+      },
+    });
+    this.watchdog = watchdog;
+    watchdog.start();
+
+    const limitMs = typeof task.timeout_s === 'number' && task.timeout_s > 0 ? task.timeout_s * 1000 : d.taskTimeoutMs;
+    const wall =
+      limitMs > 0
+        ? setTimeout(() => this.stop('timeout', `the task ran longer than its time limit of ${fmtDuration(limitMs)}`), limitMs)
+        : null;
+    const pollStop = new AbortController();
+    const polling = this.pollStatus(pollStop.signal);
+
+    const result = await child.done;
+    outLines.end();
+    errLines.end();
+    if (wall) clearTimeout(wall);
+    watchdog.stop();
+    pollStop.abort();
+    await polling;
+    const adapterResult = parser.finish();
+    this.log.debug({ code: result.code, signal: result.signal, strays: result.strays }, 'task process ended');
+
+    // Everything the child wrote goes out before the terminal call.
+    await output.close(this.giveUp.signal);
+    d.onMessagesSent?.(output.sentMessages, output.sentBytes);
+    if (output.droppedMessages > 0) {
+      this.log.warn({ dropped: output.droppedMessages, reason: describe(output.dead) }, 'some task output could not be delivered');
+    }
+
+    if (this.stopKind === 'platform_cancel') return this.report({ kind: 'cancel-ack' }, workDir);
+    if (this.stopKind !== null) {
+      return this.report({ kind: 'fail', reason: this.stopKind, error: this.stopError }, workDir);
+    }
+    if (result.spawnError) {
+      return this.report(
+        { kind: 'fail', reason: 'agent_error', error: `could not start ${cmd.file}: ${result.spawnError.message}` },
+        workDir,
+      );
+    }
+    if (result.code === 0 && !adapterResult.error) {
+      return this.report(
+        {
+          kind: 'complete',
+          output: adapterResult.output,
+          ...(adapterResult.session_id ? { session_id: adapterResult.session_id } : {}),
+        },
+        workDir,
+      );
+    }
+    return this.report({ kind: 'fail', reason: 'agent_error', error: exitError(d.runtime.name, result, adapterResult) }, workDir);
+  }
+
+  /** `start` the task; a task the platform no longer has is stopped at once. */
+  private async callStart(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.d.client.startTask(this.task.id, { signal: this.giveUp.signal });
+        return;
+      } catch (err) {
+        if (err instanceof NotFound || err instanceof BadRequest) {
+          this.stop('platform_cancel', `the platform refused to start the task (${describe(err)})`);
+          return;
+        }
+        if (attempt >= 3 || this.giveUp.signal.aborted) {
+          this.log.warn({ err: describe(err) }, 'could not mark the task started; running it anyway');
+          return;
+        }
+        await sleep(500 * attempt).catch(() => {});
+      }
+    }
+  }
+
+  /** Poll the task's status while it runs: a terminal status or 404 means stop (cancel). */
+  private async pollStatus(signal: AbortSignal): Promise<void> {
+    const every = Math.max(50, this.d.statusPollMs);
+    while (!signal.aborted) {
+      try {
+        await sleep(every, signal);
+      } catch {
+        return;
+      }
+      try {
+        const { status } = await this.d.client.taskStatus(this.task.id, { signal, timeoutMs: Math.max(1000, every * 2) });
+        if ((TERMINAL_TASK_STATUSES as readonly string[]).includes(status)) {
+          this.stop('platform_cancel', `the platform marked the task ${status}`);
+          return;
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof NotFound) {
+          this.stop('platform_cancel', 'the platform no longer knows the task (404)');
+          return;
+        }
+        // Platform unreachable: keep running; the next poll tries again.
+      }
+    }
+  }
+
+  private async report(
+    r:
+      | { kind: 'complete'; output: string; session_id?: string }
+      | { kind: 'fail'; reason: FailureReason; error: string }
+      | { kind: 'cancel-ack' },
+    workDir: string | null,
+  ): Promise<TaskOutcome> {
+    const { client } = this.d;
+    const id = this.task.id;
+    const o = { signal: this.giveUp.signal };
+    let outcome: TaskOutcome;
+    let reported = false;
+    try {
+      if (r.kind === 'complete') {
+        outcome = 'completed';
+        await client.completeTask(id, { output: r.output, ...(r.session_id ? { session_id: r.session_id } : {}), ...(workDir ? { work_dir: workDir } : {}) }, o);
+      } else if (r.kind === 'fail') {
+        outcome = r.reason;
+        await client.failTask(id, { error: r.error, failure_reason: r.reason }, o);
+      } else {
+        outcome = 'cancelled';
+        await client.cancelAck(id, o);
+      }
+      reported = true;
+      this.log.info({ outcome, ...(r.kind === 'fail' ? { error: r.error } : {}) }, 'task finished');
+    } catch (err) {
+      outcome = r.kind === 'complete' ? 'completed' : r.kind === 'fail' ? r.reason : 'cancelled';
+      // Final 4xx: the platform already considers the task over (e.g. cancelled); nothing to keep.
+      reported = err instanceof NotFound || err instanceof BadRequest;
+      this.log.warn(
+        { err: describe(err), outcome },
+        reported
+          ? 'the platform refused the task report; it already considers the task over'
+          : 'could not report the task; the journal keeps it so the next start reports it orphaned',
+      );
+    }
+    if (reported) {
+      await this.d.journal.remove(id).catch((err: unknown) => this.log.warn({ err: describe(err) }, 'could not remove the journal entry'));
+    }
+    if (workDir) await markWorkDirFinished(workDir);
+    return outcome;
+  }
+}
+
+function safeParse(p: StreamParser, stream: 'stdout' | 'stderr', line: string): OutMessage[] {
+  try {
+    return stream === 'stdout' ? p.stdoutLine(line) : p.stderrLine(line);
+  } catch {
+    return [{ type: stream === 'stdout' ? 'text' : 'stderr', content: line }];
+  }
+}
+
+function exitError(name: string, r: RunResult, a: { error?: string; diagnostics?: string }): string {
+  const how = r.code !== null ? `exited with code ${r.code}` : r.signal ? `was killed by ${r.signal}` : 'ended';
+  const detail = a.error ?? a.diagnostics;
+  return detail ? `${name} ${how}: ${detail.slice(-2000)}` : `${name} ${how}`;
+}
+
+export function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  const rs = s % 60;
+  if (m < 60) return rs ? `${m}m${rs}s` : `${m}m`;
+  const h = Math.floor(m / 60);
+  const rm = m % 60;
+  return rm ? `${h}h${rm}m` : `${h}h`;
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof PlatformError) return `${err.code}: ${err.message}`;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
