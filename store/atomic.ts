@@ -1,0 +1,92 @@
+// The one write path for every file agentd writes (Tailscale's atomicfile habit, plus
+// the directory fsync DESIGN.md asks for): write-file-atomic puts the data in a temp
+// file next to the target, fsyncs it, sets the mode, renames it over the target; then
+// we fsync the directory so the rename itself survives a power cut. A crash at any
+// point leaves either the old file or the new one, never a mix.
+//
+// Modes are set with chmod after creation, so the umask never decides them.
+import { constants, promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
+import writeFileAtomicLib from 'write-file-atomic';
+import { DiskFull, NotRegularFile, NotWritable, StoreError, shellQuote } from './errors.js';
+
+/** Writes `data` to `path` atomically with `mode`; refuses a target that is not a regular file. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, o: { mode: number }): Promise<void> {
+  let realDir = dirname(path);
+  try {
+    // stat (not lstat): a symlink to a regular file is written through, like
+    // write-file-atomic does; anything else (dir, socket, FIFO, device) is refused.
+    const st = await fs.stat(path);
+    if (!st.isFile()) throw new NotRegularFile(`${path} exists and is not a regular file; refusing to replace it`, { path, hint: `Move it away, then retry: mv ${shellQuote(path)} ${shellQuote(path + '.bak')}` });
+    realDir = dirname(await fs.realpath(path));
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    if (!isCode(err, 'ENOENT')) throw mapFsError(err, path);
+  }
+  try {
+    await writeFileAtomicLib(path, typeof data === 'string' ? data : Buffer.from(data), { mode: o.mode, fsync: true });
+  } catch (err) {
+    throw mapFsError(err, path);
+  }
+  await fsyncDir(realDir);
+}
+
+/** mkdir -p, then chmod the leaf to `mode` (umask-proof; parents keep theirs). */
+export async function ensureDir(path: string, mode: number): Promise<void> {
+  try {
+    await fs.mkdir(path, { recursive: true, mode });
+    const st = await fs.stat(path);
+    if (!st.isDirectory()) throw new NotRegularFile(`${path} exists and is not a directory`, { path });
+    if ((st.mode & 0o7777) !== mode) await fs.chmod(path, mode);
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    if (isCode(err, 'ENOTDIR') || isCode(err, 'EEXIST')) throw new NotRegularFile(`${path} (or one of its parents) exists and is not a directory`, { path, cause: err });
+    throw mapFsError(err, path);
+  }
+}
+
+/** unlink; a missing file is fine. Then fsync the directory so the removal is durable. */
+export async function removeFile(path: string): Promise<void> {
+  try {
+    await fs.unlink(path);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return;
+    throw mapFsError(err, path);
+  }
+  await fsyncDir(dirname(path));
+}
+
+/** Makes renames/unlinks in `dir` durable. Some file systems refuse fsync on a directory; that is not an error worth failing a write for. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: fs.FileHandle | undefined;
+  try {
+    fh = await fs.open(dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+    await fh.sync();
+  } catch (err) {
+    if (!isCode(err, 'EINVAL') && !isCode(err, 'EISDIR') && !isCode(err, 'EPERM') && !isCode(err, 'EACCES')) throw mapFsError(err, dir);
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Maps a Node fs error to the store's typed errors (what happened + what to do). */
+export function mapFsError(err: unknown, path: string): Error {
+  if (err instanceof StoreError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new NotWritable(`cannot write ${path}: permission denied`, {
+      path,
+      cause: err,
+      hint: 'Run as a user who may write there (for a system install: sudo), or choose another directory with --config-dir/--state-dir.',
+    });
+  }
+  if (code === 'EROFS') return new NotWritable(`cannot write ${path}: read-only file system`, { path, cause: err, hint: 'Choose a writable directory with --config-dir/--state-dir.' });
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new DiskFull(`cannot write ${path}: no space left on the device`, { path, cause: err, hint: `Free some space (df -h ${dirname(path)}), then retry.` });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+export function isCode(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}

@@ -1,0 +1,58 @@
+// config.json: where the platform is and who this daemon is. Not secret, but it lives in
+// the same 0700 directory as the credential, so it is written the same way.
+import { ensureDir } from './atomic.js';
+import { ConfigFileInvalid, shellQuote } from './errors.js';
+import { readSmallFile, writeIfChanged } from './json-file.js';
+import { isInstallMode, type AgentdPaths, type InstallMode } from './paths.js';
+
+export interface AgentConfig {
+  platform_url: string;
+  workspace_id: string;
+  daemon_id: string;
+  device_name: string;
+  mode: InstallMode;
+}
+
+export const CONFIG_DIR_MODE = 0o700;
+export const CONFIG_FILE_MODE = 0o600;
+
+export async function readConfig(paths: AgentdPaths): Promise<AgentConfig | null> {
+  const file = await readSmallFile(paths.configFile);
+  if (!file) return null;
+  const hint = `Re-enrol with a new install token: agentd install --force --config-dir ${shellQuote(paths.configDir)} --platform <URL>`;
+  let v: unknown;
+  try {
+    v = JSON.parse(file.text);
+  } catch {
+    throw new ConfigFileInvalid(`the config file ${paths.configFile} is not valid JSON`, { path: paths.configFile, hint });
+  }
+  const problem = configProblem(v);
+  if (problem) throw new ConfigFileInvalid(`the config file ${paths.configFile} is invalid: ${problem}`, { path: paths.configFile, hint });
+  const c = v as AgentConfig;
+  return { platform_url: c.platform_url, workspace_id: c.workspace_id, daemon_id: c.daemon_id, device_name: c.device_name, mode: c.mode };
+}
+
+export async function writeConfig(paths: AgentdPaths, c: AgentConfig): Promise<void> {
+  const problem = configProblem(c);
+  if (problem) throw new TypeError(`writeConfig: ${problem}`);
+  await ensureDir(paths.configDir, CONFIG_DIR_MODE);
+  const text = JSON.stringify({ platform_url: c.platform_url, workspace_id: c.workspace_id, daemon_id: c.daemon_id, device_name: c.device_name, mode: c.mode }, null, 2) + '\n';
+  await writeIfChanged(paths.configFile, text, CONFIG_FILE_MODE);
+}
+
+/** What is wrong with a parsed config, or undefined when it is a valid AgentConfig. */
+function configProblem(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
+  const o = v as Record<string, unknown>;
+  for (const k of ['platform_url', 'workspace_id', 'daemon_id', 'device_name'] as const) {
+    if (typeof o[k] !== 'string' || o[k] === '') return `"${k}" must be a non-empty string`;
+  }
+  try {
+    const u = new URL(o.platform_url as string);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return '"platform_url" must be an http(s) URL';
+  } catch {
+    return '"platform_url" is not a URL';
+  }
+  if (!isInstallMode(o.mode)) return '"mode" must be "system" or "user"';
+  return undefined;
+}

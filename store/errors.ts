@@ -1,0 +1,79 @@
+// Typed errors for everything on disk. Like api/errors.ts: a base class, a fixed `code`
+// per subclass, structured fields, and a `hint` a person can act on (the exact command).
+// Messages name paths, never file contents (a credential file holds a token).
+
+export type StoreErrorCode =
+  | 'AGENTD_INSECURE_CREDENTIAL_FILE'
+  | 'AGENTD_CREDENTIAL_FILE_INVALID'
+  | 'AGENTD_CONFIG_FILE_INVALID'
+  | 'AGENTD_LOCK_HELD'
+  | 'AGENTD_NOT_WRITABLE'
+  | 'AGENTD_DISK_FULL'
+  | 'AGENTD_NOT_REGULAR_FILE';
+
+export class StoreError extends Error {
+  readonly code: StoreErrorCode = 'AGENTD_NOT_WRITABLE';
+  readonly path: string;
+  readonly hint: string | undefined;
+  constructor(message: string, opts: { path: string; hint?: string; cause?: unknown }) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.path = opts.path;
+    this.hint = opts.hint;
+  }
+}
+
+/** The credential file is readable or writable by group or others. */
+export class InsecureCredentialFile extends StoreError {
+  override readonly code = 'AGENTD_INSECURE_CREDENTIAL_FILE' as const;
+  readonly mode: number;
+  constructor(path: string, mode: number) {
+    super(`the credential file ${path} is accessible by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); refusing to use it`, {
+      path,
+      hint: `Run: chmod 600 ${shellQuote(path)}`,
+    });
+    this.mode = mode;
+  }
+}
+
+/** The credential file exists but is not a credential (bad JSON, missing fields, malformed token). */
+export class CredentialFileInvalid extends StoreError {
+  override readonly code = 'AGENTD_CREDENTIAL_FILE_INVALID' as const;
+}
+
+export class ConfigFileInvalid extends StoreError {
+  override readonly code = 'AGENTD_CONFIG_FILE_INVALID' as const;
+}
+
+/** Another live process holds the state-directory lock. */
+export class LockHeld extends StoreError {
+  override readonly code = 'AGENTD_LOCK_HELD' as const;
+  readonly pid: number;
+  constructor(path: string, pid: number) {
+    super(`another agentd (pid ${pid}) is using the state directory (lock file ${path})`, {
+      path,
+      hint: `Stop that process first (e.g. \`systemctl stop agentd\` or \`kill ${pid}\`), or give this one another --state-dir.`,
+    });
+    this.pid = pid;
+  }
+}
+
+/** Permission denied, read-only file system… */
+export class NotWritable extends StoreError {
+  override readonly code = 'AGENTD_NOT_WRITABLE' as const;
+}
+
+/** ENOSPC / EDQUOT. */
+export class DiskFull extends StoreError {
+  override readonly code = 'AGENTD_DISK_FULL' as const;
+}
+
+/** The target exists and is a directory, socket, FIFO… (Tailscale's atomicfile habit). */
+export class NotRegularFile extends StoreError {
+  override readonly code = 'AGENTD_NOT_REGULAR_FILE' as const;
+}
+
+/** Quotes a path for a shell command shown in a hint (only when it needs it). */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./@%+=:,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

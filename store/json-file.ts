@@ -1,0 +1,42 @@
+// Shared plumbing for the small JSON files in store/: read (missing → null, empty →
+// null, as Tailscale's FileStore treats an empty file) and write-if-changed.
+import { promises as fs } from 'node:fs';
+import { isCode, mapFsError, writeFileAtomic } from './atomic.js';
+import { NotRegularFile } from './errors.js';
+
+/** The file's text and stat, or null when it does not exist or is empty. */
+export async function readSmallFile(path: string, maxBytes = 1024 * 1024): Promise<{ text: string; mode: number; uid: number } | null> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(path, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return null;
+    if (isCode(err, 'EISDIR')) throw new NotRegularFile(`${path} is a directory, not a file`, { path });
+    throw mapFsError(err, path);
+  }
+  try {
+    // fstat on the open handle: the mode we check is the mode of the bytes we read.
+    const st = await fh.stat();
+    if (!st.isFile()) throw new NotRegularFile(`${path} is not a regular file`, { path });
+    if (st.size > maxBytes) throw new NotRegularFile(`${path} is too large (${st.size} bytes) to be an agentd file`, { path });
+    const text = await fh.readFile('utf8');
+    if (text.trim() === '') return null;
+    return { text, mode: st.mode, uid: st.uid };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes `text` unless the file already holds exactly it with the right mode: an
+ * unchanged write costs a read instead of a temp file, two fsyncs and a rename.
+ */
+export async function writeIfChanged(path: string, text: string, mode: number): Promise<void> {
+  try {
+    const st = await fs.stat(path);
+    if (st.isFile() && (st.mode & 0o777) === mode && (await fs.readFile(path, 'utf8')) === text) return;
+  } catch {
+    // Missing or unreadable: write it.
+  }
+  await writeFileAtomic(path, text, { mode });
+}

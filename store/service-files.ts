@@ -1,0 +1,58 @@
+// Files the service installer puts on disk: the systemd unit / launchd plist (through
+// the one atomic write path, skipped when unchanged so a re-install does not touch a
+// file the service manager already loaded) and the ownership of agentd's directories
+// for the dedicated system user.
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { ensureDir, isCode, mapFsError, removeFile, writeFileAtomic } from './atomic.js';
+
+/** Writes a unit/plist file (0644, world-readable like every unit). Returns false when it was already identical. */
+export async function writeServiceFile(path: string, text: string, dirMode = 0o755): Promise<boolean> {
+  try {
+    if ((await fs.readFile(path, 'utf8')) === text) return false;
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw mapFsError(err, path);
+  }
+  await ensureParent(path, dirMode);
+  await writeFileAtomic(path, text, { mode: 0o644 });
+  return true;
+}
+
+/** Removes a unit/plist file; a missing one is fine. Returns whether it existed. */
+export async function removeServiceFile(path: string): Promise<boolean> {
+  const existed = await fs.stat(path).then(
+    () => true,
+    () => false,
+  );
+  await removeFile(path);
+  return existed;
+}
+
+/** Gives a directory and everything in it to uid:gid (the dedicated `agentd` user). Symlinks are not followed. */
+export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  try {
+    await fs.lchown(dir, uid, gid);
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, entry.name);
+      if (entry.isDirectory()) await chownTree(p, uid, gid);
+      else await fs.lchown(p, uid, gid);
+    }
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return;
+    throw mapFsError(err, dir);
+  }
+}
+
+/** mkdir -p with a mode, for directories the service needs before it first starts (log dir). */
+export async function ensureServiceDir(path: string, mode: number): Promise<void> {
+  await ensureDir(path, mode);
+}
+
+async function ensureParent(path: string, mode: number): Promise<void> {
+  const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+  try {
+    await fs.mkdir(parent, { recursive: true, mode });
+  } catch (err) {
+    throw mapFsError(err, parent);
+  }
+}
