@@ -128,3 +128,58 @@ export async function startPlatform(o: StartPlatformOptions = {}): Promise<TestP
   };
   return p;
 }
+
+// ------------------------------------------------------------ raw daemon-side calls
+// For platform tests that speak the wire protocol directly (no PlatformClient), so a
+// bug in the client cannot hide a bug in the platform or the other way round.
+
+export interface RawAnswer {
+  status: number;
+  // Test-only convenience: assertions read fields freely; the platform answers are checked by value.
+  json: any;
+}
+
+/** One HTTP call with `Authorization: Bearer <token>` (undefined: no header). */
+export async function rawCall(p: { url: string }, token: string | undefined, method: 'GET' | 'POST', path: string, body?: unknown): Promise<RawAnswer> {
+  const res = await fetch(p.url + path, {
+    method,
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+      'x-client-platform': 'daemon',
+      'x-client-version': 'test-1.2.3',
+      'x-client-os': 'linux',
+    },
+    body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+/** Mints an install token and exchanges it: returns the daemon's mdt_. */
+export async function enrolRaw(p: TestPlatform, daemonId: string): Promise<string> {
+  const { token } = await p.admin.createInstallToken(p.workspaceId);
+  const r = await rawCall(p, undefined, 'POST', '/api/install-tokens/exchange', { token, daemon_id: daemonId });
+  if (r.status !== 200) throw new Error(`exchange failed: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json.token as string;
+}
+
+/** Enrols and registers a daemon with the given runtimes; returns its token and runtime ids by name. */
+export async function registerRaw(
+  p: TestPlatform,
+  daemonId: string,
+  runtimes: string[] = ['command'],
+): Promise<{ token: string; runtimeIds: Record<string, string> }> {
+  const token = await enrolRaw(p, daemonId);
+  const r = await rawCall(p, token, 'POST', '/api/daemon/register', {
+    workspace_id: p.workspaceId,
+    daemon_id: daemonId,
+    device_name: `${daemonId}-host`,
+    cli_version: 'test-1.2.3',
+    runtimes: runtimes.map((name) => ({ name, type: name, version: '1.0', status: 'online' })),
+  });
+  if (r.status !== 200) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.json)}`);
+  const runtimeIds: Record<string, string> = {};
+  for (const rt of r.json.runtimes as { id: string; name: string }[]) runtimeIds[rt.name] = rt.id;
+  return { token, runtimeIds };
+}
