@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { PlatformUnavailable, NotFound } from '../../api/errors.js';
+import type { TaskMessage } from '../../api/types.js';
+import { LineSplitter } from '../../daemon/tasks/lines.js';
+import { OutputStream } from '../../daemon/tasks/output.js';
+
+/** A poster that records every attempt and fails the first `failures` of them. */
+function poster(failures = 0, delayMs = 0) {
+  const attempts: number[][] = [];
+  const delivered: TaskMessage[] = [];
+  let fail = failures;
+  let gate: Promise<void> | null = null;
+  let open: () => void = () => {};
+  return {
+    attempts,
+    delivered,
+    hold() {
+      gate = new Promise((r) => (open = r));
+    },
+    release() {
+      gate = null;
+      open();
+    },
+    post: async (msgs: TaskMessage[]) => {
+      attempts.push(msgs.map((m) => m.seq));
+      if (gate) await gate;
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      if (fail > 0) {
+        fail--;
+        throw new PlatformUnavailable('platform down', { route: 'POST /api/daemon/tasks/x/messages', status: 503 });
+      }
+      delivered.push(...msgs);
+    },
+  };
+}
+
+describe('OutputStream', () => {
+  it('numbers messages 1..n, batches them, and delivers each exactly once in order', async () => {
+    const p = poster();
+    const out = new OutputStream({ post: p.post, flushMs: 20 });
+    for (let i = 0; i < 500; i++) out.push({ type: 'text', content: `line ${i}` });
+    await out.close();
+    expect(p.delivered.map((m) => m.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    expect(p.delivered[499]).toEqual({ seq: 500, type: 'text', content: 'line 499' });
+    expect(p.attempts.length).toBeLessThan(10); // batched, not one post per line
+    expect(out.sentMessages).toBe(500);
+  });
+
+  it('keeps batches under the byte cap', async () => {
+    const p = poster();
+    const out = new OutputStream({ post: p.post, maxBatchBytes: 4096, flushMs: 5 });
+    for (let i = 0; i < 100; i++) out.push({ type: 'text', content: 'y'.repeat(200) });
+    await out.close();
+    for (const a of p.attempts) expect(a.length * 250).toBeLessThanOrEqual(4096 + 250);
+    expect(p.delivered).toHaveLength(100);
+  });
+
+  it('retries a failed batch with the SAME seqs until it is accepted (nothing dropped)', async () => {
+    const p = poster(3);
+    const out = new OutputStream({ post: p.post, flushMs: 5, backoffBaseMs: 1, backoffCapMs: 5 });
+    for (let i = 0; i < 10; i++) out.push({ type: 'text', content: String(i) });
+    await out.close();
+    expect(p.attempts.length).toBeGreaterThanOrEqual(4);
+    // The first four attempts carried exactly the same seqs.
+    expect(p.attempts[1]).toEqual(p.attempts[0]);
+    expect(p.attempts[3]).toEqual(p.attempts[0]);
+    expect(p.delivered.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it('gives up only when the platform says the task is gone (final 4xx)', async () => {
+    const out = new OutputStream({
+      post: async () => {
+        throw new NotFound('task not found', { route: 'POST /x', status: 404 });
+      },
+      isFinal: (e) => e instanceof NotFound,
+      flushMs: 1,
+    });
+    out.push({ type: 'text', content: 'a' });
+    await out.close();
+    expect(out.dead).toBeInstanceOf(NotFound);
+    expect(out.droppedMessages).toBe(1);
+  });
+
+  it('pauses the producer above the high-water mark and resumes once drained', async () => {
+    const p = poster();
+    p.hold();
+    const events: string[] = [];
+    const out = new OutputStream({
+      post: p.post,
+      flushMs: 1,
+      highWaterBytes: 10_000,
+      lowWaterBytes: 2_000,
+      onPause: () => events.push('pause'),
+      onResume: () => events.push('resume'),
+    });
+    for (let i = 0; i < 200; i++) out.push({ type: 'text', content: 'z'.repeat(100) });
+    expect(events).toEqual(['pause']);
+    expect(out.isPaused).toBe(true);
+    p.release();
+    await out.close();
+    expect(events).toEqual(['pause', 'resume']);
+    expect(p.delivered).toHaveLength(200);
+  });
+
+  it('splits a message larger than a batch into consecutive pieces', async () => {
+    const p = poster();
+    const out = new OutputStream({ post: p.post, maxBatchBytes: 8192, flushMs: 1 });
+    const big = 'é'.repeat(20_000); // 40 000 bytes, multi-byte characters
+    out.push({ type: 'text', content: big });
+    await out.close();
+    expect(p.delivered.length).toBeGreaterThan(4);
+    expect(p.delivered.map((m) => m.content).join('')).toBe(big);
+    for (const m of p.delivered) expect(Buffer.byteLength(m.content ?? '')).toBeLessThanOrEqual(8192);
+  });
+
+  it('close(signal) stops retrying when aborted', async () => {
+    const p = poster(1_000_000);
+    const out = new OutputStream({ post: p.post, flushMs: 1, backoffBaseMs: 1, backoffCapMs: 2 });
+    out.push({ type: 'text', content: 'x' });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    await out.close(ac.signal);
+    expect(p.delivered).toHaveLength(0);
+    expect(out.droppedMessages).toBe(1);
+  });
+});
+
+describe('LineSplitter', () => {
+  it('joins lines across chunks, strips CR, splits over-long lines on UTF-8 boundaries', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter(10, (l) => lines.push(l));
+    s.push(Buffer.from('ab'));
+    s.push(Buffer.from('c\r\nde'));
+    s.push(Buffer.from('f\n'));
+    s.push(Buffer.from('ééééééé\n')); // 14 bytes > 10
+    s.push(Buffer.from('tail'));
+    s.end();
+    expect(lines).toEqual(['abc', 'def', 'ééééé', 'éé', 'tail']);
+  });
+});
