@@ -1,0 +1,108 @@
+// Small helpers shared by bench scripts (the driver skips files starting with `_`).
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const QUICK = process.env.BENCH_QUICK === '1';
+
+/** Prints the machine-readable last line the driver reads (bench/README.md). */
+export function emit(figures) {
+  process.stdout.write(`BENCH_JSON ${JSON.stringify({ figures })}\n`);
+}
+
+/** Progress for people: stderr, so stdout stays clean for the BENCH_JSON line. */
+export function log(...args) {
+  process.stderr.write(`${args.join(' ')}\n`);
+}
+
+const CLK_TCK = 100; // USER_HZ on Linux; /proc/<pid>/stat counts in these ticks
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export async function cpuSeconds(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the ")" that closes the command name; utime and stime are fields 14 and 15.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
+/** Resident set size in MB, from /proc/<pid>/status. */
+export async function rssMB(pid) {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i];
+}
+
+export function round(x, digits = 3) {
+  if (!Number.isFinite(x) || x === 0) return x;
+  const p = 10 ** Math.max(0, digits - 1 - Math.floor(Math.log10(Math.abs(x))));
+  return Math.round(x * p) / p;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts the reference platform from dist/ on a free loopback port with a temp data dir.
+ * Returns { url, adminToken, workspaceId, pid, proc, stop() }.
+ */
+export async function startPlatform(extraArgs = []) {
+  const dir = await mkdtemp(join(tmpdir(), 'agentd-bench-platform-'));
+  const readyFile = join(dir, 'ready.json');
+  const proc = spawn(
+    process.execPath,
+    [join(ROOT, 'dist', 'agentd-platform.mjs'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data', join(dir, 'data'), '--ready-file', readyFile, ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  proc.stdout.on('data', (d) => (output += d));
+  proc.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((r) => proc.once('exit', r));
+  const deadline = Date.now() + 15_000;
+  let ready = null;
+  while (!ready) {
+    if (proc.exitCode !== null) throw new Error(`platform exited ${proc.exitCode}:\n${output}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`platform not ready in 15 s:\n${output}`);
+    }
+    try {
+      ready = JSON.parse(await readFile(readyFile, 'utf8'));
+    } catch {
+      await sleep(25);
+    }
+  }
+  return {
+    url: ready.url,
+    adminToken: ready.admin_token,
+    workspaceId: ready.workspace_id,
+    pid: proc.pid,
+    proc,
+    output: () => output,
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(t);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Stops children when the driver (or a person) interrupts the script. */
+export function onExitSignal(cleanup) {
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.once(sig, () => {
+      Promise.resolve(cleanup()).finally(() => process.exit(130));
+    });
+  }
+}
