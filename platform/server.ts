@@ -103,8 +103,12 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger): 
       waiters.close();
       const force = setTimeout(() => server.closeAllConnections(), 2000);
       force.unref();
+      // Keep-alive sockets whose last request (e.g. a woken long poll) ends after
+      // close() began become idle later; sweep them so close() does not wait for them.
+      const sweep = setInterval(() => server.closeIdleConnections(), 25);
       server.close(() => {
         clearTimeout(force);
+        clearInterval(sweep);
         db.close();
         resolve();
       });

@@ -264,7 +264,9 @@ export class Tasks {
     if (!r) throw notFound('task not found');
     if (actor.kind === 'task') {
       if (actor.taskId !== id) throw notFound('task not found');
-    } else if (r.workspace_id !== actor.who.workspace_id || r.daemon_id !== actor.who.daemon_id) {
+    } else if (r.workspace_id !== actor.who.workspace_id || (r.daemon_id !== actor.who.daemon_id && r.status !== 'queued')) {
+      // A queued task of the daemon's workspace passes, so that e.g. `complete` on it
+      // answers 409 (claim it first); another daemon's task stays invisible.
       throw notFound('task not found');
     }
     return r;

@@ -1,0 +1,295 @@
+// Tasks against the real platform process: enqueue, atomic batch claim with mat_
+// tokens, long poll, the task state machine (409 on illegal transitions), messages
+// idempotent by seq, cancel, orphan recovery, persistence across a restart.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TASK_TOKEN_RE, type Task } from '../../api/types.js';
+import { rawCall, registerRaw, startPlatform, type TestPlatform } from '../helpers/platform.js';
+
+let p: TestPlatform;
+beforeAll(async () => {
+  p = await startPlatform();
+});
+afterAll(async () => {
+  await p?.stop();
+});
+
+let n = 0;
+/** A runtime name no other test uses, so tests sharing the platform never steal each other's tasks. */
+const uniqueRuntime = () => `rt-${process.pid}-${++n}`;
+
+async function claim(token: string, daemonId: string, runtimeIds: string[], max = 1, wait_s?: number) {
+  return rawCall(p, token, 'POST', '/api/daemon/tasks/claim', { daemon_id: daemonId, runtime_ids: runtimeIds, max_tasks: max, ...(wait_s === undefined ? {} : { wait_s }) });
+}
+
+describe('task lifecycle', () => {
+  it('runs enqueue → claim → start → messages → complete, and revokes the task token at the end', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-life', [rt]);
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'echo hi', timeout_s: 60 });
+    expect((await p.admin.getTask(p.workspaceId, id)).status).toBe('queued');
+
+    const c = await claim(d.token, 'd-life', [d.runtimeIds[rt]!], 5);
+    expect(c.status).toBe(200);
+    expect(c.json.tasks).toHaveLength(1);
+    const task = c.json.tasks[0] as Task;
+    expect(task).toMatchObject({ id, runtime_id: d.runtimeIds[rt], workspace_id: p.workspaceId, prompt: 'echo hi', timeout_s: 60 });
+    expect(task.auth_token).toMatch(TASK_TOKEN_RE);
+    const mat = task.auth_token!;
+
+    expect(await rawCall(p, d.token, 'GET', `/api/daemon/tasks/${id}/status`)).toEqual({ status: 200, json: { status: 'claimed' } });
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/start`)).status).toBe(200);
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/start`)).status).toBe(200); // idempotent
+    // The task's own token may read its status and post output, not complete it.
+    expect(await rawCall(p, mat, 'GET', `/api/daemon/tasks/${id}/status`)).toEqual({ status: 200, json: { status: 'running' } });
+    expect((await rawCall(p, mat, 'POST', `/api/daemon/tasks/${id}/complete`, { output: 'x' })).status).toBe(401);
+
+    const post = (msgs: unknown[]) => rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/messages`, { messages: msgs });
+    expect((await post([{ seq: 2, type: 'text', content: 'two' }, { seq: 1, type: 'text', content: 'one' }])).json.accepted).toBe(2);
+    // A resend (same seq) is ignored, even with different content: first copy wins.
+    expect((await post([{ seq: 2, type: 'text', content: 'TWO?' }, { seq: 3, type: 'tool_use', tool: 'bash', input: { cmd: 'ls' } }])).json.accepted).toBe(1);
+    expect((await rawCall(p, mat, 'POST', `/api/daemon/tasks/${id}/messages`, { messages: [{ seq: 4, type: 'text', content: 'from the child' }] })).status).toBe(200);
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/progress`, { summary: 'halfway', step: 1, total: 2 })).status).toBe(200);
+
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/complete`, { output: 'done', session_id: 's1' })).status).toBe(200);
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/complete`, { output: 'again' })).status).toBe(200); // terminal → no-op
+
+    const detail = await p.admin.getTask(p.workspaceId, id);
+    expect(detail).toMatchObject({ status: 'completed', output: 'done', session_id: 's1', daemon_id: 'd-life', failure_reason: null, message_count: 4, progress: { summary: 'halfway', step: 1, total: 2 } });
+    expect(detail.messages).toEqual([
+      { seq: 1, type: 'text', content: 'one' },
+      { seq: 2, type: 'text', content: 'two' },
+      { seq: 3, type: 'tool_use', tool: 'bash', input: { cmd: 'ls' } },
+      { seq: 4, type: 'text', content: 'from the child' },
+    ]);
+    const page = await p.admin.getTask(p.workspaceId, id, { messagesAfter: 1, messagesLimit: 2 });
+    expect(page.messages.map((m) => m.seq)).toEqual([2, 3]);
+    for (const t of [detail.started_at, detail.claimed_at, detail.finished_at]) expect(t).not.toBeNull();
+
+    // Task token revoked once the task ended.
+    expect((await rawCall(p, mat, 'GET', `/api/daemon/tasks/${id}/status`)).status).toBe(401);
+    // Late output is still accepted (and idempotent).
+    expect((await post([{ seq: 5, type: 'text', content: 'late' }])).status).toBe(200);
+    expect(p.output()).not.toContain(mat);
+  });
+
+  it('answers 409 to illegal transitions and 404 to tasks the daemon cannot see', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-illegal', [rt]);
+    const other = await registerRaw(p, 'd-illegal-other', [rt]);
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'x' });
+    const call = (tok: string, verb: string, body?: unknown) => rawCall(p, tok, 'POST', `/api/daemon/tasks/${id}/${verb}`, body);
+
+    expect(await call(d.token, 'complete', { output: '' })).toEqual({ status: 409, json: { error: 'cannot complete a queued task (claim it first)' } });
+    expect((await call(d.token, 'start')).status).toBe(409);
+    expect((await call(d.token, 'fail', { error: 'e', failure_reason: 'agent_error' })).status).toBe(409);
+    expect((await call(d.token, 'cancel-ack')).status).toBe(409);
+    expect((await call(d.token, 'messages', { messages: [{ seq: 1, type: 'text' }] })).status).toBe(409);
+
+    expect((await claim(d.token, 'd-illegal', [d.runtimeIds[rt]!])).json.tasks).toHaveLength(1);
+    // Claimed by d: invisible to the other daemon.
+    expect(await call(other.token, 'start')).toEqual({ status: 404, json: { error: 'task not found' } });
+    expect(await rawCall(p, other.token, 'GET', `/api/daemon/tasks/${id}/status`)).toEqual({ status: 404, json: { error: 'task not found' } });
+    expect(await rawCall(p, d.token, 'GET', `/api/daemon/tasks/no-such-task/status`)).toEqual({ status: 404, json: { error: 'task not found' } });
+
+    expect((await call(d.token, 'cancel-ack')).status).toBe(409); // not cancelled
+    expect(await call(d.token, 'fail', { error: 'e', failure_reason: 'bogus' })).toEqual({
+      status: 400,
+      json: { error: 'failure_reason must be one of: idle_watchdog, timeout, cancelled, agent_error, daemon_shutdown, orphaned, runtime_offline' },
+    });
+    expect((await call(d.token, 'fail', { error: 'silent for 2s', failure_reason: 'idle_watchdog' })).status).toBe(200);
+    expect((await call(d.token, 'fail', { error: 'again', failure_reason: 'timeout' })).status).toBe(200); // terminal → no-op
+    expect((await call(d.token, 'complete', { output: 'late' })).status).toBe(200); // terminal → no-op
+    expect(await call(d.token, 'start')).toEqual({ status: 409, json: { error: 'cannot start a failed task (only a claimed task can start)' } });
+    const t = await p.admin.getTask(p.workspaceId, id);
+    expect(t).toMatchObject({ status: 'failed', failure_reason: 'idle_watchdog', error: 'silent for 2s', output: null });
+    await expect(p.admin.cancelTask(p.workspaceId, id)).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('operator cancel: the daemon sees it via status and acknowledges; later terminal calls are no-ops', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-cancel', [rt]);
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'sleep 100' });
+    const [task] = (await claim(d.token, 'd-cancel', [d.runtimeIds[rt]!])).json.tasks as Task[];
+    await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/start`);
+    await p.admin.cancelTask(p.workspaceId, id);
+    await p.admin.cancelTask(p.workspaceId, id); // idempotent
+    expect((await rawCall(p, d.token, 'GET', `/api/daemon/tasks/${id}/status`)).json.status).toBe('cancelled');
+    expect((await rawCall(p, task!.auth_token!, 'GET', `/api/daemon/tasks/${id}/status`)).status).toBe(401);
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/cancel-ack`)).status).toBe(200);
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/fail`, { error: 'x', failure_reason: 'cancelled' })).status).toBe(200);
+    const t = await p.admin.getTask(p.workspaceId, id);
+    expect(t.status).toBe('cancelled');
+    expect(t.cancel_acked_at).not.toBeNull();
+    // A queued task can be cancelled too, and is then never handed out.
+    const q = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'never' });
+    await p.admin.cancelTask(p.workspaceId, q.id);
+    expect((await claim(d.token, 'd-cancel', [d.runtimeIds[rt]!])).json.tasks).toEqual([]);
+  });
+
+  it('recover-orphans fails what the runtime left claimed or running', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-orphan', [rt]);
+    const a = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'a' });
+    const b = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'b' });
+    const c = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'c' });
+    const tasks = (await claim(d.token, 'd-orphan', [d.runtimeIds[rt]!], 2)).json.tasks as Task[];
+    expect(tasks.map((t) => t.id)).toEqual([a.id, b.id]); // queue order
+    await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${a.id}/start`);
+    const r = await rawCall(p, d.token, 'POST', `/api/daemon/runtimes/${d.runtimeIds[rt]}/recover-orphans`);
+    expect(r).toEqual({ status: 200, json: { ok: true, recovered: 2 } });
+    for (const id of [a.id, b.id]) expect(await p.admin.getTask(p.workspaceId, id)).toMatchObject({ status: 'failed', failure_reason: 'orphaned' });
+    expect((await p.admin.getTask(p.workspaceId, c.id)).status).toBe('queued');
+    expect((await rawCall(p, tasks[0]!.auth_token!, 'GET', `/api/daemon/tasks/${a.id}/status`)).status).toBe(401);
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/runtimes/not-mine/recover-orphans`)).status).toBe(404);
+  });
+
+  it('legacy single claim hands out one task or null', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-legacy', [rt]);
+    const path = `/api/daemon/runtimes/${d.runtimeIds[rt]}/tasks/claim`;
+    expect(await rawCall(p, d.token, 'POST', path)).toEqual({ status: 200, json: { task: null } });
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'p' });
+    const r = await rawCall(p, d.token, 'POST', path);
+    expect(r.json.task).toMatchObject({ id, prompt: 'p' });
+    expect(r.json.task.auth_token).toMatch(TASK_TOKEN_RE);
+  });
+
+  it('validates claim and enqueue bodies', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-valid', [rt]);
+    const rid = d.runtimeIds[rt]!;
+    expect((await claim(d.token, 'd-valid', [rid], 33)).status).toBe(400);
+    expect((await claim(d.token, 'd-valid', [rid], 0)).status).toBe(400);
+    expect((await claim(d.token, 'd-valid', [])).status).toBe(400);
+    expect((await claim(d.token, 'someone-else', [rid])).status).toBe(403);
+    expect(await claim(d.token, 'd-valid', ['not-a-runtime'])).toEqual({ status: 404, json: { error: 'runtime not found' } });
+    await expect(p.admin.enqueueTask(p.workspaceId, { runtime: '', prompt: 'x' })).rejects.toMatchObject({ status: 400, error: 'runtime is required' });
+    await expect(p.admin.enqueueTask(p.workspaceId, { runtime: 'a b', prompt: 'x' })).rejects.toMatchObject({ status: 400 });
+    await expect(p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'x', timeout_s: 0 })).rejects.toMatchObject({ status: 400 });
+    await expect(p.admin.getTask(p.workspaceId, 'nope')).rejects.toMatchObject({ status: 404, error: 'task not found' });
+  });
+});
+
+describe('claim atomicity and long poll', () => {
+  it('50 tasks, 4 concurrent claimers: every task is claimed exactly once', async () => {
+    const rt = uniqueRuntime();
+    const daemons = await Promise.all([0, 1, 2, 3].map((i) => registerRaw(p, `d-race-${i}`, [rt])));
+    const ids = new Set<string>();
+    for (let i = 0; i < 50; i++) ids.add((await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: `t${i}` })).id);
+    const claimed: string[] = [];
+    await Promise.all(
+      daemons.map(async (d, i) => {
+        for (;;) {
+          const r = await claim(d.token, `d-race-${i}`, [d.runtimeIds[rt]!], 1 + (i % 3) * 2);
+          expect(r.status).toBe(200);
+          if (r.json.tasks.length === 0) return;
+          for (const t of r.json.tasks as Task[]) claimed.push(t.id);
+        }
+      }),
+    );
+    expect(claimed).toHaveLength(50);
+    expect(new Set(claimed)).toEqual(ids);
+    const list = await p.admin.listTasks(p.workspaceId, 1000);
+    expect(list.filter((t) => ids.has(t.id)).every((t) => t.status === 'claimed')).toBe(true);
+  });
+
+  it('a waiting claim returns the task enqueued during the wait, long before wait_s', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-long', [rt]);
+    const started = Date.now();
+    const pending = claim(d.token, 'd-long', [d.runtimeIds[rt]!], 4, 20);
+    await new Promise((r) => setTimeout(r, 200));
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'now' });
+    const r = await pending;
+    expect(r.status).toBe(200);
+    expect(r.json.tasks.map((t: Task) => t.id)).toEqual([id]);
+    // Correctness bound, not a speed figure: the answer came from the enqueue, not the 20 s timer.
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a task for another runtime does not wake the claim; the wait ends empty at wait_s', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-long-empty', [rt]);
+    const pending = claim(d.token, 'd-long-empty', [d.runtimeIds[rt]!], 1, 1);
+    await p.admin.enqueueTask(p.workspaceId, { runtime: uniqueRuntime(), prompt: 'not yours' });
+    expect(await pending).toEqual({ status: 200, json: { tasks: [] } });
+  });
+
+  it('a claim abandoned by its client never takes a task', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-gone', [rt]);
+    const ac = new AbortController();
+    const pending = fetch(`${p.url}/api/daemon/tasks/claim`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ daemon_id: 'd-gone', runtime_ids: [d.runtimeIds[rt]], max_tasks: 1, wait_s: 20 }),
+      signal: ac.signal,
+    }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 150));
+    ac.abort();
+    await pending;
+    await new Promise((r) => setTimeout(r, 50));
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'for the next claim' });
+    expect((await p.admin.getTask(p.workspaceId, id)).status).toBe('queued');
+    expect((await claim(d.token, 'd-gone', [d.runtimeIds[rt]!])).json.tasks.map((t: Task) => t.id)).toEqual([id]);
+  });
+
+  it('a daemon revoked during a long poll gets 401 on the next wake-up', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-long-revoked', [rt]);
+    const pending = claim(d.token, 'd-long-revoked', [d.runtimeIds[rt]!], 1, 20);
+    await new Promise((r) => setTimeout(r, 150));
+    await p.admin.revokeDaemon(p.workspaceId, 'd-long-revoked');
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'x' });
+    expect((await pending).status).toBe(401);
+    expect((await p.admin.getTask(p.workspaceId, id)).status).toBe('queued');
+  });
+});
+
+describe('platform options and persistence', () => {
+  it('--no-long-poll answers at once, ignoring wait_s', async () => {
+    const q = await startPlatform({ args: ['--no-long-poll'] });
+    try {
+      const d = await registerRaw(q, 'd-nlp');
+      const started = Date.now();
+      const r = await rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', { daemon_id: 'd-nlp', runtime_ids: [d.runtimeIds.command], max_tasks: 1, wait_s: 20 });
+      expect(r).toEqual({ status: 200, json: { tasks: [] } });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  it('queued tasks, messages and runtime ids survive a restart', async () => {
+    const q = await startPlatform();
+    try {
+      const d = await registerRaw(q, 'd-persist');
+      const a = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'a' });
+      const b = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'b' });
+      const claimBody = { daemon_id: 'd-persist', runtime_ids: [d.runtimeIds.command], max_tasks: 1 };
+      await rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', claimBody);
+      await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/messages`, { messages: [{ seq: 1, type: 'text', content: 'kept' }] });
+      await q.restart();
+      expect((await q.admin.getTask(q.workspaceId, a.id)).messages).toEqual([{ seq: 1, type: 'text', content: 'kept' }]);
+      const r = await rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', claimBody);
+      expect(r.json.tasks.map((t: Task) => t.id)).toEqual([b.id]);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  it('SIGTERM during a long poll exits 0 promptly', async () => {
+    const q = await startPlatform();
+    try {
+      const d = await registerRaw(q, 'd-term');
+      const pending = rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', { daemon_id: 'd-term', runtime_ids: [d.runtimeIds.command], max_tasks: 1, wait_s: 25 }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 150));
+      const exited = new Promise<number | null>((r) => q.proc.once('exit', (code) => r(code)));
+      q.proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(await pending).toEqual({ status: 200, json: { tasks: [] } });
+    } finally {
+      await q.stop();
+    }
+  });
+});
