@@ -1,0 +1,121 @@
+// One small interface over the machine's service manager (systemd on Linux, launchd on
+// macOS), so `agentd install / uninstall / restart / status` never branch on the OS.
+// Implementations: installer/systemd.ts, installer/launchd.ts. Both are idempotent and
+// put the service manager's own output into their errors.
+import { realpathSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { UserError } from '../cli/errors.js';
+import { EXIT } from '../cli/exit-codes.js';
+import type { AgentdPaths, InstallMode } from '../store/paths.js';
+import { LaunchdService } from './launchd.js';
+import { SystemdService } from './systemd.js';
+
+export interface ServiceManager {
+  readonly kind: 'systemd' | 'launchd';
+  /** Where the unit / plist lives. */
+  readonly unitPath: string;
+  /** The unit / plist text `install()` writes. */
+  render(): string;
+  /** The commands install + start run, for `agentd install --dry-run`. */
+  plan(): string[];
+  /** Writes the unit (skipped when unchanged), creates the service user, reloads, enables. Does not start. */
+  install(): Promise<void>;
+  /** Stops, disables and removes the unit; keeps going past errors, returns after trying everything. */
+  uninstall(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Starts it when stopped, restarts it when running (a new credential takes effect). */
+  restart(): Promise<void>;
+  isActive(): Promise<boolean>;
+  /** Whether the unit / plist file is present. */
+  isInstalled(): Promise<boolean>;
+  /** What the service manager says, for `agentd status`. */
+  state(): Promise<ServiceState>;
+  /** One line for a person: "active (running) since …". */
+  describe(): Promise<string>;
+  /** The command that shows the service's recent logs. */
+  logsHint(): string;
+}
+
+export interface ServiceState {
+  installed: boolean;
+  /** systemd ActiveState (active, activating, deactivating, inactive, failed) or launchd's state. */
+  active: string;
+  sub: string;
+  /** When it entered the current state (ISO), when known. */
+  since?: string;
+  mainPid?: number;
+  /** systemd Result (success, exit-code, signal, watchdog, start-limit-hit…). */
+  result?: string;
+  /** Exit status of the last run, when it exited. */
+  exitStatus?: number;
+  restarts?: number;
+}
+
+export interface ServiceOptions {
+  mode: InstallMode;
+  paths: AgentdPaths;
+  platform?: NodeJS.Platform;
+  /** argv that starts the agentd CLI (default: resolveAgentdCommand()); `run …` is appended. */
+  agentdCommand?: string[];
+  /** The system service's user (default `agentd`; created when missing). */
+  serviceUser?: string;
+  /** Service name: `agentd` → agentd.service / label io.agentd.agentd. */
+  name?: string;
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  homedir?: string;
+}
+
+/** Picks the service manager of this OS: systemd on Linux, launchd on macOS. */
+export function serviceManagerFor(o: ServiceOptions): ServiceManager {
+  const platform = o.platform ?? process.platform;
+  if (platform === 'linux') return new SystemdService(o);
+  if (platform === 'darwin') return new LaunchdService(o);
+  throw new UserError(`agentd cannot install a service on ${platform}`, {
+    exitCode: EXIT.CONFIG,
+    hint: 'Run the daemon yourself: agentd install --no-service, then agentd run.',
+  });
+}
+
+/**
+ * The argv that runs this agentd. The artifact's launcher exports AGENTD_LAUNCHER (its
+ * own stable path, e.g. /usr/local/bin/agentd, which survives upgrades); from a source
+ * checkout it is this Node plus the bundle's path.
+ */
+export function resolveAgentdCommand(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv): string[] {
+  const launcher = env.AGENTD_LAUNCHER;
+  if (launcher && isAbsolute(launcher)) return [launcher];
+  const script = argv[1];
+  if (!script) throw new Error('cannot tell which agentd is running (no script path in argv)');
+  let path = script;
+  try {
+    path = realpathSync(script);
+  } catch {
+    // keep the given path
+  }
+  return [process.execPath, path];
+}
+
+/** The daemon's argv under the service manager. */
+export function daemonArgv(agentdCommand: string[], mode: InstallMode, paths: AgentdPaths): string[] {
+  return [...agentdCommand, 'run', '--mode', mode, '--config-dir', paths.configDir, '--state-dir', paths.stateDir];
+}
+
+/** Failures of the service manager: its own output, and what a person can do next. */
+export class ServiceError extends UserError {
+  constructor(what: string, output: string, opts: { hint?: string; uid?: number } = {}) {
+    const uid = opts.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 0);
+    const hints = [opts.hint, uid !== 0 && /denied|permission|not permitted|access|authenti/i.test(output) ? 'Try again with sudo, or install for your user only with --mode user.' : undefined];
+    super(`${what}:\n  ${output.trim().split('\n').join('\n  ')}`, { exitCode: EXIT.FAILURE, hint: hints.filter(Boolean).join('\n') || undefined });
+    this.name = 'ServiceError';
+  }
+}
+
+/** A non-root user asked for a system service. */
+export function needsRoot(unitPath: string): UserError {
+  return new UserError(`installing the system service needs root (it writes ${unitPath})`, {
+    exitCode: EXIT.CANTCREAT,
+    hint: 'Try again with sudo, or install for your user only with --mode user.',
+  });
+}
