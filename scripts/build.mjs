@@ -41,7 +41,9 @@ await build({
   external: ['better-sqlite3'],
   // CommonJS dependencies (pino, systeminformation…) call require(); give ESM chunks one.
   banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },
-  define: { AGENTD_VERSION: JSON.stringify(process.env.npm_package_version ?? '0.0.0-dev') },
+  // write-file-atomic (CommonJS) reads __filename, which an ESM chunk lacks; Node >= 20.11
+  // has import.meta.filename.
+  define: { AGENTD_VERSION: JSON.stringify(process.env.npm_package_version ?? '0.0.0-dev'), __filename: 'import.meta.filename' },
   logLevel: 'warning',
 });
 
