@@ -69,6 +69,8 @@ export class TaskRun {
   private readonly giveUp = new AbortController();
   private readonly ended: Promise<void>;
   private endResolve!: () => void;
+  /** The `start` call; the terminal call waits for it (claimed → running → done). */
+  private started: Promise<void> = Promise.resolve();
 
   constructor(task: Task, d: TaskRunDeps) {
     this.task = task;
@@ -126,13 +128,13 @@ export class TaskRun {
       workDir = await createWorkDir(d.workRoot, task.id);
     } catch (err) {
       const msg = `could not create the task's work directory under ${d.workRoot}: ${(err as Error).message}; check that the state directory is writable`;
-      await this.callStart();
+      this.started = this.callStart();
       return this.report({ kind: 'fail', reason: 'agent_error', error: msg }, null);
     }
 
     const cmd = d.adapter.command(task, { binaryPath: d.binaryPath });
     const parser = d.adapter.parser();
-    const started = this.callStart();
+    const started = (this.started = this.callStart());
     const output = new OutputStream({
       post: (messages, signal) => d.client.postMessages(task.id, { messages }, { signal }),
       isFinal: (err) => err instanceof NotFound || err instanceof BadRequest,
@@ -313,6 +315,7 @@ export class TaskRun {
     const o = { signal: this.giveUp.signal };
     let outcome: TaskOutcome;
     let reported = false;
+    await this.started;
     try {
       if (r.kind === 'complete') {
         outcome = 'completed';

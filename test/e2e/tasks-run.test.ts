@@ -1,0 +1,161 @@
+// Real task manager + real reference platform + real child processes.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { alive, startHarness, waitFor, type Harness } from './tasks-harness.js';
+
+let p: TestPlatform;
+let h: Harness | null = null;
+
+beforeAll(async () => {
+  p = await startPlatform();
+});
+afterAll(async () => {
+  await p?.stop();
+});
+afterEach(async () => {
+  await h?.close();
+  h = null;
+});
+
+function readPid(h: Harness, id: string, file: string): number {
+  return Number(readFileSync(join(h.stateDir, 'work', id, file), 'utf8').trim());
+}
+
+describe('tasks against the real platform', () => {
+  it('a command task completes with its output lines in order', async () => {
+    h = await startHarness({ platform: p });
+    const id = await h.enqueue('for i in 1 2 3 4 5; do echo "line $i"; done; echo oops >&2');
+    const t = await h.waitDone(id);
+    expect(t.status).toBe('completed');
+    expect(t.output).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
+    const msgs = await h.messages(id);
+    expect(msgs.filter((m) => m.type === 'text').map((m) => m.content)).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
+    expect(msgs).toContainEqual(expect.objectContaining({ type: 'stderr', content: 'oops' }));
+    const seqs = msgs.map((m) => m.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it('ends when the main process exits even though a grandchild holds stdout open; the grandchild is killed', async () => {
+    h = await startHarness({ platform: p });
+    const id = await h.enqueue('sleep 300 & echo $! > gc.pid; echo main done');
+    const t = await h.waitDone(id, 15_000); // far below the grandchild's 300 s
+    expect(t.status).toBe('completed');
+    expect(t.output).toBe('main done\n');
+    const gc = readPid(h, id, 'gc.pid');
+    await waitFor(() => !alive(gc), 3000, `grandchild ${gc} to be gone`);
+  });
+
+  it('a task silent past a 2 s idle window fails with idle_watchdog and its grandchildren are gone', async () => {
+    h = await startHarness({ platform: p, taskIdleTimeoutMs: 2000, killGraceMs: 1000 });
+    const id = await h.enqueue(`echo start; sh -c 'sleep 300 & echo $! > gc.pid; wait'`);
+    const t = await h.waitDone(id, 15_000);
+    expect(t.status).toBe('failed');
+    expect(t.failure_reason).toBe('idle_watchdog');
+    expect(t.error).toMatch(/no output for 2s \(idle limit 2s\)/);
+    const gc = readPid(h, id, 'gc.pid');
+    await waitFor(() => !alive(gc), 3000, `grandchild ${gc} to be gone`);
+    expect(h.mgr.stats().watchdog_kills_total).toBe(1);
+    expect(h.mgr.stats().finished_total.idle_watchdog).toBe(1);
+  });
+
+  it('a task printing every 500 ms for 5 s under a 2 s idle window completes', async () => {
+    h = await startHarness({ platform: p, taskIdleTimeoutMs: 2000 });
+    const id = await h.enqueue('for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 0.5; done');
+    const t = await h.waitDone(id, 20_000);
+    expect(t.status).toBe('completed');
+    expect(t.output?.trim().split('\n')).toHaveLength(10);
+  });
+
+  it('the wall-clock limit (timeout_s) fails the task with timeout', async () => {
+    h = await startHarness({ platform: p, killGraceMs: 1000 });
+    const id = await h.enqueue('echo $$ > main.pid; echo busy; sleep 300', { timeout_s: 1 });
+    const t = await h.waitDone(id, 15_000);
+    expect(t.status).toBe('failed');
+    expect(t.failure_reason).toBe('timeout');
+    expect(t.error).toMatch(/time limit of 1s/);
+    expect(alive(readPid(h, id, 'main.pid'))).toBe(false);
+  });
+
+  it('a task that ignores SIGTERM is SIGKILLed after the grace', async () => {
+    h = await startHarness({ platform: p, killGraceMs: 1500 });
+    const id = await h.enqueue(`trap '' TERM; echo $$ > main.pid; echo armoured; sleep 300; echo survived`, { timeout_s: 1 });
+    const t = await h.waitDone(id, 15_000);
+    expect(t.status).toBe('failed');
+    expect(t.failure_reason).toBe('timeout');
+    expect(t.output ?? '').not.toContain('survived');
+    const msgs = await h.messages(id);
+    expect(msgs.map((m) => m.content)).not.toContain('survived');
+    expect(alive(readPid(h, id, 'main.pid'))).toBe(false);
+  });
+
+  it('a platform cancel stops the task within one poll and answers cancel-ack', async () => {
+    h = await startHarness({ platform: p, statusPollMs: 300 });
+    const id = await h.enqueue('echo $$ > main.pid; echo working; sleep 300');
+    await p.admin.waitForTask(p.workspaceId, id, (t) => t.status === 'running', 10_000);
+    await waitFor(() => h!.mgr.running().some((r) => r.id === id && r.pid !== null), 5000, 'task to run');
+    const pid = h.mgr.running().find((r) => r.id === id)!.pid!;
+    await p.admin.cancelTask(p.workspaceId, id);
+    await waitFor(() => h!.mgr.running().length === 0, 10_000, 'task to be stopped and reported');
+    expect(alive(pid)).toBe(false);
+    const t = await p.admin.getTask(p.workspaceId, id, { messagesLimit: 0 });
+    expect(t.status).toBe('cancelled');
+    expect(h.mgr.stats().finished_total.cancelled).toBe(1);
+    expect(h.logs()).toMatch(/"outcome":"cancelled".*"msg":"task finished"/);
+  });
+
+  it('50 tasks with maxTasks 8 never run more than 8 at once', async () => {
+    h = await startHarness({ platform: p, maxTasks: 8 });
+    let maxSeen = 0;
+    const sampler = setInterval(() => {
+      maxSeen = Math.max(maxSeen, h!.mgr.running().length);
+    }, 10);
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push(await h.enqueue(`sleep 0.3; echo task ${i}`));
+    const done = await Promise.all(ids.map((id) => h!.waitDone(id, 60_000)));
+    clearInterval(sampler);
+    expect(done.every((t) => t.status === 'completed')).toBe(true);
+    expect(maxSeen).toBeLessThanOrEqual(8);
+    expect(maxSeen).toBeGreaterThan(1);
+    // The platform's own timestamps agree: never more than 8 started-and-unfinished.
+    const edges = done.flatMap((t) => [
+      { at: Date.parse(t.started_at!), d: 1 },
+      { at: Date.parse(t.finished_at!), d: -1 },
+    ]);
+    edges.sort((a, b) => a.at - b.at || a.d - b.d);
+    let cur = 0;
+    let peak = 0;
+    for (const e of edges) peak = Math.max(peak, (cur += e.d));
+    expect(peak).toBeLessThanOrEqual(8);
+  }, 90_000);
+
+  it('per-runtime caps hold under the global limit', async () => {
+    h = await startHarness({ platform: p, maxTasks: 8, maxTasksPerRuntime: { command: 2 } });
+    let maxSeen = 0;
+    const sampler = setInterval(() => {
+      maxSeen = Math.max(maxSeen, h!.mgr.running().length);
+    }, 10);
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push(await h.enqueue('sleep 0.3'));
+    await Promise.all(ids.map((id) => h!.waitDone(id, 30_000)));
+    clearInterval(sampler);
+    expect(maxSeen).toBe(2);
+  }, 60_000);
+
+  it('a flood of output arrives with every seq exactly once, in order, with the child paused rather than memory growing', async () => {
+    h = await startHarness({ platform: p });
+    const n = 200_000;
+    const id = await h.enqueue(`seq 1 ${n}`);
+    const t = await h.waitDone(id, 120_000);
+    expect(t.status).toBe('completed');
+    const msgs = await h.messages(id);
+    expect(msgs).toHaveLength(n);
+    for (let i = 0; i < n; i++) {
+      if (msgs[i]!.seq !== i + 1 || msgs[i]!.content !== String(i + 1)) {
+        throw new Error(`message ${i}: seq ${msgs[i]!.seq} content ${msgs[i]!.content}`);
+      }
+    }
+  }, 150_000);
+});
