@@ -62,6 +62,8 @@ export interface DeviceInfo {
   arch?: string;
   cpus?: number;
   memory_bytes?: number;
+  os_release?: string; // e.g. "Debian GNU/Linux 12" (systeminformation)
+  cpu_model?: string;
 }
 
 /** POST /api/daemon/register */

@@ -1,13 +1,41 @@
-// PLACEHOLDER until its owner lands it: keeps the command table and the build whole.
+// `agentd run`: the daemon in the foreground (what systemd/launchd execute). Flags and
+// error printing only; the daemon is daemon/main.ts, loaded lazily like every command.
 import { defineCommand } from './command.js';
-import { UserError } from './errors.js';
+import { UsageError, UserError } from './errors.js';
+import { isInstallMode } from '../store/paths.js';
 
 export const command = defineCommand({
   name: 'run',
-  summary: 'not built yet',
-  usage: 'agentd run',
-  flags: {},
-  async run() {
-    throw new UserError('agentd run is not built yet');
+  summary: 'Run the daemon in the foreground (what the service executes)',
+  usage: 'agentd run [--config-dir DIR] [--state-dir DIR] [--mode system|user]',
+  flags: {
+    'config-dir': { type: 'string', value: 'DIR', description: 'Where config.json and credentials.json are (env AGENTD_CONFIG_DIR)' },
+    'state-dir': { type: 'string', value: 'DIR', description: 'Lock, journal, work dirs, daemon.json (env AGENTD_STATE_DIR)' },
+    mode: { type: 'string', value: 'system|user', description: 'Which default directories to use (env AGENTD_MODE)' },
+  },
+  details: [
+    'Settings (environment; durations: 500ms, 90s, 30m, 2h or plain seconds):',
+    '  AGENTD_HEARTBEAT_INTERVAL  15s     AGENTD_HEALTH_ADDR     127.0.0.1:19514 (0 disables)',
+    '  AGENTD_LOG_LEVEL           info    AGENTD_MAX_TASKS       number of CPUs',
+    '  AGENTD_TASK_IDLE_TIMEOUT   30m     AGENTD_TOOL_IDLE_TIMEOUT 2h',
+    '  AGENTD_TASK_TIMEOUT        2h      AGENTD_KILL_GRACE      10s',
+    '  AGENTD_POLL_INTERVAL       30s     AGENTD_DRAIN_TIMEOUT   30s',
+    '  AGENTD_WORKDIR_RETENTION   24h     AGENTD_MAX_TASKS_<RUNTIME> per-runtime cap',
+    'Exit codes: 0 stopped cleanly · 1 forced stop · 70 bug · 73 state dir not writable ·',
+    '  75 another daemon holds the state dir · 77 credential revoked and removed · 78 configuration error',
+  ].join('\n'),
+  async run({ flags, positionals }, io) {
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0].slice(0, 40)}"`);
+    if (flags.mode !== undefined && !isInstallMode(flags.mode)) throw new UsageError(`--mode must be "system" or "user" (got "${flags.mode.slice(0, 40)}")`);
+    const { runDaemon } = await import('../daemon/main.js');
+    const { DaemonExit } = await import('../daemon/errors.js');
+    try {
+      await runDaemon({ configDir: flags['config-dir'], stateDir: flags['state-dir'], mode: flags.mode as 'system' | 'user' | undefined, env: io.env });
+    } catch (err) {
+      if (err instanceof DaemonExit) throw new UserError(err.message, { exitCode: err.exitCode, hint: err.hint, cause: err });
+      throw err;
+    }
+    // Running: the process lives until a signal; daemon/main.ts owns the exit code.
+    return new Promise<number>(() => undefined);
   },
 });

@@ -1,0 +1,451 @@
+// The running daemon: wires the lifecycle, the platform client, the health port, the
+// heartbeat loop, the task manager and the credential watch together, and decides what
+// each event means for the state (DESIGN.md §4):
+//
+//   start():  health port listens + daemon.json ─> registering ─> (register loop)
+//             ─> ready ─> heartbeat loop + recover orphans ─> claim loop
+//   heartbeat failure ─> degraded (tasks untouched) ─> first success ─> ready
+//   401 ─> re-read credentials.json once, retry ─> 401 again ─> revoked: claims stop,
+//          running tasks cancelled, the re-enrol command logged once, credentials.json
+//          watched ─> a new valid credential ─> registering ─> ready (no restart);
+//          credentials.json deleted while revoked ─> exit 77
+//   404 on heartbeat (runtime unknown to the platform) ─> registering again
+//   stop():  draining (no claims; heartbeats go on) ─> drain tasks ─> deregister ─> stopped
+//
+// One root AbortController: every loop's signal derives from it, so stop() ends them all.
+import type { Logger } from 'pino';
+import { PlatformClient } from '../api/client.js';
+import { Backoff, sleep } from '../api/backoff.js';
+import { Unauthorized, type NotFound } from '../api/errors.js';
+import type { RegisteredRuntime, RuntimeInfo } from '../api/types.js';
+import { VERSION } from '../api/version.js';
+import type { AgentdPaths } from '../store/paths.js';
+import type { AgentConfig } from '../store/config.js';
+import type { Credentials } from '../store/credentials.js';
+import { readConfig } from '../store/config.js';
+import { removeRuntimeInfo, writeRuntimeInfo } from '../store/runtime-info.js';
+import type { DaemonSettings } from './config.js';
+import { loadCredentials, loadEnrolment, reenrolCommand, watchCredentialFile, type CredentialWatch, type Enrolment } from './credentials.js';
+import { deviceFacts, startDeviceFacts } from './device.js';
+import { EXIT } from '../cli/exit-codes.js';
+import { startHealthServer, type HealthServer, type HealthSource } from './health.js';
+import { HeartbeatLoop } from './heartbeat.js';
+import { Lifecycle } from './lifecycle.js';
+import { healthDoc, metricsText, statusDoc, type Snapshot } from './report.js';
+import type { Notifier } from './sdnotify.js';
+import { loadTaskMachinery, type TaskMachinery } from './tasks-seam.js';
+import type { TaskManager } from './tasks/types.js';
+
+export interface DaemonOptions {
+  paths: AgentdPaths;
+  settings: DaemonSettings;
+  enrolment: Enrolment;
+  logger: Logger;
+  env: NodeJS.ProcessEnv;
+  notifier: Notifier;
+  /** The daemon must end with `code` (e.g. 77: revoked and the credential was removed). */
+  requestExit: (code: number, reason: string) => void;
+  /** How long registration waits for the slow device facts (systeminformation). */
+  deviceFactsBudgetMs?: number;
+}
+
+/** How often the revoked daemon polls credentials.json when fs.watch says nothing. */
+const CREDENTIAL_POLL_MS = 5_000;
+const REGISTER_TIMEOUT_MS = 10_000;
+const DEREGISTER_TIMEOUT_MS = 3_000;
+const STATUS_POLL_MS = 5_000;
+
+export class Daemon {
+  readonly lifecycle: Lifecycle;
+  readonly client: PlatformClient;
+  readonly heartbeat: HeartbeatLoop;
+  readonly startedAt = new Date();
+  readonly #o: DaemonOptions;
+  readonly #log: Logger;
+  readonly #root = new AbortController();
+  #config: AgentConfig;
+  #credentials: Credentials;
+  /** Registered runtimes; replaced IN PLACE on re-registration (the task manager holds this array). */
+  readonly #runtimes: RegisteredRuntime[] = [];
+  #localRuntimes: RuntimeInfo[] = [];
+  #machinery: Promise<TaskMachinery> | null = null;
+  #tasks: TaskManager | null = null;
+  #health: HealthServer | null = null;
+  #authStrikes = 0;
+  #revokedToken: string | null = null;
+  #credWatch: CredentialWatch | null = null;
+  #lastRegisterAttemptAt: number | null = null;
+  #lastCredPollAt: number | null = null;
+  #registering = false;
+  #announcedReady = false;
+  #stopping: Promise<void> | null = null;
+  #closed = false;
+
+  constructor(o: DaemonOptions) {
+    this.#o = o;
+    this.#log = o.logger;
+    this.#config = o.enrolment.config;
+    this.#credentials = o.enrolment.credentials;
+    this.lifecycle = new Lifecycle({ logger: o.logger });
+    this.client = new PlatformClient({ baseUrl: this.#config.platform_url, getToken: () => this.#credentials.token });
+    this.heartbeat = new HeartbeatLoop({
+      client: this.client,
+      runtimeIds: () => this.#runtimes.map((r) => r.id),
+      intervalMs: o.settings.heartbeatIntervalMs,
+      logger: o.logger,
+      onSuccess: () => this.#onHeartbeatOk(),
+      onFailure: (err) => this.#onHeartbeatFailed(err),
+      onUnauthorized: (err) => this.#onUnauthorized(err, 'heartbeat'),
+      onRuntimeUnknown: (err) => this.#onRuntimeUnknown(err),
+    });
+    this.lifecycle.onChange((c) => {
+      if (c.to === 'ready' && !this.#announcedReady) {
+        this.#announcedReady = true;
+        o.notifier.ready(`ready: ${c.reason}`);
+      } else if (c.to !== 'draining' && c.to !== 'stopped') {
+        o.notifier.status(`${c.to}: ${c.reason}`);
+      }
+    });
+  }
+
+  get healthUrl(): string | null {
+    return this.#health?.url ?? null;
+  }
+
+  // ------------------------------------------------------------------ start
+
+  /** Opens the health port, writes daemon.json and starts registering in the background. */
+  async start(): Promise<void> {
+    // Work that overlaps start-up: device facts and the task code + runtime detection.
+    startDeviceFacts();
+    this.#machinery = loadTaskMachinery();
+    const detected = this.#machinery.then((m) => m.detectRuntimes(this.#o.env));
+    detected.catch(() => undefined);
+
+    const addr = this.#o.settings.healthAddr;
+    if (addr) this.#health = await startHealthServer(addr, this.#healthSource(), this.#log);
+    await writeRuntimeInfo(this.#o.paths, { pid: process.pid, health_url: this.healthUrl, version: VERSION, started_at: this.startedAt.toISOString() });
+    this.#log.info(
+      { event: 'started', version: VERSION, health_url: this.healthUrl, daemon_id: this.#config.daemon_id, platform_url: this.#config.platform_url, state_dir: this.#o.paths.stateDir },
+      `agentd ${VERSION} starting as ${this.#config.device_name}; health port ${this.healthUrl ?? 'disabled'}`,
+    );
+    this.#o.notifier.startWatchdog(() => this.loopsTurning());
+    this.lifecycle.transition('registering', `registering with ${this.#config.platform_url}`);
+    this.#localRuntimes = await detected;
+    void this.#registerAndRun();
+  }
+
+  /** Register (retrying), then ready: heartbeats, orphan recovery, claiming. Never throws. */
+  async #registerAndRun(): Promise<void> {
+    if (this.#registering) return;
+    this.#registering = true;
+    try {
+      const ok = await this.#registerLoop();
+      if (!ok || this.lifecycle.isShuttingDown()) return;
+      const names = this.#runtimes.map((r) => r.name).join(', ');
+      this.lifecycle.transition('ready', `registered ${this.#runtimes.length} runtime(s): ${names}`);
+      this.heartbeat.start();
+      await this.#startTasks();
+    } catch (err) {
+      this.#log.error({ err }, 'registration failed unexpectedly');
+    } finally {
+      this.#registering = false;
+    }
+  }
+
+  async #registerLoop(): Promise<boolean> {
+    const interval = this.#o.settings.heartbeatIntervalMs;
+    const backoff = new Backoff({ baseMs: Math.min(500, interval), capMs: Math.max(1000, Math.min(interval, 30_000)) });
+    const signal = this.#root.signal;
+    while (!signal.aborted && !this.lifecycle.isShuttingDown() && this.lifecycle.state !== 'revoked') {
+      this.#lastRegisterAttemptAt = Date.now();
+      try {
+        const device = await deviceFacts(this.#o.deviceFactsBudgetMs ?? 100);
+        const res = await this.client.register(
+          {
+            workspace_id: this.#config.workspace_id,
+            daemon_id: this.#config.daemon_id,
+            device_name: this.#config.device_name,
+            cli_version: VERSION,
+            runtimes: this.#localRuntimes,
+            device,
+          },
+          { signal, timeoutMs: REGISTER_TIMEOUT_MS, attempts: 1 },
+        );
+        this.#authStrikes = 0;
+        const oldIds = this.#runtimes.map((r) => r.id).join(',');
+        this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
+        const newIds = this.#runtimes.map((r) => r.id).join(',');
+        if (oldIds && oldIds !== newIds) this.#log.warn({ old: oldIds, new: newIds }, 'the platform gave the runtimes new ids');
+        return true;
+      } catch (err) {
+        if (signal.aborted || this.lifecycle.isShuttingDown()) return false;
+        if (err instanceof Unauthorized) {
+          if (await this.#onUnauthorized(err, 'register')) continue;
+          return false;
+        }
+        const wait = Math.max(100, backoff.next());
+        const msg = err instanceof Error ? err.message : String(err);
+        this.lifecycle.transition('degraded', `cannot register with ${this.#config.platform_url}: ${msg}`);
+        const n = backoff.failures;
+        if (n <= 3 || n % 10 === 0) this.#log.warn({ event: 'register_failed', attempt: n, retry_in_ms: wait, err: msg }, `registration failed (attempt ${n}): ${msg}; retrying in ${(wait / 1000).toFixed(1)} s`);
+        await sleep(wait, signal).catch(() => undefined);
+      }
+    }
+    return false;
+  }
+
+  async #startTasks(): Promise<void> {
+    if (this.#tasks || !this.#machinery) return;
+    const m = await this.#machinery;
+    if (this.lifecycle.isShuttingDown() || this.#tasks) return;
+    const s = this.#o.settings;
+    const tm = m.createTaskManager({
+      client: this.client,
+      logger: this.#log,
+      daemonId: this.#config.daemon_id,
+      platformUrl: this.#config.platform_url,
+      stateDir: this.#o.paths.stateDir,
+      runtimes: this.#runtimes,
+      canClaim: () => this.lifecycle.canClaim(),
+      maxTasks: s.maxTasks,
+      maxTasksPerRuntime: s.maxTasksPerRuntime,
+      taskIdleTimeoutMs: s.taskIdleTimeoutMs,
+      toolIdleTimeoutMs: s.toolIdleTimeoutMs,
+      taskTimeoutMs: s.taskTimeoutMs,
+      killGraceMs: s.killGraceMs,
+      pollIntervalMs: s.pollIntervalMs,
+      statusPollMs: STATUS_POLL_MS,
+      workdirRetentionMs: s.workdirRetentionMs,
+    });
+    this.#tasks = tm;
+    // Orphans first: recover-orphans fails the tasks the platform thinks this daemon
+    // holds, so claiming before it finished could fail a fresh claim.
+    await tm.recoverOrphans().catch((err: unknown) => this.#log.warn({ err }, 'orphan recovery failed; will retry at the next start'));
+    if (!this.lifecycle.isShuttingDown()) tm.start();
+  }
+
+  // ------------------------------------------------------------------ heartbeat outcomes
+
+  #onHeartbeatOk(): void {
+    this.#authStrikes = 0;
+    if (this.lifecycle.state === 'degraded') this.lifecycle.transition('ready', 'heartbeat succeeded: platform reachable again');
+  }
+
+  #onHeartbeatFailed(err: unknown): void {
+    const msg = err instanceof Error ? err.message : String(err);
+    const st = this.lifecycle.state;
+    if (st === 'ready' || st === 'degraded') this.lifecycle.transition('degraded', `heartbeat failed: ${msg}`);
+  }
+
+  #onRuntimeUnknown(err: NotFound): void {
+    if (this.lifecycle.isShuttingDown() || this.lifecycle.state === 'revoked') return;
+    this.lifecycle.transition('registering', `the platform does not know a runtime of this daemon (${err.message}); registering again`);
+    void this.#registerAndRun();
+  }
+
+  /**
+   * A 401 anywhere. First one: re-read credentials.json (an operator may have put a
+   * rotated credential there) and retry. Second in a row: revoked. Returns true when the
+   * caller should retry at once.
+   */
+  async #onUnauthorized(err: Unauthorized, where: string): Promise<boolean> {
+    if (this.lifecycle.state === 'revoked' || this.lifecycle.isShuttingDown()) return false;
+    this.#authStrikes += 1;
+    if (this.#authStrikes >= 2) {
+      this.#enterRevoked(where);
+      return false;
+    }
+    this.#log.warn({ event: 'unauthorized', where, status: err.status }, `the platform refused the daemon credential (${where}); re-reading ${this.#o.paths.credentialsFile} and retrying once`);
+    try {
+      const c = await loadCredentials(this.#o.paths);
+      if (c && c.token !== this.#credentials.token) {
+        this.#credentials = c;
+        this.#log.info({ event: 'credential_reloaded' }, 'credentials.json holds a different credential: using it');
+      }
+    } catch (e) {
+      this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not re-read the credential file');
+    }
+    return true;
+  }
+
+  #enterRevoked(where: string): void {
+    this.#revokedToken = this.#credentials.token;
+    this.lifecycle.transition('revoked', `the platform refused the daemon credential twice (${where}): it was revoked or rotated`);
+    const paths = this.#o.paths;
+    // Logged once per revocation, with the exact commands that fix it.
+    this.#log.error(
+      { event: 'revoked', credentials_file: paths.credentialsFile },
+      `credential revoked: this daemon no longer claims tasks. To bring it back without a restart, either put a rotated credential in place: ` +
+        `\`agentd credentials set --config-dir ${paths.configDir} < FILE\` (the mdt_ token from the platform's rotate action, read from stdin), ` +
+        `or re-enrol this machine with a new install token: \`${reenrolCommand(this.#config.platform_url, paths)}\`. ` +
+        `Waiting for a new credential in ${paths.credentialsFile} (removing that file stops the daemon with exit code 77).`,
+    );
+    if (this.#tasks && this.#tasks.running().length > 0) {
+      // They could not report anyway: every call with this credential fails.
+      void this.#tasks.cancelAll('runtime_offline').catch((err: unknown) => this.#log.warn({ err }, 'cancelling tasks after revocation failed'));
+    }
+    this.#credWatch?.close();
+    this.#credWatch = watchCredentialFile({
+      path: paths.credentialsFile,
+      pollMs: Math.min(CREDENTIAL_POLL_MS, this.#o.settings.heartbeatIntervalMs),
+      logger: this.#log,
+      onChange: () => this.#onCredentialFileChanged(),
+      onPoll: () => (this.#lastCredPollAt = Date.now()),
+    });
+    this.#lastCredPollAt = Date.now();
+  }
+
+  async #onCredentialFileChanged(): Promise<void> {
+    if (this.lifecycle.state !== 'revoked') return;
+    const paths = this.#o.paths;
+    let c: Credentials | null;
+    try {
+      c = await loadCredentials(paths);
+    } catch (err) {
+      const hint = (err as { hint?: string }).hint;
+      this.#log.warn({ event: 'credential_unusable', err: err instanceof Error ? err.message : String(err) }, `new credential file is not usable yet: ${err instanceof Error ? err.message : String(err)}${hint ? ` (${hint})` : ''}`);
+      return;
+    }
+    if (!c) {
+      this.#log.error({ event: 'credential_removed' }, `${paths.credentialsFile} was removed while the credential was revoked: stopping (exit ${EXIT.REVOKED})`);
+      this.#o.requestExit(EXIT.REVOKED, 'credential revoked and removed');
+      return;
+    }
+    if (c.token === this.#revokedToken) return;
+    const config = await readConfig(paths).catch(() => null);
+    if (config) this.#config = { ...config, platform_url: this.#config.platform_url };
+    this.#credentials = c;
+    this.#authStrikes = 0;
+    this.#credWatch?.close();
+    this.#credWatch = null;
+    this.#revokedToken = null;
+    this.lifecycle.transition('registering', `a new credential appeared in ${paths.credentialsFile}`);
+    void this.#registerAndRun();
+  }
+
+  // ------------------------------------------------------------------ SIGHUP
+
+  /** Re-reads config.json and credentials.json (SIGHUP). Settings from the environment need a restart. */
+  async reload(): Promise<void> {
+    const e = await loadEnrolment(this.#o.paths);
+    if (e.config.platform_url !== this.#config.platform_url) {
+      this.#log.warn({ old: this.#config.platform_url, new: e.config.platform_url }, 'the platform URL in config.json changed; restart the daemon to use it (systemctl restart agentd)');
+    }
+    this.#config = { ...e.config, platform_url: this.#config.platform_url };
+    if (e.credentials.token !== this.#credentials.token) {
+      if (this.lifecycle.state === 'revoked') {
+        await this.#onCredentialFileChanged();
+      } else {
+        this.#credentials = e.credentials;
+        this.#authStrikes = 0;
+        this.#log.info({ event: 'credential_reloaded' }, 'credential re-read (SIGHUP): using the one in credentials.json');
+      }
+    } else {
+      this.#log.info({ event: 'reloaded' }, 'config and credentials re-read; nothing changed');
+    }
+  }
+
+  // ------------------------------------------------------------------ health
+
+  /** The loops turn: a heartbeat, registration attempt or credential poll happened recently. */
+  loopsTurning(): boolean {
+    const interval = this.#o.settings.heartbeatIntervalMs;
+    const limit = 2 * interval + this.heartbeat.timeoutMs + 1000;
+    const last = Math.max(this.heartbeat.stats.lastAttemptAt ?? 0, this.#lastRegisterAttemptAt ?? 0, this.#lastCredPollAt ?? 0, this.lifecycle.since.getTime(), this.startedAt.getTime());
+    return Date.now() - last <= limit;
+  }
+
+  snapshot(): Snapshot {
+    return {
+      version: VERSION,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      now: new Date(),
+      state: this.lifecycle.state,
+      reason: this.lifecycle.reason,
+      stateSince: this.lifecycle.since,
+      daemonId: this.#config.daemon_id,
+      workspaceId: this.#config.workspace_id,
+      platformUrl: this.#config.platform_url,
+      deviceName: this.#config.device_name,
+      mode: this.#o.paths.mode,
+      healthUrl: this.healthUrl,
+      heartbeatIntervalMs: this.#o.settings.heartbeatIntervalMs,
+      heartbeat: this.heartbeat.stats,
+      runtimes: this.#runtimes,
+      maxTasks: this.#o.settings.maxTasks,
+      running: this.#tasks?.running() ?? [],
+      tasks: this.#tasks?.stats() ?? null,
+    };
+  }
+
+  #healthSource(): HealthSource {
+    return {
+      alive: () => {
+        const ok = this.loopsTurning();
+        const age = this.heartbeat.lastSuccessAgeS();
+        return { ok, reason: ok ? `loops turning; last heartbeat success ${age === null ? 'never' : `${age} s ago`}` : 'no heartbeat, registration or credential check attempted recently: the daemon looks wedged' };
+      },
+      ready: () => ({ ok: this.lifecycle.state === 'ready', state: this.lifecycle.state, reason: this.lifecycle.reason }),
+      status: () => statusDoc(this.snapshot()),
+      health: () => healthDoc(this.snapshot()),
+      metrics: () => metricsText(this.snapshot()),
+    };
+  }
+
+  // ------------------------------------------------------------------ stop
+
+  /** Graceful stop: no new claims, running tasks drained (then stopped), deregister. Idempotent. */
+  stop(reason: string): Promise<void> {
+    this.#stopping ??= this.#stop(reason);
+    return this.#stopping;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    const s = this.#o.settings;
+    const wasRevoked = this.lifecycle.state === 'revoked';
+    const running = this.#tasks?.running().length ?? 0;
+    this.lifecycle.transition('draining', `${reason}: no new tasks; waiting up to ${s.drainTimeoutMs / 1000} s for ${running} running task(s)`);
+    this.#o.notifier.stopping(`draining: ${running} running task(s)`);
+    this.#credWatch?.close();
+    this.#tasks?.stopClaiming();
+    // Heartbeats go on while tasks drain: the platform must not think we are gone.
+    await this.#tasks?.drain(s.drainTimeoutMs, 'daemon_shutdown');
+    this.#root.abort(new Error('daemon stopping'));
+    await this.heartbeat.stop();
+    if (this.#runtimes.length > 0 && !wasRevoked) {
+      try {
+        await this.client.deregister({ runtime_ids: this.#runtimes.map((r) => r.id) }, { timeoutMs: DEREGISTER_TIMEOUT_MS, attempts: 1 });
+        this.#log.info({ event: 'deregistered' }, 'deregistered from the platform');
+      } catch (err) {
+        this.#log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not deregister (the platform will mark this daemon offline)');
+      }
+    }
+    this.lifecycle.transition('stopped', 'drained and deregistered');
+    await this.close();
+  }
+
+  /** Second signal: stop every task now (bounded), then close. */
+  async force(reason: string): Promise<void> {
+    this.lifecycle.transition('draining', `${reason}: stopping at once`);
+    this.#root.abort(new Error('daemon stopping at once'));
+    this.#tasks?.stopClaiming();
+    const cancel = this.#tasks?.cancelAll('daemon_shutdown') ?? Promise.resolve();
+    await Promise.race([cancel.catch(() => undefined), sleep(Math.min(3_000, this.#o.settings.killGraceMs + 1_000))]);
+    await this.close();
+  }
+
+  /** Releases what the process holds: health port, daemon.json, timers, connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#root.abort(new Error('daemon closed'));
+    this.#credWatch?.close();
+    await this.heartbeat.stop().catch(() => undefined);
+    await this.#health?.close().catch(() => undefined);
+    await removeRuntimeInfo(this.#o.paths, process.pid).catch((err: unknown) => this.#log.warn({ err }, 'could not remove daemon.json'));
+    await this.#o.notifier.close();
+    await Promise.race([this.client.close().catch(() => undefined), sleep(1_000)]);
+  }
+}
