@@ -173,6 +173,7 @@ class Manager implements TaskManager {
     let max = free;
     const ids: string[] = [];
     for (const rt of this.o.runtimes) {
+      if (!this.adapters.has(rt.id)) continue; // nothing here could run its tasks
       const cap = this.capFor(rt);
       if (cap === undefined) {
         ids.push(rt.id);

@@ -48,11 +48,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  o: Partial<TaskManagerOptions> & { platform?: TestPlatform; runtimes?: RuntimeInfo[]; stateDir?: string; start?: boolean } = {},
+  opts: Partial<Omit<TaskManagerOptions, 'runtimes'>> & { platform?: TestPlatform; register?: RuntimeInfo[]; stateDir?: string; start?: boolean } = {},
 ): Promise<Harness> {
-  const ownsPlatform = !o.platform;
-  const p = o.platform ?? (await startPlatform());
-  const e = await enrol(p, o.runtimes);
+  const { platform, register, start, ...o } = opts;
+  const ownsPlatform = !platform;
+  const p = platform ?? (await startPlatform());
+  const e = await enrol(p, register);
   const ownsState = !o.stateDir;
   const stateDir = o.stateDir ?? mkdtempSync(join(tmpdir(), 'agentd-tasks-'));
   let logText = '';
@@ -83,7 +84,7 @@ export async function startHarness(
     workdirRetentionMs: 24 * 3600_000,
     ...o,
   });
-  if (o.start !== false) mgr.start();
+  if (start !== false) mgr.start();
   const h: Harness = {
     p,
     mgr,
