@@ -48,12 +48,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: Partial<Omit<TaskManagerOptions, 'runtimes'>> & { platform?: TestPlatform; register?: RuntimeInfo[]; stateDir?: string; start?: boolean } = {},
+  opts: Partial<Omit<TaskManagerOptions, 'runtimes'>> & { platform?: TestPlatform; register?: RuntimeInfo[]; stateDir?: string; start?: boolean; enrolled?: Enrolled } = {},
 ): Promise<Harness> {
-  const { platform, register, start, ...o } = opts;
+  const { platform, register, start, enrolled, ...o } = opts;
   const ownsPlatform = !platform;
   const p = platform ?? (await startPlatform());
-  const e = await enrol(p, register);
+  const e = enrolled ?? (await enrol(p, register));
   const ownsState = !o.stateDir;
   const stateDir = o.stateDir ?? mkdtempSync(join(tmpdir(), 'agentd-tasks-'));
   let logText = '';
