@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { PlatformClient } from '../api/client.js';
 import { Backoff, sleep } from '../api/backoff.js';
 import { Unauthorized, type NotFound } from '../api/errors.js';
-import type { RegisteredRuntime, RuntimeInfo } from '../api/types.js';
+import type { RegisterRequest, RegisteredRuntime, RuntimeInfo } from '../api/types.js';
 import { VERSION } from '../api/version.js';
 import type { AgentdPaths } from '../store/paths.js';
 import type { AgentConfig } from '../store/config.js';
@@ -26,7 +26,7 @@ import { readConfig } from '../store/config.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../store/runtime-info.js';
 import type { DaemonSettings } from './config.js';
 import { loadCredentials, loadEnrolment, reenrolCommand, watchCredentialFile, type CredentialWatch, type Enrolment } from './credentials.js';
-import { deviceFacts, startDeviceFacts } from './device.js';
+import { currentDeviceInfo, gatherRichDeviceInfo } from './device.js';
 import { EXIT } from '../cli/exit-codes.js';
 import { startHealthServer, type HealthServer, type HealthSource } from './health.js';
 import { HeartbeatLoop } from './heartbeat.js';
@@ -45,8 +45,6 @@ export interface DaemonOptions {
   notifier: Notifier;
   /** The daemon must end with `code` (e.g. 77: revoked and the credential was removed). */
   requestExit: (code: number, reason: string) => void;
-  /** How long registration waits for the slow device facts (systeminformation). */
-  deviceFactsBudgetMs?: number;
 }
 
 /** How often the revoked daemon polls credentials.json when fs.watch says nothing. */
@@ -54,6 +52,8 @@ const CREDENTIAL_POLL_MS = 5_000;
 const REGISTER_TIMEOUT_MS = 10_000;
 const DEREGISTER_TIMEOUT_MS = 3_000;
 const STATUS_POLL_MS = 5_000;
+/** Device probing waits this long after ready, off the start-up path. */
+const DEVICE_FACTS_DELAY_MS = 1_000;
 
 export class Daemon {
   readonly lifecycle: Lifecycle;
@@ -78,6 +78,7 @@ export class Daemon {
   #lastCredPollAt: number | null = null;
   #registering = false;
   #announcedReady = false;
+  #enrichScheduled = false;
   #stopping: Promise<void> | null = null;
   #closed = false;
 
@@ -116,8 +117,7 @@ export class Daemon {
 
   /** Opens the health port, writes daemon.json and starts registering in the background. */
   async start(): Promise<void> {
-    // Work that overlaps start-up: device facts and the task code + runtime detection.
-    startDeviceFacts();
+    // Work that overlaps start-up: the task code + runtime detection.
     this.#machinery = loadTaskMachinery();
     const detected = this.#machinery.then((m) => m.detectRuntimes(this.#o.env));
     detected.catch(() => undefined);
@@ -145,6 +145,7 @@ export class Daemon {
       const names = this.#runtimes.map((r) => r.name).join(', ');
       this.lifecycle.transition('ready', `registered ${this.#runtimes.length} runtime(s): ${names}`);
       this.heartbeat.start();
+      this.#enrichDeviceFacts();
       await this.#startTasks();
     } catch (err) {
       this.#log.error({ err }, 'registration failed unexpectedly');
@@ -160,18 +161,7 @@ export class Daemon {
     while (!signal.aborted && !this.lifecycle.isShuttingDown() && this.lifecycle.state !== 'revoked') {
       this.#lastRegisterAttemptAt = Date.now();
       try {
-        const device = await deviceFacts(this.#o.deviceFactsBudgetMs ?? 100);
-        const res = await this.client.register(
-          {
-            workspace_id: this.#config.workspace_id,
-            daemon_id: this.#config.daemon_id,
-            device_name: this.#config.device_name,
-            cli_version: VERSION,
-            runtimes: this.#localRuntimes,
-            device,
-          },
-          { signal, timeoutMs: REGISTER_TIMEOUT_MS, attempts: 1 },
-        );
+        const res = await this.client.register(this.#registerBody(), { signal, timeoutMs: REGISTER_TIMEOUT_MS, attempts: 1 });
         this.#authStrikes = 0;
         const oldIds = this.#runtimes.map((r) => r.id).join(',');
         this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
@@ -193,6 +183,36 @@ export class Daemon {
       }
     }
     return false;
+  }
+
+  #registerBody(): RegisterRequest {
+    return {
+      workspace_id: this.#config.workspace_id,
+      daemon_id: this.#config.daemon_id,
+      device_name: this.#config.device_name,
+      cli_version: VERSION,
+      runtimes: this.#localRuntimes,
+      device: currentDeviceInfo(),
+    };
+  }
+
+  /** After ready: gather the slow device facts once and send them with one re-registration. */
+  #enrichDeviceFacts(): void {
+    if (this.#enrichScheduled) return;
+    this.#enrichScheduled = true;
+    const t = setTimeout(() => {
+      void gatherRichDeviceInfo().then(async () => {
+        if (this.lifecycle.state !== 'ready') return; // the next registration carries them anyway
+        try {
+          const res = await this.client.register(this.#registerBody(), { signal: this.#root.signal, timeoutMs: REGISTER_TIMEOUT_MS, attempts: 1 });
+          if (res.runtimes.map((r) => r.id).join(',') === this.#runtimes.map((r) => r.id).join(',')) this.#log.debug({ event: 'device_facts_sent' }, 'device facts sent');
+          else this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
+        } catch (err) {
+          this.#log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not send device facts; the next registration will');
+        }
+      });
+    }, DEVICE_FACTS_DELAY_MS);
+    t.unref();
   }
 
   async #startTasks(): Promise<void> {
