@@ -1,0 +1,228 @@
+// The rendered unit under a REAL systemd (252, PID 1 of private namespaces booted by
+// test/service/systemd-harness.sh), with the real daemon and the real platform on the
+// host's loopback (the harness shares the network namespace). Skips where the harness
+// says this environment cannot host systemd (exit 77).
+//
+// The unit is the production rendering (system mode, ProtectSystem=strict, PrivateTmp,
+// User=…) with two test choices: User=nobody (creating an `agentd` user would change the
+// host's /etc/passwd) and directories under /run/agentd-test, bind-mounted from the
+// test's temp dir (PrivateTmp=yes hides /tmp from the service). A drop-in shortens the
+// timers (heartbeat 1 s, RestartSec 1 s, WatchdogSec 4 s) and picks a free health port.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AGENTD_CMD, AGENTD_JS } from '../helpers/bin.js';
+import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { SystemdService } from '../../installer/systemd.js';
+import { resolvePaths } from '../../store/paths.js';
+import { chownTree } from '../../store/service-files.js';
+
+const HARNESS = join(dirname(fileURLToPath(import.meta.url)), 'systemd-harness.sh');
+const probe = spawnSync(HARNESS, ['--probe'], { encoding: 'utf8' });
+const canRun = probe.status === 0 && existsSync(AGENTD_JS);
+if (!canRun) console.warn(`skipping systemd service tests: ${probe.status === 77 ? probe.stderr.trim() : !existsSync(AGENTD_JS) ? 'run npm run build first' : `harness probe failed: ${probe.stderr}`}`);
+
+const NS_ROOT = '/run/agentd-test';
+
+interface Fixture {
+  platform: TestPlatform;
+  dir: string;
+  unitFile: string;
+  dropin: string;
+  daemonId: string;
+}
+
+/** Enrols a daemon (real `agentd install --no-service`) into a fresh temp dir owned by nobody. */
+async function setup(platform: TestPlatform, extraDropin = ''): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'agentd-svc-'));
+  const host = resolvePaths({ mode: 'system', configDir: join(dir, 'config'), stateDir: join(dir, 'state'), env: {} });
+  const tok = await platform.admin.createInstallToken(platform.workspaceId);
+  const r = spawnSync(AGENTD_CMD[0], [...AGENTD_CMD.slice(1), 'install', '--no-service', '--json', '--platform', platform.url, '--mode', 'system', '--name', 'svc-test', '--config-dir', host.configDir, '--state-dir', host.stateDir], {
+    encoding: 'utf8',
+    env: { ...process.env, AGENTD_INSTALL_TOKEN: tok.token },
+  });
+  if (r.status !== 0) throw new Error(`enrolment failed: ${r.stderr}`);
+  const daemonId = (JSON.parse(r.stdout) as { daemon_id: string }).daemon_id;
+  // What SystemdService.install() does for the `agentd` user, here for nobody.
+  const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
+  const nogroup = spawnSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).stdout.trim();
+  await chownTree(dir, Number(nobody), Number(nogroup));
+  chmodSync(dir, 0o700);
+
+  const nsPaths = resolvePaths({ mode: 'system', configDir: `${NS_ROOT}/config`, stateDir: `${NS_ROOT}/state`, env: {} });
+  const svc = new SystemdService({ mode: 'system', paths: nsPaths, serviceUser: 'nobody', agentdCommand: AGENTD_CMD, uid: 0 });
+  const unitFile = join(dir, 'agentd.service');
+  // The harness copies the unit; `nobody`'s group is nogroup on Debian.
+  writeFileSync(unitFile, svc.render().replace(/^Group=nobody$/m, `Group=${spawnSync('id', ['-gn', 'nobody'], { encoding: 'utf8' }).stdout.trim()}`));
+  mkdirSync(join(dir, 'dropin'));
+  const dropin = join(dir, 'dropin', 'test.conf');
+  writeFileSync(
+    dropin,
+    [
+      '[Service]',
+      'Environment=AGENTD_HEALTH_ADDR=127.0.0.1:0',
+      'Environment=AGENTD_HEARTBEAT_INTERVAL=1s',
+      'Environment=AGENTD_LOG_LEVEL=debug',
+      'RestartSec=1s',
+      'WatchdogSec=4s',
+      'TimeoutAbortSec=2s',
+      extraDropin,
+      '',
+    ].join('\n'),
+  );
+  return { platform, dir, unitFile, dropin, daemonId };
+}
+
+/** Shell helpers the check scripts share (they run inside the namespaces). */
+const PRELUDE = `
+set -u
+p() { systemctl show -p "$1" --value agentd.service; }
+health() { sed -n 's/.*"health_url": *"\\([^"]*\\)".*/\\1/p' ${NS_ROOT}/state/daemon.json 2>/dev/null; }
+readyz() { u=$(health); [ -n "$u" ] && curl -s -o /dev/null -m 2 -w '%{http_code}' "$u/readyz" || echo none; }
+wait_for() { # wait_for SECONDS CONDITION...
+  t=$1; shift; i=0
+  while [ $i -lt $((t * 10)) ]; do if eval "$*"; then return 0; fi; sleep 0.1; i=$((i + 1)); done
+  return 1
+}
+out() { echo "$1=$2"; }
+`;
+
+/** Boots systemd, installs the unit + drop-in, runs `script`, returns KEY=VALUE lines it printed. */
+function harness(f: Fixture, script: string, timeoutMs = 60_000): Promise<{ code: number | null; kv: Record<string, string>; output: string }> {
+  const scriptFile = join(f.dir, `check-${Math.random().toString(36).slice(2)}.sh`);
+  writeFileSync(scriptFile, PRELUDE + script);
+  const logs = join(f.dir, 'logs');
+  return new Promise((resolve) => {
+    const child = spawn(HARNESS, ['--name', 'agentd.service', '--dropin', f.dropin, '--bind', `${f.dir}:${NS_ROOT}`, '--keep-logs', logs, f.unitFile, '--', 'bash', scriptFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const kv: Record<string, string> = {};
+      for (const line of output.split('\n')) {
+        const m = /^([a-z_]+)=(.*)$/.exec(line);
+        if (m) kv[m[1]] = m[2];
+      }
+      let journal = '';
+      try {
+        journal = spawnSync('tail', ['-n', '60', join(logs, 'journal.txt')], { encoding: 'utf8' }).stdout;
+      } catch {
+        // no logs kept
+      }
+      resolve({ code, kv, output: `${output}\n--- journal (last 60 lines)\n${journal}` });
+    });
+  });
+}
+
+describe.skipIf(!canRun)('agentd.service under a real systemd', () => {
+  let platform: TestPlatform;
+  const fixtures: Fixture[] = [];
+  beforeAll(async () => {
+    platform = await startPlatform();
+  });
+  afterAll(async () => {
+    await platform?.stop();
+    for (const f of fixtures) rmSync(f.dir, { recursive: true, force: true });
+  });
+  const fixture = async (extra = ''): Promise<Fixture> => {
+    const f = await setup(platform, extra);
+    fixtures.push(f);
+    return f;
+  };
+
+  it('starts: READY=1 reaches systemd, /readyz answers 200, runs as the service user', async () => {
+    const f = await fixture();
+    const r = await harness(
+      f,
+      `
+timeout 30 systemctl start agentd.service; out start_rc $?
+out active "$(p ActiveState)"
+out sub "$(p SubState)"
+out status_text "$(p StatusText)"
+out readyz "$(readyz)"
+out user "$(ps -o user= -p "$(p MainPID)" | tr -d ' ')"
+`,
+    );
+    expect(r.kv, r.output).toMatchObject({ start_rc: '0', active: 'active', sub: 'running', readyz: '200', user: 'nobody' });
+    expect(r.kv.status_text, r.output).toMatch(/ready/);
+    const daemons = await platform.admin.listDaemons(platform.workspaceId);
+    expect(daemons.some((d) => JSON.stringify(d).includes(f.daemonId))).toBe(true);
+  });
+
+  it('kill -9 of the main pid: systemd restarts it and it becomes ready again', async () => {
+    const f = await fixture();
+    const r = await harness(
+      f,
+      `
+timeout 30 systemctl start agentd.service || exit 1
+pid1=$(p MainPID); kill -9 "$pid1"
+wait_for 20 '[ "$(p NRestarts)" -ge 1 ] && [ "$(p ActiveState)" = active ] && [ "$(p MainPID)" != "$pid1" ]'; out restarted $?
+wait_for 15 '[ "$(readyz)" = 200 ]'; out ready_again $?
+out restarts "$(p NRestarts)"
+`,
+    );
+    expect(r.kv, r.output).toMatchObject({ restarted: '0', ready_again: '0', restarts: '1' });
+  });
+
+  it('a configuration error (exit 78) is not restarted', async () => {
+    const f = await fixture('Environment=AGENTD_HEARTBEAT_INTERVAL=not-a-duration');
+    const r = await harness(
+      f,
+      `
+timeout 30 systemctl start agentd.service; out start_rc $?
+sleep 3   # RestartSec=1s: a restart would have happened by now
+out active "$(p ActiveState)"
+out status "$(p ExecMainStatus)"
+out restarts "$(p NRestarts)"
+out result "$(p Result)"
+`,
+    );
+    expect(r.kv.start_rc, r.output).not.toBe('0');
+    expect(r.kv, r.output).toMatchObject({ active: 'failed', status: '78', restarts: '0', result: 'exit-code' });
+  });
+
+  it('systemctl stop drains and exits 0 within TimeoutStopSec', async () => {
+    const f = await fixture();
+    const r = await harness(
+      f,
+      `
+timeout 30 systemctl start agentd.service || exit 1
+wait_for 15 '[ "$(readyz)" = 200 ]' || exit 1
+s=$(date +%s%N); timeout 90 systemctl stop agentd.service; out stop_rc $?; e=$(date +%s%N)
+out stop_ms $(( (e - s) / 1000000 ))
+out active "$(p ActiveState)"
+out result "$(p Result)"
+out status "$(p ExecMainStatus)"
+out restarts "$(p NRestarts)"
+`,
+    );
+    expect(r.kv, r.output).toMatchObject({ stop_rc: '0', active: 'inactive', result: 'success', status: '0', restarts: '0' });
+    // TimeoutStopSec=75s: a stop that needed SIGKILL would say Result=timeout instead.
+    expect(Number(r.kv.stop_ms)).toBeLessThan(75_000);
+  });
+
+  it('the watchdog kills a daemon whose loops are frozen (SIGSTOP), and systemd restarts it', async () => {
+    const f = await fixture();
+    const r = await harness(
+      f,
+      `
+timeout 30 systemctl start agentd.service || exit 1
+wait_for 15 '[ "$(readyz)" = 200 ]' || exit 1
+sleep 6   # longer than WatchdogSec=4s: the pings keep a healthy daemon alive
+out alive_after_pings "$(p NRestarts)"
+pid1=$(p MainPID); kill -STOP "$pid1"
+wait_for 30 '[ "$(p NRestarts)" -ge 1 ]'; out restarted $?
+out watchdog_logged "$(journalctl -u agentd.service --no-pager -o cat | grep -c -i 'watchdog timeout')"
+wait_for 20 '[ "$(readyz)" = 200 ]'; out ready_again $?
+out new_pid_differs "$([ "$(p MainPID)" != "$pid1" ] && echo yes || echo no)"
+`,
+    );
+    expect(r.kv, r.output).toMatchObject({ alive_after_pings: '0', restarted: '0', ready_again: '0', new_pid_differs: 'yes' });
+    expect(Number(r.kv.watchdog_logged), r.output).toBeGreaterThanOrEqual(1);
+  });
+});
