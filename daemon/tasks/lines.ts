@@ -32,7 +32,9 @@ export class LineSplitter {
       const rest = chunk.subarray(start);
       this.parts.push(rest);
       this.partBytes += rest.length;
-      if (this.partBytes >= this.maxLineBytes) this.flushLong();
+      // Strictly longer than the cap: a line of exactly maxLineBytes must wait for its
+      // newline, or it would come out as the line plus an extra empty one.
+      if (this.partBytes > this.maxLineBytes) this.flushLong();
     }
   }
 
@@ -48,7 +50,7 @@ export class LineSplitter {
 
   private flushLong(): void {
     let buf = Buffer.concat(this.parts, this.partBytes);
-    while (buf.length >= this.maxLineBytes) {
+    while (buf.length > this.maxLineBytes) {
       const cut = utf8Boundary(buf, this.maxLineBytes);
       this.emit(buf.subarray(0, cut).toString('utf8'));
       buf = buf.subarray(cut);

@@ -95,9 +95,12 @@ export class ChildRun {
     if (this.terminating || this.pid === null) return;
     this.terminating = true;
     signalGroup(this.pid, 'SIGTERM');
-    this.killTimer = setTimeout(() => {
-      if (this.pid !== null) signalGroup(this.pid, 'SIGKILL');
-    }, this.o.killGraceMs);
+    this.killTimer = setTimeout(
+      () => {
+        if (this.pid !== null) signalGroup(this.pid, 'SIGKILL');
+      },
+      Math.min(this.o.killGraceMs, 2 ** 31 - 1),
+    );
     this.killTimer.unref();
   }
 

@@ -14,8 +14,9 @@ import type { OutMessage, RuntimeAdapter, StreamParser } from './adapters/types.
 import { buildTaskEnv } from './env.js';
 import { LineSplitter } from './lines.js';
 import { OutputStream } from './output.js';
+import { signalGroup } from './process-group.js';
 import { ChildRun, type RunResult } from './runner.js';
-import { sleep } from './timing.js';
+import { longTimeout, sleep } from './timing.js';
 import type { RunningTaskInfo } from './types.js';
 import { IdleWatchdog } from './watchdog.js';
 
@@ -71,6 +72,8 @@ export class TaskRun {
   private endResolve!: () => void;
   /** The `start` call; the terminal call waits for it (claimed → running → done). */
   private started: Promise<void> = Promise.resolve();
+  /** Set once the terminal call is under way (a failure after it is not re-reported). */
+  private reporting = false;
 
   constructor(task: Task, d: TaskRunDeps) {
     this.task = task;
@@ -116,6 +119,13 @@ export class TaskRun {
   async run(): Promise<TaskOutcome> {
     try {
       return await this.runInner();
+    } catch (err) {
+      // A bug or an impossible input must still end the task on the platform and leave
+      // no process behind.
+      if (this.child?.pid) signalGroup(this.child.pid, 'SIGKILL');
+      this.log.error({ err: describe(err) }, 'task runner failed');
+      if (this.reporting) throw err;
+      return await this.report({ kind: 'fail', reason: 'agent_error', error: `agentd could not run the task: ${describe(err)}` }, null);
     } finally {
       this.endResolve();
     }
@@ -132,6 +142,10 @@ export class TaskRun {
       return this.report({ kind: 'fail', reason: 'agent_error', error: msg }, null);
     }
 
+    if (typeof task.prompt !== 'string') {
+      this.started = this.callStart();
+      return this.report({ kind: 'fail', reason: 'agent_error', error: 'the platform sent the task without a prompt' }, workDir);
+    }
     const cmd = d.adapter.command(task, { binaryPath: d.binaryPath });
     const parser = d.adapter.parser();
     const started = (this.started = this.callStart());
@@ -210,9 +224,9 @@ export class TaskRun {
     watchdog.start();
 
     const limitMs = typeof task.timeout_s === 'number' && task.timeout_s > 0 ? task.timeout_s * 1000 : d.taskTimeoutMs;
-    const wall =
-      limitMs > 0
-        ? setTimeout(() => this.stop('timeout', `the task ran longer than its time limit of ${fmtDuration(limitMs)}`), limitMs)
+    const cancelWall =
+      limitMs > 0 && Number.isFinite(limitMs)
+        ? longTimeout(() => this.stop('timeout', `the task ran longer than its time limit of ${fmtDuration(limitMs)}`), limitMs)
         : null;
     const pollStop = new AbortController();
     const polling = this.pollStatus(pollStop.signal);
@@ -220,7 +234,7 @@ export class TaskRun {
     const result = await child.done;
     outLines.end();
     errLines.end();
-    if (wall) clearTimeout(wall);
+    cancelWall?.();
     watchdog.stop();
     pollStop.abort();
     await polling;
@@ -315,6 +329,7 @@ export class TaskRun {
     const o = { signal: this.giveUp.signal };
     let outcome: TaskOutcome;
     let reported = false;
+    this.reporting = true;
     await this.started;
     try {
       if (r.kind === 'complete') {
