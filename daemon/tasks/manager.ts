@@ -20,7 +20,7 @@ import { TaskJournal } from '../../store/journal.js';
 import { removeStaleWorkDirs } from '../../store/workdirs.js';
 import { adapterFor } from './adapters/index.js';
 import type { RuntimeAdapter } from './adapters/types.js';
-import { groupMembers, processAlive, processStartToken, signalGroup, killGroupAndWait } from './process-group.js';
+import { groupMembers, groupsWithCwdUnder, killGroupAndWait, processAlive, processStartToken, signalGroup } from './process-group.js';
 import { findOnPath } from './runtimes.js';
 import { TaskRun, describe, type TaskOutcome } from './task-run.js';
 import { Backoff, jittered, sleep } from './timing.js';
@@ -106,6 +106,16 @@ class Manager implements TaskManager {
           this.log.warn({ task_id: e.task_id, err: describe(err) }, 'could not report an orphaned task; will retry at the next start');
         }
       }
+    }
+    // Leftovers the journal does not know (a crash between spawn and the journal write):
+    // anything still running inside a task work dir belongs to a task of this state dir.
+    const mine = new Set([...this.slots.values()].map((sl) => sl.run.info().pid));
+    for (const pgid of groupsWithCwdUnder(this.workRoot)) {
+      if (mine.has(pgid)) continue; // a task this process runs
+      this.log.warn({ pgid }, 'killing a leftover task process group found in a work directory');
+      signalGroup(pgid, 'SIGTERM');
+      await sleep(200);
+      await killGroupAndWait(pgid);
     }
     // The platform also fails tasks it handed to this daemon that never got journalled
     // (claimed, then the daemon died before the child started).

@@ -2,7 +2,7 @@
 // whole tree it starts can be signalled at once with kill(-pgid). On Linux /proc tells
 // who is still in a group and when a process started (to tell our process from a
 // stranger that reused its pid after a crash).
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 /** Signal every process in group `pgid`. False when the group no longer exists. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
@@ -103,4 +103,38 @@ export async function killGroupAndWait(pgid: number, timeoutMs = 2000): Promise<
     if (Date.now() >= until) return false;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Process groups with a member whose working directory is inside `root` (Linux). After a
+ * crash every process a task started that still sits in its work dir is ours: one daemon
+ * owns a state dir (lock). This catches what the journal missed (a crash between spawn
+ * and the journal write).
+ */
+export function groupsWithCwdUnder(root: string): number[] {
+  if (!HAS_PROC) return [];
+  const prefix = root.endsWith('/') ? root : root + '/';
+  const ownGroup = readStat('self')?.pgrp ?? process.pid;
+  const groups = new Set<number>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    let cwd: string;
+    try {
+      cwd = readlinkSync(`/proc/${name}/cwd`);
+    } catch {
+      continue;
+    }
+    if (!cwd.startsWith(prefix)) continue;
+    const st = readStat(name);
+    // Never our own group (the daemon itself never runs inside a work dir, but be sure).
+    if (st && st.state !== 'Z' && st.pgrp > 1 && st.pgrp !== ownGroup) groups.add(st.pgrp);
+  }
+  return [...groups];
 }

@@ -2,7 +2,7 @@
 // running on the platform, its process group still alive, its journal entry on disk) is
 // reported `orphaned` by the next manager on the same state dir, and the leftovers die.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,8 +23,8 @@ afterAll(async () => {
 });
 
 /** A detached process group like a task's: `sh` leading, with a background grandchild. */
-function leftoverGroup(): { pid: number } {
-  const child = spawn('/bin/sh', ['-c', 'sleep 300 & sleep 300'], { detached: true, stdio: 'ignore' });
+function leftoverGroup(cwd?: string): { pid: number } {
+  const child = spawn('/bin/sh', ['-c', 'sleep 300 & sleep 300'], { detached: true, stdio: 'ignore', ...(cwd ? { cwd } : {}) });
   child.unref();
   const pid = child.pid!;
   cleanup.push(() => {
@@ -116,5 +116,23 @@ describe('crash recovery', () => {
     expect(t.status).toBe('failed');
     expect(t.failure_reason).toBe('orphaned');
     await h0.close();
+  });
+
+  it('processes left in a work dir without a journal entry (crash before the journal write) are killed', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'agentd-recover-'));
+    cleanup.push(() => rmSync(stateDir, { recursive: true, force: true }));
+    const wd = join(stateDir, 'work', 'task-x');
+    mkdirSync(wd, { recursive: true });
+    const g = leftoverGroup(wd);
+    const outsider = leftoverGroup(); // same kind of process, not in a work dir
+    await waitFor(() => processStartToken(g.pid) !== null && processStartToken(outsider.pid) !== null, 2000, 'processes to start');
+    const h = await startHarness({ platform: p, stateDir, start: false });
+    try {
+      await h.mgr.recoverOrphans();
+      await waitFor(() => !alive(g.pid), 3000, 'work-dir leftover to die');
+      expect(alive(outsider.pid)).toBe(true);
+    } finally {
+      await h.close();
+    }
   });
 });
