@@ -1,0 +1,89 @@
+// The service half of `agentd install` (cli/install.ts hands it to makeInstallCommand):
+// preflight before the one-time token is spent (root? a running service manager?), then
+// after the credential is written: install the unit, (re)start it, wait for /readyz,
+// printing one progress line per step. Also the --dry-run plan.
+import { existsSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { ServiceStep } from './enroll.js';
+import type { AgentdPaths, InstallMode } from '../store/paths.js';
+import { UserError } from '../cli/errors.js';
+import { EXIT } from '../cli/exit-codes.js';
+import { execCommand, toolOutput } from './exec.js';
+import { needsRoot, serviceManagerFor, type ServiceManager, type ServiceOptions } from './service.js';
+import { SystemdService } from './systemd.js';
+import { waitForReady } from './ready.js';
+
+export interface ServiceStepOptions {
+  /** Progress lines go here (default stderr, so --json stdout stays clean). */
+  progress?: Writable;
+  env?: NodeJS.ProcessEnv;
+  platform?: NodeJS.Platform;
+  uid?: number;
+  readyTimeoutMs?: number;
+  /** Extra ServiceManager options (tests: serviceUser, agentdCommand). */
+  service?: Partial<ServiceOptions>;
+  /** Whether to run `loginctl enable-linger` for a per-user systemd service (default yes). */
+  linger?: boolean;
+}
+
+export function makeServiceStep(o: ServiceStepOptions = {}): ServiceStep<{ lines: string[] }> {
+  const progress = (line: string): void => void (o.progress ?? process.stderr).write(`agentd: ${line}\n`);
+  const uid = o.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 0);
+  const platform = o.platform ?? process.platform;
+  const manager = (mode: InstallMode, paths: AgentdPaths): ServiceManager => serviceManagerFor({ mode, paths, platform, uid, ...(o.env ? { env: o.env } : {}), ...o.service });
+
+  return {
+    async preflight({ mode, paths }) {
+      const svc = manager(mode, paths);
+      if (mode === 'system' && uid !== 0) throw needsRoot(svc.unitPath);
+      if (svc.kind === 'systemd') await systemdPreflight(mode, o.env);
+    },
+
+    async install({ mode, paths, config }) {
+      const svc = manager(mode, paths);
+      progress(`installing the service (${svc.unitPath})`);
+      await svc.install();
+      const lines = [`  service      ${svc.unitPath}`];
+      if (svc instanceof SystemdService && mode === 'user' && o.linger !== false) {
+        const r = await svc.enableLinger();
+        if (r.code === 0) progress(`kept running after you log out (loginctl enable-linger ${svc.loginName()})`);
+        else progress(`note: it stops when you log out; to keep it running: loginctl enable-linger ${svc.loginName()} (${toolOutput(r).split('\n')[0]})`);
+      }
+      progress('starting agentd');
+      const since = Date.now();
+      await svc.restart();
+      progress('waiting until it is ready');
+      const ready = await waitForReady({
+        paths,
+        service: svc,
+        since,
+        timeoutMs: o.readyTimeoutMs ?? 60_000,
+        onProgress: (what) => progress(`  … ${what}`),
+      });
+      progress(`ready: agentd is running as "${config.device_name}" (pid ${ready.info.pid})`);
+      lines.push(`  running      pid ${ready.info.pid}, ready${ready.info.health_url ? ` (${ready.info.health_url}/status)` : ''}`);
+      lines.push(`  logs         ${svc.logsHint()}`);
+      return { lines };
+    },
+  };
+}
+
+/** `agentd install --dry-run`: the unit and the commands, touching nothing. */
+export function describeServicePlan(mode: InstallMode, paths: AgentdPaths, o: ServiceStepOptions = {}): string {
+  const svc = serviceManagerFor({ mode, paths, platform: o.platform ?? process.platform, uid: o.uid, ...(o.env ? { env: o.env } : {}), ...o.service });
+  return [`# ${svc.unitPath}`, svc.render().trimEnd(), '', '# commands', ...svc.plan(), ''].join('\n');
+}
+
+/** systemd must be the running init (containers and WSL1 often have the binary but not the manager). */
+async function systemdPreflight(mode: InstallMode, env?: NodeJS.ProcessEnv): Promise<void> {
+  const noService = 'Enrol without a service (agentd install … --no-service) and run `agentd run` under your own supervisor.';
+  if (mode === 'system' && !existsSync('/run/systemd/system')) {
+    throw new UserError('this machine does not run systemd, so agentd cannot install its service', { exitCode: EXIT.CONFIG, hint: noService });
+  }
+  const r = await execCommand('systemctl', mode === 'user' ? ['--user', 'is-system-running'] : ['is-system-running'], { env, timeoutMs: 10_000 });
+  // is-system-running exits non-zero for "degraded" too; only "cannot talk to it" matters.
+  if (r.code === 127 || /Failed to connect|not been booted|No such file|bus/i.test(r.stderr)) {
+    const userHint = mode === 'user' ? 'The per-user systemd is not reachable from this shell (no login session, or su/sudo without one). ' : '';
+    throw new UserError(`cannot reach systemd: ${toolOutput(r).split('\n')[0]}`, { exitCode: EXIT.CONFIG, hint: `${userHint}${noService}` });
+  }
+}
