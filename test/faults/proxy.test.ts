@@ -129,6 +129,7 @@ describe('FaultProxy', () => {
     expect(proxy.blackholed).toBe(false);
     expect((await call('GET', '/after')).status).toBe(200);
     expect(seen.map((s) => s.path)).toEqual(['/before', '/after']);
+    expect(proxy.counts()).toEqual({ pass: 2, blackhole: 1 });
   });
 
   it('respond: synthesizes 500s and garbage without bothering the platform', async () => {

@@ -305,7 +305,11 @@ export class FaultProxy {
     // Keep reading (and discarding) so the client's writes don't fail: a blackhole
     // accepts packets and never answers.
     s.removeAllListeners('data');
-    s.on('data', () => {});
+    s.on('data', (d: Buffer) => {
+      // Log what the blackhole swallowed, as far as a request line shows it.
+      const m = /^([A-Z]+) (\S+) HTTP\/1/.exec(d.subarray(0, 2048).toString('latin1'));
+      if (m) this.log.push({ method: m[1] ?? '', path: (m[2] ?? '').split('?')[0] ?? '', fault: 'blackhole', at: Date.now() });
+    });
   }
 
   private pick(method: string, path: string): Fault | null {
