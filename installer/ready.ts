@@ -2,6 +2,7 @@
 // the daemon writes <stateDir>/daemon.json {pid, health_url, started_at} once its health
 // port listens; /readyz answers 200 once it is registered with the platform. Loopback
 // HTTP through global fetch (node:http world), not the platform client.
+import { readFileSync } from 'node:fs';
 import type { AgentdPaths } from '../store/paths.js';
 import { readRuntimeInfo, type RuntimeInfoFile } from '../store/runtime-info.js';
 import type { ServiceManager } from './service.js';
@@ -35,9 +36,15 @@ export async function getHealth(healthUrl: string, path: string, timeoutMs = 2_0
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie (exited, not yet reaped by its parent) still answers kill(0) on Linux.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 

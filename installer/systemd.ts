@@ -131,11 +131,11 @@ export class SystemdService implements ServiceManager {
     const note = (e: unknown): void => {
       if (!first && e instanceof Error) first = e;
     };
-    if (await this.isInstalled()) {
-      await this.stop().catch(note);
-      const r = await this.ctl$('disable', this.unitName);
-      if (r.code !== 0 && !notLoaded(r)) note(new ServiceError(`could not disable ${this.unitName}`, toolOutput(r), { uid: this.uid }));
-    }
+    // Nothing installed (e.g. enrolled with --no-service): nothing to tell systemd.
+    if (!(await this.isInstalled())) return;
+    await this.stop().catch(note);
+    const d = await this.ctl$('disable', this.unitName);
+    if (d.code !== 0 && !notLoaded(d)) note(new ServiceError(`could not disable ${this.unitName}`, toolOutput(d), { uid: this.uid }));
     await removeServiceFile(this.unitPath).catch(note);
     await fs.rm(`${this.unitPath}.d`, { recursive: true, force: true }).catch(() => {});
     const r = await this.ctl$('daemon-reload');
