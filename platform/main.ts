@@ -9,10 +9,11 @@
 // admin token, once, on the start that generated it: it is the operator's own secret
 // (like a database's initial root password). mit_/mdt_/mat_ values are never logged.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ensureDir, writeFileAtomic } from '../store/atomic.js';
 import type { PlatformConfig } from './app.js';
 import { startPlatformServer } from './server.js';
 import { parseDuration } from './time.js';
@@ -58,27 +59,7 @@ function duration(flag: string, value: string | undefined, fallback: number): nu
   return ms;
 }
 
-/** Temp file + fsync + rename + directory fsync: readers never see a partial file. */
-function writeSecretFile(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
-
-function adminToken(dataDir: string, env: NodeJS.ProcessEnv, log: (s: string) => void): string {
+async function adminToken(dataDir: string, env: NodeJS.ProcessEnv, log: (s: string) => void): Promise<string> {
   const fromEnv = env.AGENTD_PLATFORM_ADMIN_TOKEN?.trim();
   if (fromEnv) return fromEnv;
   const file = join(dataDir, 'admin-token');
@@ -90,7 +71,8 @@ function adminToken(dataDir: string, env: NodeJS.ProcessEnv, log: (s: string) =>
     }
   }
   const t = 'adm_' + randomBytes(24).toString('hex');
-  writeSecretFile(file, t + '\n');
+  // Through store/ (the one write path): temp file, fsync, rename, dir fsync, 0600.
+  await writeFileAtomic(file, t + '\n', { mode: 0o600 });
   // Printed once, on the start that generated it: the operator's own secret.
   log(`agentd-platform: generated admin token (also saved in ${file}, mode 0600): ${t}`);
   return t;
@@ -164,8 +146,15 @@ async function main(): Promise<void> {
     process.exit(EX_USAGE);
   }
   const { config: base, readyFile } = parsed;
-  mkdirSync(base.dataDir, { recursive: true, mode: 0o700 });
-  const config: PlatformConfig = { ...base, adminToken: adminToken(base.dataDir, process.env, out) };
+  let config: PlatformConfig;
+  try {
+    await ensureDir(base.dataDir, 0o700);
+    config = { ...base, adminToken: await adminToken(base.dataDir, process.env, out) };
+  } catch (e) {
+    err(`agentd-platform: cannot use the data directory ${base.dataDir}: ${e instanceof Error ? e.message : String(e)}`);
+    err('Pass a writable directory with --data DIR.');
+    process.exit(EX_CONFIG);
+  }
 
   let platform;
   try {
@@ -181,7 +170,7 @@ async function main(): Promise<void> {
   if (platform.publicUrl !== platform.url) out(`agentd-platform: public URL ${platform.publicUrl}`);
   out(`agentd-platform: default workspace ${platform.defaultWorkspaceId}; data in ${config.dataDir}`);
   if (readyFile) {
-    writeSecretFile(
+    await writeFileAtomic(
       resolve(readyFile),
       JSON.stringify({
         url: platform.url,
@@ -190,6 +179,7 @@ async function main(): Promise<void> {
         workspace_id: platform.defaultWorkspaceId,
         pid: process.pid,
       }) + '\n',
+      { mode: 0o600 },
     );
   }
 
@@ -219,4 +209,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-void main();
+main().catch((e: unknown) => {
+  process.stderr.write(`agentd-platform: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(70);
+});
