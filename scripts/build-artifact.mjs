@@ -57,6 +57,12 @@ try {
     mkdirSync(join(stage, 'node', 'bin'), { recursive: true });
     copyFileSync(nodeBin, join(stage, 'node', 'bin', 'node'));
     chmodSync(join(stage, 'node', 'bin', 'node'), 0o755);
+    // Symbols are not needed to run: 126 → 108 MB unpacked (measured, Node 24.21).
+    try {
+      execFileSync('strip', ['--strip-all', join(stage, 'node', 'bin', 'node')]);
+    } catch {
+      process.stderr.write('note: strip not available; shipping an unstripped node\n');
+    }
   }
 
   mkdirSync(out, { recursive: true });

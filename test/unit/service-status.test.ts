@@ -1,0 +1,97 @@
+// `agentd status` for a person: what it prints for ready / revoked / not running, and
+// the colour switch; plus the service step's preflight for a non-root system install.
+import { describe, expect, it } from 'vitest';
+import { formatAge, formatStatus } from '../../cli/status.js';
+import type { StatusReport } from '../../installer/status.js';
+import { makeServiceStep, describeServicePlan } from '../../installer/service-step.js';
+import { resolvePaths } from '../../store/paths.js';
+
+const now = new Date('2026-01-01T12:00:00Z');
+const base: StatusReport = {
+  mode: 'system',
+  config_dir: '/etc/agentd',
+  state_dir: '/var/lib/agentd',
+  service: { installed: true, active: 'active', sub: 'running', mainPid: 42, restarts: 0, result: 'success', kind: 'systemd', unit: '/etc/systemd/system/agentd.service', logs: 'journalctl -u agentd.service -n 50' },
+  running: true,
+  ready: true,
+  reason: 'registered',
+  health_url: 'http://127.0.0.1:19514',
+  daemon: {
+    version: '0.1.0',
+    state: 'ready',
+    state_since: '2026-01-01T11:55:00Z',
+    device_name: 'build-01',
+    platform_url: 'https://p.example',
+    workspace_id: 'ws1',
+    heartbeat: { last_success_at: '2026-01-01T11:59:57Z', latency_ms: 12, consecutive_failures: 0 },
+    runtimes: [{ name: 'command' }, { name: 'claude' }],
+    tasks: {
+      max: 4,
+      running: [{ id: 't-1', runtime: 'claude', started_at: '2026-01-01T11:58:00Z', seconds_since_output: 95, watchdog_deadline: '2026-01-01T12:28:25Z', tool_in_flight: false }],
+    },
+  },
+};
+
+describe('agentd status output', () => {
+  it('ready: state, since, heartbeat age, runtimes, tasks with idle time against the watchdog', () => {
+    const text = formatStatus(base, { color: false, now });
+    expect(text).toMatch(/^agentd ready as "build-01" \(v0\.1\.0\)/);
+    expect(text).toMatch(/since\s+5m00s ago/);
+    expect(text).toMatch(/service\s+systemd active \(running\), pid 42/);
+    expect(text).toMatch(/heartbeat\s+last ok 3s ago \(12 ms\)/);
+    expect(text).toMatch(/runtimes\s+command, claude/);
+    expect(text).toMatch(/tasks\s+1 running of 4/);
+    expect(text).toMatch(/t-1\s+claude\s+started 2m00s ago, idle 1m35s, watchdog in 28m25s/);
+    expect(text).not.toMatch(/logs/); // only shown when something is wrong
+    expect(text).not.toMatch(/\x1b\[/);
+  });
+
+  it('colours only when asked (TTY)', () => {
+    expect(formatStatus(base, { color: true, now })).toMatch(/\x1b\[32m/);
+  });
+
+  it('revoked: says why and the exact command that re-enrols', () => {
+    const r: StatusReport = { ...base, ready: false, reason: 'credential refused twice', daemon: { ...base.daemon!, state: 'revoked', tasks: { max: 4, running: [] } } };
+    const text = formatStatus(r, { color: false, now });
+    expect(text).toMatch(/^agentd revoked/);
+    expect(text).toMatch(/why\s+credential refused twice/);
+    expect(text).toContain('curl -fsSL https://p.example/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh -s -- --force');
+    expect(text).toMatch(/logs\s+journalctl -u agentd.service -n 50/);
+  });
+
+  it('not running after a configuration error: the exit status is named', () => {
+    const r: StatusReport = { ...base, running: false, ready: false, reason: 'not running', daemon: null, health_url: null, service: { ...base.service!, active: 'failed', sub: 'failed', mainPid: undefined, result: 'exit-code', exitStatus: 78 } };
+    const text = formatStatus(r, { color: false, now });
+    expect(text).toMatch(/^agentd not running/);
+    expect(text).toMatch(/last result exit-code, exit 78 \(configuration error\)/);
+    expect(text).toMatch(/logs\s+journalctl/);
+  });
+
+  it('formats ages', () => {
+    expect([formatAge(0), formatAge(59), formatAge(61), formatAge(3600 * 2 + 600), formatAge(86400 * 3 + 3600)]).toEqual(['0s', '59s', '1m01s', '2h10m', '3d1h']);
+  });
+});
+
+describe('service step', () => {
+  it('a non-root system install fails in preflight (before the token is spent) with sudo / --mode user', async () => {
+    const paths = resolvePaths({ mode: 'system', platform: 'linux', env: {}, uid: 1000 });
+    const step = makeServiceStep({ uid: 1000, platform: 'linux' });
+    await expect(step.preflight({ mode: 'system', paths })).rejects.toMatchObject({ hint: expect.stringMatching(/sudo.*--mode user/s) });
+  });
+
+  it('dry-run plan: the unit and the commands, in order', () => {
+    const paths = resolvePaths({ mode: 'system', platform: 'linux', env: {}, uid: 0 });
+    const text = describeServicePlan('system', paths, { uid: 0, platform: 'linux', service: { agentdCommand: ['/usr/local/bin/agentd'] } });
+    expect(text).toContain('# /etc/systemd/system/agentd.service');
+    expect(text).toContain('ExecStart=/usr/local/bin/agentd run --mode system --config-dir /etc/agentd --state-dir /var/lib/agentd');
+    const cmds = text.slice(text.indexOf('# commands')).split('\n').slice(1).filter(Boolean);
+    expect(cmds.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual([
+      'getent passwd agentd',
+      'chown -R agentd:agentd',
+      'write /etc/systemd/system/agentd.service',
+      'systemctl daemon-reload',
+      'systemctl enable agentd.service',
+      'systemctl restart --no-block',
+    ]);
+  });
+});
