@@ -31,6 +31,8 @@ import { join } from 'node:path';
 const QUICK_EMPTY_MS = 1000;
 /** This many quick empty answers in a row switch to interval polling. */
 const QUICK_EMPTY_LIMIT = 3;
+/** Unsent output held in memory across all running tasks (each task gets its share). */
+const OUTPUT_BUDGET_BYTES = 4 * 1024 * 1024;
 /** How long reporting may take after a forced stop before it is abandoned. */
 const REPORT_GRACE_MS = 10_000;
 
@@ -286,6 +288,9 @@ class Manager implements TaskManager {
       killGraceMs: this.o.killGraceMs,
       statusPollMs: this.o.statusPollMs,
       claimedAt,
+      // One output budget for the daemon, shared by its slots: memory stays bounded
+      // however many tasks flood at once.
+      highWaterBytes: Math.max(256 * 1024, Math.min(1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),
       onSpawn: (ms) => {
         this.s.spawn_latency_seconds_last = ms / 1000;
       },

@@ -63,11 +63,11 @@ export class OutputStream {
 
   constructor(o: OutputStreamOptions) {
     this.o = {
-      maxBatchBytes: 64 * 1024,
+      maxBatchBytes: 256 * 1024,
       maxBatchCount: 2000,
       flushMs: 250,
-      highWaterBytes: 4 * 1024 * 1024,
-      lowWaterBytes: 1024 * 1024,
+      highWaterBytes: 1 * 1024 * 1024,
+      lowWaterBytes: 256 * 1024,
       backoffBaseMs: 250,
       backoffCapMs: 10_000,
       ...o,
@@ -293,13 +293,21 @@ export class OutputStream {
   }
 }
 
+// Characters JSON escapes (up to 6 bytes each) or that take more than one UTF-8 byte.
+const NOT_PLAIN = /["\\\u0000-\u001f\u007f-\uffff]/;
+
+/** Bytes of one text field on the wire: exact when it needs escaping or is not ASCII. */
+function textBytes(s: string): number {
+  return NOT_PLAIN.test(s) ? Buffer.byteLength(JSON.stringify(s)) : s.length + 2;
+}
+
 function wireSize(m: TaskMessage): number {
+  // Exact enough that a batch never outgrows the platform's body limit (escaping can
+  // make a line of control characters six times its length).
   let n = WIRE_OVERHEAD + m.type.length;
-  // String length is a cheap stand-in for UTF-8 bytes on ASCII; exact for the cap check
-  // is not needed (batches stay well under any body limit).
-  if (m.content !== undefined) n += m.content.length;
-  if (m.tool !== undefined) n += m.tool.length;
-  if (m.input !== undefined) n += (JSON.stringify(m.input) ?? '').length;
-  if (m.output !== undefined) n += (JSON.stringify(m.output) ?? '').length;
+  if (m.content !== undefined) n += textBytes(m.content);
+  if (m.tool !== undefined) n += textBytes(m.tool);
+  if (m.input !== undefined) n += Buffer.byteLength(JSON.stringify(m.input) ?? '');
+  if (m.output !== undefined) n += Buffer.byteLength(JSON.stringify(m.output) ?? '');
   return n;
 }

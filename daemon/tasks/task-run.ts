@@ -188,7 +188,9 @@ export class TaskRun {
       { killGraceMs: d.killGraceMs, onStdout: onChunk(outLines), onStderr: onChunk(errLines) },
     );
     this.child = child;
-    d.onSpawn?.(performance.now() - d.claimedAt);
+    const spawnMs = performance.now() - d.claimedAt;
+    d.onSpawn?.(spawnMs);
+    this.log.info({ pid: child.pid, spawn_ms: Math.round(spawnMs * 1000) / 1000 }, 'task process started');
     this.lastOutputAt = Date.now();
     // A stop requested before the child existed (e.g. start said the task is gone).
     if (this.stopKind !== null) child.terminate();

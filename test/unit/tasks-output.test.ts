@@ -46,13 +46,22 @@ describe('OutputStream', () => {
     expect(out.sentMessages).toBe(500);
   });
 
-  it('keeps batches under the byte cap', async () => {
-    const p = poster();
-    const out = new OutputStream({ post: p.post, maxBatchBytes: 4096, flushMs: 5 });
-    for (let i = 0; i < 100; i++) out.push({ type: 'text', content: 'y'.repeat(200) });
+  it('keeps request bodies under the byte cap, counting JSON escaping and UTF-8', async () => {
+    const bodies: number[] = [];
+    const out = new OutputStream({
+      post: async (msgs) => {
+        bodies.push(Buffer.byteLength(JSON.stringify({ messages: msgs })));
+      },
+      maxBatchBytes: 4096,
+      flushMs: 5,
+    });
+    for (let i = 0; i < 50; i++) out.push({ type: 'text', content: 'y'.repeat(200) });
+    for (let i = 0; i < 50; i++) out.push({ type: 'text', content: '\u0001'.repeat(200) }); // 6 bytes each as JSON
+    for (let i = 0; i < 50; i++) out.push({ type: 'text', content: 'é"'.repeat(100) });
     await out.close();
-    for (const a of p.attempts) expect(a.length * 250).toBeLessThanOrEqual(4096 + 250);
-    expect(p.delivered).toHaveLength(100);
+    expect(bodies.length).toBeGreaterThan(10);
+    for (const b of bodies) expect(b).toBeLessThanOrEqual(4096 + 64);
+    expect(out.sentMessages).toBe(150);
   });
 
   it('retries a failed batch with the SAME seqs until it is accepted (nothing dropped)', async () => {

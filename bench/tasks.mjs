@@ -1,0 +1,191 @@
+// Task figures through the real daemon (dist/agentd.mjs run) and the real platform:
+//   1. claim-to-child-spawn latency: 200 `command` tasks queued one after the other
+//      (each while the daemon's claim long poll is waiting); the daemon logs spawn_ms per
+//      task (claim answer received → child spawned) → median, p99;
+//   2. output throughput: one task writes OUTPUT_MB of 100-byte lines as fast as it can;
+//      MB/s from the task's start to its completion on the platform (every message
+//      stored: message_count and the last seq are checked), beside the floor: the same
+//      bytes through `cat` into a pipe. Daemon RSS growth during the run (target: +64 MB);
+//   3. daemon RSS while 8 tasks stream output at once.
+// Local only (127.0.0.1), temp dirs, everything stopped at the end.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QUICK, ROOT, emit, log, onExitSignal, quantile, round, rssMB, sleep, startPlatform } from './_lib.mjs';
+
+const LATENCY_TASKS = QUICK ? 30 : 200;
+const OUTPUT_MB = Number(process.env.BENCH_TASK_OUTPUT_MB || (QUICK ? 16 : 1024));
+const PAR_TASKS = 8;
+const PAR_MB = QUICK ? 8 : 64;
+const AGENTD = join(ROOT, 'dist', 'agentd.mjs');
+// 99 x's + newline: 100-byte lines.
+const LINE = 'x'.repeat(99);
+const gen = (mb) => `yes ${LINE} | head -c ${mb * 1024 * 1024}`;
+
+const cleanups = [];
+const cleanup = async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+};
+onExitSignal(cleanup);
+
+async function admin(p, method, path, body) {
+  const r = await fetch(`${p.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${p.adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path} → ${r.status} ${text.slice(0, 200)}`);
+  return text ? JSON.parse(text) : null;
+}
+const enqueue = (p, prompt) => admin(p, 'POST', `/api/workspaces/${p.workspaceId}/tasks`, { runtime: 'command', prompt }).then((r) => r.id);
+const getTask = (p, id, q = '?messages_limit=0') => admin(p, 'GET', `/api/workspaces/${p.workspaceId}/tasks/${id}${q}`);
+async function waitDone(p, id, timeoutMs) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const t = await getTask(p, id);
+    if (['completed', 'failed', 'cancelled'].includes(t.status)) return t;
+    if (Date.now() > until) throw new Error(`task ${id} still ${t.status} after ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+async function main() {
+  const p = await startPlatform();
+  cleanups.push(() => p.stop());
+  const root = await mkdtemp(join(tmpdir(), 'agentd-bench-tasks-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  const home = join(root, 'home');
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AGENTD_') && k !== 'NOTIFY_SOCKET') env[k] = v;
+  Object.assign(env, { HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_STATE_HOME: join(home, '.local/state'), AGENTD_HEALTH_ADDR: '127.0.0.1:0' });
+  const dirs = ['--config-dir', join(root, 'config'), '--state-dir', join(root, 'state')];
+  const tok = await admin(p, 'POST', `/api/workspaces/${p.workspaceId}/install-tokens`, {});
+  const inst = spawnSync(process.execPath, [AGENTD, 'install', '--platform', p.url, '--no-service', ...dirs, '--name', 'bench-tasks'], {
+    env: { ...env, AGENTD_INSTALL_TOKEN: tok.token },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (inst.status !== 0) throw new Error(`agentd install failed: ${inst.stdout}${inst.stderr}`);
+
+  const d = spawn(process.execPath, [AGENTD, 'run', ...dirs], { env: { ...env, AGENTD_MAX_TASKS: String(PAR_TASKS) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((r) => d.once('exit', r));
+  cleanups.push(async () => {
+    if (d.exitCode === null) {
+      d.kill('SIGTERM');
+      const t = setTimeout(() => d.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    }
+  });
+  const spawnMs = [];
+  let buf = '';
+  d.stdout.on('data', (c) => {
+    buf += c;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.includes('"task process started"')) {
+        try {
+          spawnMs.push(JSON.parse(line).spawn_ms);
+        } catch {
+          /* not JSON */
+        }
+      }
+    }
+  });
+  d.stderr.on('data', () => {});
+  // Ready: /readyz answers 200.
+  const until = Date.now() + 20_000;
+  let health = null;
+  while (!health) {
+    if (Date.now() > until) throw new Error('daemon not ready in 20 s');
+    try {
+      const info = JSON.parse(await readFile(join(root, 'state', 'daemon.json'), 'utf8'));
+      if (info.health_url && (await fetch(`${info.health_url}/readyz`)).ok) health = info.health_url;
+    } catch {
+      /* not yet */
+    }
+    if (!health) await sleep(50);
+  }
+  await sleep(300); // the claim loop starts after orphan recovery
+  log(`daemon ready (pid ${d.pid}); latency: ${LATENCY_TASKS} tasks`);
+
+  // 1. claim-to-spawn latency, one queued task at a time.
+  for (let i = 0; i < LATENCY_TASKS; i++) {
+    const id = await enqueue(p, 'true');
+    const t = await waitDone(p, id, 30_000);
+    if (t.status !== 'completed') throw new Error(`latency task ${i} ${t.status}: ${t.error}`);
+  }
+  await sleep(100);
+  const lat = spawnMs.slice(-LATENCY_TASKS).sort((a, b) => a - b);
+  log(`claim-to-spawn: n=${lat.length} median ${quantile(lat, 0.5)} ms p99 ${quantile(lat, 0.99)} ms`);
+
+  // 2. throughput of one task's output vs cat into a pipe.
+  const bytes = OUTPUT_MB * 1024 * 1024;
+  const lines = Math.ceil(bytes / 100);
+  const t0 = process.hrtime.bigint();
+  const floorRun = spawnSync('/bin/sh', ['-c', `${gen(OUTPUT_MB)} | cat > /dev/null`]);
+  if (floorRun.status !== 0) throw new Error('floor command failed');
+  const floorS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const rss0 = await rssMB(d.pid);
+  let rssMax = rss0;
+  const sampler = setInterval(() => {
+    rssMB(d.pid).then((r) => (rssMax = Math.max(rssMax, r)), () => {});
+  }, 100);
+  log(`throughput: ${OUTPUT_MB} MB in ${lines} lines (daemon RSS ${round(rss0)} MB before)`);
+  const big = await enqueue(p, gen(OUTPUT_MB));
+  const bt = await waitDone(p, big, 3_600_000);
+  clearInterval(sampler);
+  if (bt.status !== 'completed') throw new Error(`throughput task ${bt.status}: ${bt.error}`);
+  const taskS = (Date.parse(bt.finished_at) - Date.parse(bt.started_at)) / 1000;
+  const last = await getTask(p, big, `?messages_after=${lines - 1}&messages_limit=5`);
+  const exact = last.message_count === lines && last.messages.length === 1 && last.messages[0].seq === lines;
+  log(`task ${round(taskS)} s (${round(OUTPUT_MB / taskS)} MB/s), cat ${round(floorS)} s; messages ${last.message_count}/${lines} exact=${exact}; RSS max ${round(rssMax)} MB (+${round(rssMax - rss0)})`);
+
+  // 3. RSS while 8 tasks stream at once.
+  const rssIdle = await rssMB(d.pid);
+  let rssPar = rssIdle;
+  const sampler2 = setInterval(() => {
+    rssMB(d.pid).then((r) => (rssPar = Math.max(rssPar, r)), () => {});
+  }, 100);
+  const ids = [];
+  for (let i = 0; i < PAR_TASKS; i++) ids.push(await enqueue(p, gen(PAR_MB)));
+  const par = await Promise.all(ids.map((id) => waitDone(p, id, 3_600_000)));
+  clearInterval(sampler2);
+  const parOk = par.every((t) => t.status === 'completed');
+  log(`8 parallel tasks x ${PAR_MB} MB: RSS ${round(rssIdle)} → max ${round(rssPar)} MB; all completed=${parOk}`);
+
+  await cleanup();
+  emit([
+    { name: 'claim-to-spawn median', value: round(quantile(lat, 0.5)), unit: 'ms', floor: null, target: '≤ 50 ms', pass: quantile(lat, 0.5) <= 50, note: `${lat.length} tasks, long poll` },
+    { name: 'claim-to-spawn p99', value: round(quantile(lat, 0.99)), unit: 'ms', floor: null, target: '≤ 100 ms', pass: quantile(lat, 0.99) <= 100, note: `${lat.length} tasks` },
+    {
+      name: 'task output throughput',
+      value: round(OUTPUT_MB / taskS),
+      unit: 'MB/s',
+      floor: round(OUTPUT_MB / floorS),
+      floor_name: 'cat into a pipe',
+      note: `${OUTPUT_MB} MB, ${lines} messages, every seq exactly once: ${exact}`,
+      pass: exact,
+    },
+    {
+      name: 'daemon RSS growth under 1 task flooding output',
+      value: round(rssMax - rss0),
+      unit: 'MB',
+      floor: null,
+      target: '≤ 64 MB',
+      pass: rssMax - rss0 <= 64,
+      note: `${round(rss0)} → ${round(rssMax)} MB while ${OUTPUT_MB} MB streamed`,
+    },
+    { name: 'daemon RSS with 8 tasks streaming', value: round(rssPar), unit: 'MB', floor: round(rssIdle), floor_name: 'same daemon before', note: `8 × ${PAR_MB} MB of output; completed: ${parOk}` },
+  ]);
+}
+
+main().catch(async (err) => {
+  log(`bench/tasks failed: ${err.stack || err}`);
+  await cleanup();
+  process.exit(1);
+});
