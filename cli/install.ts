@@ -1,13 +1,124 @@
-// PLACEHOLDER until its owner lands it: keeps the command table and the build whole.
-import { defineCommand } from './command.js';
-import { UserError } from './errors.js';
+// `agentd install`: flags and printing only. The enrolment is installer/enroll.ts; the
+// service (systemd/launchd) is a ServiceStep handed to makeInstallCommand, so this file
+// never branches on the OS.
+import { defineCommand, type CommandIO } from './command.js';
+import { UsageError, UserError } from './errors.js';
+import { EXIT } from './exit-codes.js';
+import { enroll, readInstallToken, INSTALL_TOKEN_ENV, type EnrollResult, type ServiceStep } from '../installer/enroll.js';
+import { isInstallMode } from '../store/paths.js';
+import { shellQuote } from '../store/errors.js';
 
-export const command = defineCommand({
-  name: 'install',
-  summary: 'not built yet',
-  usage: 'agentd install',
-  flags: {},
-  async run() {
-    throw new UserError('agentd install is not built yet');
-  },
-});
+const flags = {
+  platform: { type: 'string', value: 'URL', description: "The platform's base URL (from the install command in the platform UI)" },
+  name: { type: 'string', value: 'DEVICE', description: 'Name shown in the platform (default: this host name)' },
+  mode: { type: 'string', value: 'system|user', description: 'System service (root, /etc/agentd) or per-user service (default: system as root on Linux, else user)' },
+  'no-service': { type: 'boolean', description: 'Enrol only: write config + credentials, install no service' },
+  force: { type: 'boolean', description: 'Replace an existing enrolment (credentials and config; the daemon id is kept)' },
+  'config-dir': { type: 'string', value: 'DIR', description: 'Where config.json and credentials.json go (env AGENTD_CONFIG_DIR)' },
+  'state-dir': { type: 'string', value: 'DIR', description: 'Where the lock, journal and work dirs go (env AGENTD_STATE_DIR)' },
+  'token-file': { type: 'string', value: 'FILE', description: 'Read the install token from FILE' },
+  token: { type: 'string', value: '-', description: 'Only "-": read the install token from standard input' },
+  json: { type: 'boolean', description: 'Print the result as JSON' },
+} as const;
+
+/** The service step is optional: without one, only --no-service installs are possible. */
+export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | void>) {
+  return defineCommand({
+    name: 'install',
+    summary: 'Enrol this machine with a one-time install token and start the service',
+    usage: 'agentd install --platform URL [--name DEVICE] [--mode system|user] [--no-service] [--force] [--token-file FILE | --token -]',
+    flags,
+    details: [
+      'The install token (mit_…) is read from, in this order:',
+      '  --token -            standard input (e.g. printf %s "$TOKEN" | agentd install … --token -)',
+      '  --token-file FILE    a file',
+      `  ${INSTALL_TOKEN_ENV.padEnd(20)} the environment`,
+      'Never as a plain --token value: every user of the machine can read argv with `ps`.',
+    ].join('\n'),
+    async run({ flags: f, positionals }, io) {
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0].slice(0, 40)}"`);
+      // The token check comes first: a refused --token value must not depend on other flags.
+      if (f.token !== undefined && f.token !== '-') await readInstallToken({ tokenFlag: f.token, env: {}, stdin: io.stdin });
+      if (!f.platform) throw new UsageError('--platform URL is required', 'Copy the install command from the platform UI; it names the platform.');
+      if (f.mode !== undefined && !isInstallMode(f.mode)) throw new UsageError(`--mode must be "system" or "user" (got "${f.mode.slice(0, 40)}")`);
+      const withService = !f['no-service'];
+      if (withService && !service) {
+        throw new UserError('this build of agentd cannot install the service yet', {
+          exitCode: EXIT.USAGE,
+          hint: 'Enrol with --no-service, then start the daemon yourself with `agentd run`.',
+        });
+      }
+
+      const token = await readInstallToken({ tokenFlag: f.token, tokenFile: f['token-file'], env: io.env, stdin: io.stdin, prompt: io.stderr });
+      const result = await enroll({
+        platformUrl: f.platform,
+        token,
+        deviceName: f.name,
+        mode: f.mode as 'system' | 'user' | undefined,
+        configDir: f['config-dir'],
+        stateDir: f['state-dir'],
+        force: f.force,
+        env: io.env,
+        beforeExchange: withService && service ? (ctx) => service.preflight(ctx) : undefined,
+      });
+
+      let serviceLines: string[] = [];
+      if (withService && service) {
+        try {
+          serviceLines = (await service.install({ mode: result.config.mode, paths: result.paths, config: result.config }))?.lines ?? [];
+        } catch (err) {
+          // Enrolled but not running: say both, so the person does not spend a new token.
+          printResult(io, result, [], Boolean(f.json), f);
+          throw err;
+        }
+      }
+      printResult(io, result, serviceLines, Boolean(f.json), f, withService);
+      return EXIT.OK;
+    },
+  });
+}
+
+export const command = makeInstallCommand();
+
+function printResult(
+  io: CommandIO,
+  r: EnrollResult,
+  serviceLines: string[],
+  json: boolean,
+  f: { 'config-dir'?: string; 'state-dir'?: string; mode?: string },
+  serviceDone = false,
+): void {
+  const c = r.config;
+  const runCmd = ['agentd run', f.mode ? `--mode ${c.mode}` : '', f['config-dir'] ? `--config-dir ${shellQuote(r.paths.configDir)}` : '', f['state-dir'] ? `--state-dir ${shellQuote(r.paths.stateDir)}` : '']
+    .filter(Boolean)
+    .join(' ');
+  if (json) {
+    io.stdout.write(
+      JSON.stringify({
+        enrolled: true,
+        replaced_previous: r.replaced !== null,
+        device_name: c.device_name,
+        workspace_id: c.workspace_id,
+        daemon_id: c.daemon_id,
+        platform_url: c.platform_url,
+        mode: c.mode,
+        config_file: r.paths.configFile,
+        credentials_file: r.paths.credentialsFile,
+        state_dir: r.paths.stateDir,
+        service: serviceDone ? serviceLines : null,
+        next: serviceDone ? null : runCmd,
+      }) + '\n',
+    );
+    return;
+  }
+  const lines = [
+    `${r.replaced ? 'Re-enrolled' : 'Enrolled'} this machine as "${c.device_name}" in workspace ${c.workspace_id} (${c.platform_url}).`,
+    `  daemon id    ${c.daemon_id}`,
+    `  config       ${r.paths.configFile}`,
+    `  credential   ${r.paths.credentialsFile} (mode 0600)`,
+    `  state        ${r.paths.stateDir}`,
+    ...serviceLines,
+    serviceDone ? '' : `Next: start the daemon with \`${runCmd}\` (or run \`agentd install\` without --no-service to install it as a service).`,
+  ].filter((l) => l !== '');
+  io.stdout.write(lines.join('\n') + '\n');
+}

@@ -34,14 +34,36 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
 /** mkdir -p, then chmod the leaf to `mode` (umask-proof; parents keep theirs). */
 export async function ensureDir(path: string, mode: number): Promise<void> {
   try {
-    await fs.mkdir(path, { recursive: true, mode });
+    await mkdirp(path, mode);
     const st = await fs.stat(path);
     if (!st.isDirectory()) throw new NotRegularFile(`${path} exists and is not a directory`, { path });
     if ((st.mode & 0o7777) !== mode) await fs.chmod(path, mode);
   } catch (err) {
     if (err instanceof StoreError) throw err;
+    if (isCode(err, 'ENOENT')) throw new NotWritable(`cannot create the directory ${path}`, { path, cause: err, hint: 'Choose a directory on a normal, writable file system with --config-dir/--state-dir.' });
     if (isCode(err, 'ENOTDIR') || isCode(err, 'EEXIST')) throw new NotRegularFile(`${path} (or one of its parents) exists and is not a directory`, { path, cause: err });
     throw mapFsError(err, path);
+  }
+}
+
+/**
+ * mkdir -p by hand: Node 20's `mkdir(…, { recursive: true })` spins forever when the
+ * kernel answers ENOENT for a path whose parent exists (e.g. under /proc). Parents get
+ * 0777 minus the umask, as with `mkdir -p`; the leaf gets `mode`.
+ */
+async function mkdirp(path: string, mode: number): Promise<void> {
+  try {
+    await fs.mkdir(path, { mode });
+    return;
+  } catch (err) {
+    if (isCode(err, 'EEXIST')) return;
+    if (!isCode(err, 'ENOENT') || dirname(path) === path) throw err;
+  }
+  await mkdirp(dirname(path), 0o777);
+  try {
+    await fs.mkdir(path, { mode });
+  } catch (err) {
+    if (!isCode(err, 'EEXIST')) throw err;
   }
 }
 

@@ -1,0 +1,71 @@
+// Writes an enrolment (config.json + credentials.json) as one unit as far as a file
+// system allows: both files are first written in full to staging files next to their
+// targets (temp + fsync + mode, through writeFileAtomic), and only then renamed into
+// place, credential first, followed by one directory fsync. Everything that can
+// realistically fail (permissions, ENOSPC, a non-regular target) fails while staging,
+// when the previous pair is still untouched. Only a crash in the microseconds between the
+// two renames could leave a new credential next to the old config; the daemon checks
+// that both name the same daemon and workspace.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fsyncDir, isCode, mapFsError, removeFile, writeFileAtomic } from './atomic.js';
+import { CONFIG_FILE_MODE, type AgentConfig } from './config.js';
+import { CREDENTIALS_FILE_MODE, credentialsProblem, type Credentials } from './credentials.js';
+import { NotRegularFile } from './errors.js';
+import type { AgentdPaths } from './paths.js';
+
+export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, creds: Credentials): Promise<void> {
+  const problem = credentialsProblem(creds);
+  if (problem) throw new TypeError(`writeEnrolment: ${problem}`);
+  if (creds.daemon_id !== config.daemon_id || creds.workspace_id !== config.workspace_id) throw new TypeError('writeEnrolment: config and credentials disagree');
+  for (const target of [paths.credentialsFile, paths.configFile]) await refuseNonRegular(target);
+
+  const suffix = `.staging-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const credStage = paths.credentialsFile + suffix;
+  const configStage = paths.configFile + suffix;
+  const credText = JSON.stringify({ token: creds.token, daemon_id: creds.daemon_id, workspace_id: creds.workspace_id, issued_at: creds.issued_at }, null, 2) + '\n';
+  const configText = JSON.stringify({ platform_url: config.platform_url, workspace_id: config.workspace_id, daemon_id: config.daemon_id, device_name: config.device_name, mode: config.mode }, null, 2) + '\n';
+  try {
+    await writeFileAtomic(credStage, credText, { mode: CREDENTIALS_FILE_MODE });
+    await writeFileAtomic(configStage, configText, { mode: CONFIG_FILE_MODE });
+    await rename(credStage, paths.credentialsFile);
+    await rename(configStage, paths.configFile);
+  } finally {
+    await fs.unlink(credStage).catch(() => {});
+    await fs.unlink(configStage).catch(() => {});
+  }
+  await fsyncDir(dirname(paths.credentialsFile));
+  if (dirname(paths.configFile) !== dirname(paths.credentialsFile)) await fsyncDir(dirname(paths.configFile));
+}
+
+/**
+ * Proves `dir` accepts a new file (before an install token is spent on an enrolment
+ * that could not be saved): Tailscale's "write {} on first start" habit.
+ */
+export async function probeWritable(dir: string): Promise<void> {
+  const probe = join(dir, `.agentd-write-test-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await writeFileAtomic(probe, '{}\n', { mode: 0o600 });
+  } finally {
+    await removeFile(probe).catch(() => {});
+  }
+}
+
+async function refuseNonRegular(path: string): Promise<void> {
+  try {
+    const st = await fs.stat(path);
+    if (!st.isFile()) throw new NotRegularFile(`${path} exists and is not a regular file; refusing to replace it`, { path });
+  } catch (err) {
+    if (err instanceof NotRegularFile) throw err;
+    if (!isCode(err, 'ENOENT')) throw mapFsError(err, path);
+  }
+}
+
+async function rename(from: string, to: string): Promise<void> {
+  try {
+    await fs.rename(from, to);
+  } catch (err) {
+    throw mapFsError(err, to);
+  }
+}
