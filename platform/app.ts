@@ -18,6 +18,8 @@ export interface PlatformConfig {
   installTokenTtlMs: number;
   longPoll: boolean;
   offlineAfterMs: number;
+  /** A claimed task not started within this long is queued again (0: never). */
+  claimLeaseMs: number;
   artifactsDir: string;
   installScript: string;
   webDir: string;

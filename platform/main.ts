@@ -2,7 +2,7 @@
 // self-hosted fleets.
 //
 //   agentd-platform serve --data DIR [--host 127.0.0.1] [--port 0] [--ready-file F]
-//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--offline-after 45s]
+//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--offline-after 45s] [--claim-lease 30s]
 //     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
 //
 // Logs go to stdout/stderr as plain lines. The only secret ever printed is a generated
@@ -30,6 +30,8 @@ Options:
   --public-url URL           URL daemons and install.sh use (default: the listen URL)
   --install-token-ttl DUR    lifetime of install tokens (default 15m; e.g. 500ms, 90s, 2h)
   --offline-after DUR        a daemon without heartbeat for this long shows offline (default 45s)
+  --claim-lease DUR          a claimed task not started within this long is queued again
+                             (the claim's answer was lost); default 30s, 0 disables
   --no-long-poll             answer task claims at once, ignoring wait_s
   --artifacts DIR            files served under /download/ (default: dist/artifacts)
   --install-script FILE      script served as /install.sh (default: scripts/install.sh)
@@ -92,6 +94,7 @@ function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; re
       'public-url': { type: 'string' },
       'install-token-ttl': { type: 'string' },
       'offline-after': { type: 'string' },
+      'claim-lease': { type: 'string' },
       'no-long-poll': { type: 'boolean' },
       artifacts: { type: 'string' },
       'install-script': { type: 'string' },
@@ -126,6 +129,7 @@ function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; re
       publicUrl,
       installTokenTtlMs: duration('install-token-ttl', values['install-token-ttl'], 15 * 60_000),
       offlineAfterMs: duration('offline-after', values['offline-after'], 45_000),
+      claimLeaseMs: values['claim-lease'] === '0' ? 0 : duration('claim-lease', values['claim-lease'], 30_000),
       longPoll: !values['no-long-poll'],
       artifactsDir: resolve(values.artifacts ?? join(dist, 'artifacts')),
       installScript: resolve(values['install-script'] ?? join(dist, '..', 'scripts', 'install.sh')),

@@ -38,6 +38,22 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger): 
     tasks: new Tasks(db, (ws, runtime) => waiters.notify(ws, runtime)),
     publicUrl: () => publicUrl,
   };
+  // The claim lease sweep (see Tasks.requeueExpiredClaims): requeued tasks wake claimers.
+  const sweepEvery = Math.min(5000, Math.max(100, Math.floor(config.claimLeaseMs / 4)));
+  const leaseTimer =
+    config.claimLeaseMs > 0
+      ? setInterval(() => {
+          try {
+            for (const t of app.tasks.requeueExpiredClaims(Date.now() - config.claimLeaseMs)) {
+              log(`agentd-platform: task ${t.id} was claimed but not started within ${config.claimLeaseMs} ms; queued again`);
+              waiters.notify(t.workspace_id, t.runtime_name);
+            }
+          } catch (e) {
+            log(`agentd-platform: claim lease sweep failed: ${e instanceof Error ? e.message : String(e)}`);
+          }
+        }, sweepEvery)
+      : undefined;
+  leaseTimer?.unref();
   const router = new Router();
   mountRoutes(router, app, waiters);
 
@@ -101,6 +117,7 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger): 
   const close = () =>
     (closing ??= new Promise<void>((resolve) => {
       waiters.close();
+      if (leaseTimer) clearInterval(leaseTimer);
       const force = setTimeout(() => server.closeAllConnections(), 2000);
       force.unref();
       // Keep-alive sockets whose last request (e.g. a woken long poll) ends after

@@ -3,6 +3,8 @@
 // Buildkite's fake API server, so a daemon bug shows up as a clear error in tests.
 //
 //   queued ──claim──▶ claimed ──start──▶ running
+//     ▲                 │                  │
+//     └──claim lease────┤ (not started in time: the claim answer was probably lost)
 //     │                 │                  │
 //     │                 ├──complete/fail───┼──▶ completed | failed   (terminal)
 //     └─────────────────┴──cancel (operator)──▶ cancelled            (terminal)
@@ -129,6 +131,13 @@ export class Tasks {
            WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
       ),
       messageCount: db.prepare('SELECT COUNT(*) AS n FROM task_message WHERE task_id = ?'),
+      // Claim lease: a claim whose answer was lost leaves a task nobody runs; one not
+      // started within the lease goes back to the queue (its mat_ is revoked).
+      expiredClaims: db.prepare(
+        `UPDATE task SET status = 'queued', daemon_id = NULL, runtime_id = NULL, claimed_at = NULL
+           WHERE status = 'claimed' AND claimed_at <= ?
+         RETURNING id, workspace_id, runtime_name`,
+      ),
       orphans: db.prepare(
         `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
                 error = 'the daemon restarted while this task was claimed or running'
@@ -357,6 +366,16 @@ export class Tasks {
       let accepted = 0;
       for (const m of parsed) accepted += this.q.insertMessage.run(id, m.seq, m.type, m.content, m.tool, m.input, m.output, now).changes;
       return { accepted };
+    })();
+  }
+
+  /** Requeues tasks claimed at or before `claimedBefore` and never started; returns them. */
+  requeueExpiredClaims(claimedBefore: number): { id: string; workspace_id: string; runtime_name: string }[] {
+    return this.db.transaction(() => {
+      const rows = this.q.expiredClaims.all(claimedBefore) as { id: string; workspace_id: string; runtime_name: string }[];
+      const now = Date.now();
+      for (const r of rows) this.q.revokeTokens.run(now, r.id);
+      return rows;
     })();
   }
 

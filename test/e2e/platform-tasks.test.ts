@@ -260,6 +260,29 @@ describe('platform options and persistence', () => {
     }
   });
 
+  it('claim lease: a claimed task never started goes back to the queue and wakes a waiting claimer', async () => {
+    const q = await startPlatform({ args: ['--claim-lease', '300ms'] });
+    try {
+      const lost = await registerRaw(q, 'd-lost');
+      const other = await registerRaw(q, 'd-next');
+      const a = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'a' });
+      const b = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'b' });
+      const body = (d: string, rid: string, wait_s = 0) => ({ daemon_id: d, runtime_ids: [rid], max_tasks: 2, wait_s });
+      const first = (await rawCall(q, lost.token, 'POST', '/api/daemon/tasks/claim', body('d-lost', lost.runtimeIds.command!))).json.tasks as Task[];
+      expect(first.map((t) => t.id)).toEqual([a.id, b.id]);
+      // b is started (a live task keeps its claim); a's claim answer was "lost".
+      expect((await rawCall(q, lost.token, 'POST', `/api/daemon/tasks/${b.id}/start`)).status).toBe(200);
+      const again = await rawCall(q, other.token, 'POST', '/api/daemon/tasks/claim', body('d-next', other.runtimeIds.command!, 20));
+      expect(again.json.tasks.map((t: Task) => t.id)).toEqual([a.id]);
+      expect((await rawCall(q, first[0]!.auth_token!, 'GET', `/api/daemon/tasks/${a.id}/status`)).status).toBe(401);
+      expect((await rawCall(q, lost.token, 'POST', `/api/daemon/tasks/${a.id}/start`)).status).toBe(404);
+      expect(await q.admin.getTask(q.workspaceId, b.id)).toMatchObject({ status: 'running', daemon_id: 'd-lost' });
+      expect(q.output()).toContain(`task ${a.id} was claimed but not started`);
+    } finally {
+      await q.stop();
+    }
+  });
+
   it('queued tasks, messages and runtime ids survive a restart', async () => {
     const q = await startPlatform();
     try {
