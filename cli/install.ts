@@ -5,7 +5,8 @@ import { defineCommand, type CommandIO } from './command.js';
 import { UsageError, UserError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { enroll, readInstallToken, INSTALL_TOKEN_ENV, type EnrollResult, type ServiceStep } from '../installer/enroll.js';
-import { isInstallMode } from '../store/paths.js';
+import { isInstallMode, resolvePaths } from '../store/paths.js';
+import { describeServicePlan, makeServiceStep } from '../installer/service-step.js';
 import { shellQuote } from '../store/errors.js';
 
 const flags = {
@@ -19,6 +20,7 @@ const flags = {
   'token-file': { type: 'string', value: 'FILE', description: 'Read the install token from FILE' },
   token: { type: 'string', value: '-', description: 'Only "-": read the install token from standard input' },
   json: { type: 'boolean', description: 'Print the result as JSON' },
+  'dry-run': { type: 'boolean', description: 'Print the service unit/plist and the commands; change nothing, spend no token' },
 } as const;
 
 /** The service step is optional: without one, only --no-service installs are possible. */
@@ -49,6 +51,12 @@ export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | v
         });
       }
 
+      if (f['dry-run']) {
+        const paths = resolvePaths({ mode: f.mode as 'system' | 'user' | undefined, configDir: f['config-dir'], stateDir: f['state-dir'], env: io.env });
+        io.stdout.write(`# would exchange the install token at ${f.platform} and write ${paths.configFile} + ${paths.credentialsFile} (0600)\n`);
+        if (withService) io.stdout.write(describeServicePlan(paths.mode, paths, { env: io.env }));
+        return EXIT.OK;
+      }
       const token = await readInstallToken({ tokenFlag: f.token, tokenFile: f['token-file'], env: io.env, stdin: io.stdin, prompt: io.stderr });
       const result = await enroll({
         platformUrl: f.platform,
@@ -78,7 +86,7 @@ export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | v
   });
 }
 
-export const command = makeInstallCommand();
+export const command = makeInstallCommand(makeServiceStep());
 
 function printResult(
   io: CommandIO,

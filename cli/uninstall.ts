@@ -26,7 +26,7 @@ export const command = defineCommand({
       for (const f of r.kept) io.stdout.write(`kept     ${f}\n`);
       io.stdout.write(r.errors.length ? 'agentd is uninstalled, with warnings (above).\n' : 'agentd is uninstalled.\n');
     }
-    if (r.errors.length && !r.removed.includes(target.paths.credentialsFile)) {
+    if (r.errors.some((e) => e.includes(target.paths.credentialsFile))) {
       throw new UserError('the credential could not be removed', { exitCode: EXIT.CANTCREAT, hint: `Remove it by hand: sudo rm ${target.paths.credentialsFile}` });
     }
     return EXIT.OK;

@@ -2,6 +2,7 @@
 // deregister from the platform (unless asked not to), remove the unit/plist, the
 // credential and the config. Keeps logs and the state directory (task journal, work
 // dirs, daemon id). Keeps going past failures and reports each step.
+import { existsSync } from 'node:fs';
 import { PlatformClient } from '../api/client.js';
 import { Unauthorized } from '../api/errors.js';
 import { readConfig } from '../store/config.js';
@@ -87,7 +88,8 @@ export async function uninstall(t: Target, o: UninstallOptions): Promise<Uninsta
 
   // 4. credential and config (daemon.json too: it describes a process that is gone)
   for (const f of [t.paths.credentialsFile, t.paths.configFile, t.paths.runtimeFile]) {
-    await removeFile(f).then(() => res.removed.push(f), (e: unknown) => note(`removing ${f}`, e));
+    const existed = existsSync(f);
+    await removeFile(f).then(() => existed && res.removed.push(f), (e: unknown) => note(`removing ${f}`, e));
   }
   res.kept.push(t.paths.stateDir);
   if (t.paths.logDir) res.kept.push(t.paths.logDir);
