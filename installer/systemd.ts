@@ -4,7 +4,7 @@
 import { homedir as osHomedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promises as fs } from 'node:fs';
-import { chownTree, removeServiceFile, writeServiceFile } from '../store/service-files.js';
+import { chownTree, removeServiceDropins, removeServiceFile, writeServiceFile } from '../store/service-files.js';
 import { ensureDir } from '../store/atomic.js';
 import { execCommand, formatCommand, toolOutput, type ExecResult } from './exec.js';
 import { readTemplate, renderTemplate } from './template.js';
@@ -137,7 +137,7 @@ export class SystemdService implements ServiceManager {
     const d = await this.ctl$('disable', this.unitName);
     if (d.code !== 0 && !notLoaded(d)) note(new ServiceError(`could not disable ${this.unitName}`, toolOutput(d), { uid: this.uid }));
     await removeServiceFile(this.unitPath).catch(note);
-    await fs.rm(`${this.unitPath}.d`, { recursive: true, force: true }).catch(() => {});
+    await removeServiceDropins(`${this.unitPath}.d`).catch(note);
     const r = await this.ctl$('daemon-reload');
     if (r.code !== 0) note(new ServiceError('could not reload systemd', toolOutput(r), { uid: this.uid }));
     await this.ctl$('reset-failed', this.unitName);

@@ -28,6 +28,15 @@ export async function removeServiceFile(path: string): Promise<boolean> {
   return existed;
 }
 
+/** Removes a unit's drop-in directory (`agentd.service.d`) and what is in it; missing is fine. */
+export async function removeServiceDropins(dir: string): Promise<void> {
+  try {
+    await fs.rm(dir, { recursive: true, force: true });
+  } catch (err) {
+    throw mapFsError(err, dir);
+  }
+}
+
 /** Gives a directory and everything in it to uid:gid (the dedicated `agentd` user). Symlinks are not followed. */
 export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   try {
@@ -54,5 +63,22 @@ async function ensureParent(path: string, mode: number): Promise<void> {
     await fs.mkdir(parent, { recursive: true, mode });
   } catch (err) {
     throw mapFsError(err, parent);
+  }
+}
+
+/**
+ * Gives `path` to the owner of its directory when they differ. For writers running as
+ * root into a directory the service user owns (e.g. `agentd credentials` replacing
+ * /etc/agentd/credentials.json of a system service that runs as `agentd`): without it
+ * the daemon could no longer read its own 0600 credential.
+ */
+export async function adoptDirOwner(path: string): Promise<void> {
+  try {
+    const dir = await fs.stat(path.slice(0, path.lastIndexOf('/')) || '/');
+    const st = await fs.lstat(path);
+    if (st.uid !== dir.uid || st.gid !== dir.gid) await fs.lchown(path, dir.uid, dir.gid);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return;
+    throw mapFsError(err, path);
   }
 }
