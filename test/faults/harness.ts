@@ -6,9 +6,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TaskDetail, TaskMessage } from '../../api/types.js';
-import { AGENTD_CMD } from '../helpers/bin.js';
+import { AGENTD_CMD as DEFAULT_AGENTD_CMD, AGENTD_NODE } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { FaultProxy } from './proxy.js';
+
+/** FAULTS_AGENTD_JS runs the suite against another agentd bundle (e.g. to check a fix). */
+export const AGENTD_CMD = process.env.FAULTS_AGENTD_JS ? [AGENTD_NODE, process.env.FAULTS_AGENTD_JS] : DEFAULT_AGENTD_CMD;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -196,11 +199,12 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(platform: TestPlatform, env: NodeJS.ProcessEnv = {}): Promise<Rig> {
+export async function startRig(platform: TestPlatform, env: NodeJS.ProcessEnv = {}, beforeStart?: (proxy: FaultProxy) => Promise<void>): Promise<Rig> {
   const proxy = await FaultProxy.start(platform.url);
   const dirs = tempDirs();
   const r = await install(platform, proxy.url, dirs);
   if (r.code !== 0) throw new Error(`agentd install failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+  await beforeStart?.(proxy);
   const daemon = await startDaemon(dirs, env);
   return {
     platform,
