@@ -306,7 +306,9 @@ export class PlatformClient {
     return this.call<void>({ method: 'POST', path, body, auth: true, retry, timeoutMs: DEFAULT_CALL_TIMEOUT_MS }, o);
   }
 
-  private async call<T>(spec: RouteSpec<T>, o: CallOptions): Promise<T> {
+  private async call<T>(routeSpec: RouteSpec<T>, o: CallOptions): Promise<T> {
+    // A caller that asks for attempts on a no-retry route gets the 'safe' rules.
+    const spec = routeSpec.retry === 'none' && (o.attempts ?? 1) > 1 ? { ...routeSpec, retry: 'safe' as const } : routeSpec;
     const route = `${spec.method} ${spec.path}`;
     const attempts = Math.max(1, Math.floor(o.attempts ?? (spec.retry === 'none' ? 1 : this.policy.attempts)));
     const backoff = new Backoff({ baseMs: this.policy.baseMs, capMs: this.policy.capMs, random: this.random });

@@ -18,8 +18,9 @@ import { LockHeld } from './errors.js';
 
 export const LOCK_FILE_NAME = 'agentd.lock';
 
-/** Lock files this process holds (path → inode). */
+/** Lock files this process holds (path → inode; PENDING while acquiring). */
 const held = new Map<string, number>();
+const PENDING = -1;
 
 export interface StateLock {
   readonly path: string;
@@ -30,21 +31,24 @@ export async function acquireStateLock(stateDir: string): Promise<StateLock> {
   await ensureDir(stateDir, 0o700);
   const lockPath = join(stateDir, LOCK_FILE_NAME);
   if (held.has(lockPath)) throw new LockHeld(lockPath, process.pid);
-
+  // Claimed before the first await, so a concurrent acquire in this process sees it.
+  held.set(lockPath, PENDING);
+  let acquired = false;
   const tmp = join(stateDir, `.${LOCK_FILE_NAME}.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
-    await fs.writeFile(tmp, `${process.pid}\n`, { mode: 0o644, flag: 'wx' });
-  } catch (err) {
-    throw mapFsError(err, tmp);
-  }
-  try {
+    try {
+      await fs.writeFile(tmp, `${process.pid}\n`, { mode: 0o644, flag: 'wx' });
+    } catch (err) {
+      throw mapFsError(err, tmp);
+    }
     // Three rounds are plenty: each failed round means a racing process changed the lock.
     for (let round = 0; round < 3; round++) {
       try {
         await fs.link(tmp, lockPath);
         const ino = (await fs.stat(lockPath)).ino;
         held.set(lockPath, ino);
-        await fsyncDir(stateDir);
+        acquired = true;
+        await fsyncDir(stateDir).catch(() => {}); // durability of a lock file is nice-to-have
         return { path: lockPath, release: () => release(lockPath, ino) };
       } catch (err) {
         if (!isCode(err, 'EEXIST')) throw mapFsError(err, lockPath);
@@ -57,6 +61,7 @@ export async function acquireStateLock(stateDir: string): Promise<StateLock> {
     const owner = await readOwner(lockPath);
     throw new LockHeld(lockPath, owner?.pid ?? 0);
   } finally {
+    if (!acquired) held.delete(lockPath);
     await fs.unlink(tmp).catch(() => {});
   }
 }
