@@ -37,10 +37,13 @@ export function makeServiceStep(o: ServiceStepOptions = {}): ServiceStep<{ lines
       const svc = manager(mode, paths);
       if (mode === 'system' && uid !== 0) throw needsRoot(svc.unitPath);
       if (svc.kind === 'systemd') await systemdPreflight(mode, o.env);
+      // enroll() exchanges the token right after this preflight.
+      progress('exchanging the install token');
     },
 
     async install({ mode, paths, config }) {
       const svc = manager(mode, paths);
+      progress(`credentials written (${paths.credentialsFile}, 0600)`);
       progress(`installing the service (${svc.unitPath})`);
       await svc.install();
       const lines = [`  service      ${svc.unitPath}`];

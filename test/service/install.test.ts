@@ -132,7 +132,7 @@ ${agentd} status ${dirs} > /dev/null; out status3_rc $?
     });
     expect(r.kv.again_rc, r.output).not.toBe('0');
     // One progress line per step.
-    expect(r.output).toMatch(/installing the service[\s\S]*starting agentd[\s\S]*ready: agentd is running as "svc-install"/);
+    expect(r.output).toMatch(/exchanging the install token[\s\S]*credentials written[\s\S]*installing the service[\s\S]*starting agentd[\s\S]*ready: agentd is running as "svc-install"/);
     expect(r.output).not.toContain(tok1);
     expect(r.output).not.toContain(tok3);
     // The dry run did not spend the token it was not given, and the platform shows the daemon deregistered.
