@@ -86,8 +86,9 @@ fi
 
 no_permission() {
   die "no permission to write $1" \
-    "Install the system service as root:" \
-    "  curl -fsSL $AGENTD_PLATFORM_URL/install.sh | sudo AGENTD_INSTALL_TOKEN=… sh" \
+    "Install the system service as root (the token stays out of sudo's command line):" \
+    "  export AGENTD_INSTALL_TOKEN=…" \
+    "  curl -fsSL $AGENTD_PLATFORM_URL/install.sh | sudo --preserve-env=AGENTD_INSTALL_TOKEN sh" \
     "or install for your user only:" \
     "  curl -fsSL $AGENTD_PLATFORM_URL/install.sh | AGENTD_INSTALL_TOKEN=… sh -s -- --mode user"
 }
