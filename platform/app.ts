@@ -20,6 +20,8 @@ export interface PlatformConfig {
   offlineAfterMs: number;
   /** A claimed task not started within this long is queued again (0: never). */
   claimLeaseMs: number;
+  /** One stdout line per request (method, path without query, status, ms); never a header or body. */
+  logRequests?: boolean;
   artifactsDir: string;
   installScript: string;
   webDir: string;

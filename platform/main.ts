@@ -33,6 +33,7 @@ Options:
   --claim-lease DUR          a claimed task not started within this long is queued again
                              (the claim's answer was lost); default 30s, 0 disables
   --no-long-poll             answer task claims at once, ignoring wait_s
+  --log-requests             one line per request: method, path, status, time (no headers, no bodies)
   --artifacts DIR            files served under /download/ (default: dist/artifacts)
   --install-script FILE      script served as /install.sh (default: scripts/install.sh)
   --web-dir DIR              operator web page (default: dist/web)
@@ -96,6 +97,7 @@ function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; re
       'offline-after': { type: 'string' },
       'claim-lease': { type: 'string' },
       'no-long-poll': { type: 'boolean' },
+      'log-requests': { type: 'boolean' },
       artifacts: { type: 'string' },
       'install-script': { type: 'string' },
       'web-dir': { type: 'string' },
@@ -131,6 +133,7 @@ function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; re
       offlineAfterMs: duration('offline-after', values['offline-after'], 45_000),
       claimLeaseMs: values['claim-lease'] === '0' ? 0 : duration('claim-lease', values['claim-lease'], 30_000),
       longPoll: !values['no-long-poll'],
+      logRequests: values['log-requests'] === true,
       artifactsDir: resolve(values.artifacts ?? join(dist, 'artifacts')),
       installScript: resolve(values['install-script'] ?? join(dist, '..', 'scripts', 'install.sh')),
       webDir: resolve(values['web-dir'] ?? join(dist, 'web')),
@@ -162,7 +165,7 @@ async function main(): Promise<void> {
 
   let platform;
   try {
-    platform = await startPlatformServer(config, err);
+    platform = await startPlatformServer(config, err, out);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') err(`agentd-platform: ${config.host}:${config.port} is already in use; pick another with --port (0 = any free port)`);

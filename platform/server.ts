@@ -25,7 +25,8 @@ export interface RunningPlatform {
 
 export type Logger = (line: string) => void;
 
-export async function startPlatformServer(config: PlatformConfig, log: Logger): Promise<RunningPlatform> {
+/** `log` gets problems (stderr); `info` the optional request lines (stdout). */
+export async function startPlatformServer(config: PlatformConfig, log: Logger, info: Logger = log): Promise<RunningPlatform> {
   const { db, defaultWorkspaceId } = openDb(config.dataDir);
   const waiters = new ClaimWaiters();
   let publicUrl = config.publicUrl ?? '';
@@ -90,6 +91,13 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger): 
   }
 
   const server = createServer((req, res) => {
+    if (config.logRequests) {
+      const started = performance.now();
+      res.once('finish', () => {
+        const path = (req.url ?? '').split('?')[0];
+        info(`${req.method} ${path} ${res.statusCode} ${(performance.now() - started).toFixed(1)}ms`);
+      });
+    }
     handle(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return sendError(res, err.status, err.error);
       // Never echo request data: messages here come from our code or SQLite, never a token.

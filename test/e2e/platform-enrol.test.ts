@@ -116,6 +116,22 @@ describe('platform enrolment: expiry and restart', () => {
     }
   });
 
+  it('--log-requests logs method, path and status, never a token or a query string', async () => {
+    const p = await startPlatform({ args: ['--log-requests'] });
+    try {
+      const { token } = await p.admin.createInstallToken(p.workspaceId);
+      const ok = await exchange(p, { token, daemon_id: 'd-log' });
+      await fetch(`${p.url}/api/workspaces?secret=${token}`, { headers: { authorization: `Bearer ${ok.json.token as string}` } });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(p.output()).toMatch(/^POST \/api\/install-tokens\/exchange 200 [\d.]+ms$/m);
+      expect(p.output()).toMatch(/^GET \/api\/workspaces 401 /m);
+      expect(p.output()).not.toContain(token);
+      expect(p.output()).not.toContain(ok.json.token as string);
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('keeps tokens, workspaces and the admin token across a restart on the same port', async () => {
     const p = await startPlatform();
     try {
