@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ROOT } from '../helpers/bin.js';
+import { AGENTD_NODE, ROOT } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 
 const INSTALL_SH = join(ROOT, 'scripts', 'install.sh');
@@ -45,7 +45,9 @@ function sh(shell: string, script: string, env: NodeJS.ProcessEnv, timeoutMs = 6
 function cleanEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AGENTD_') && !k.startsWith('XDG_')) env[k] = v;
-  return { ...env, HOME: home, ...extra };
+  // The host-node artifact runs the `node` on PATH: make that the Node under test
+  // (CI's second pass sets AGENTD_TEST_NODE to Node 24, the runtime agentd ships).
+  return { ...env, PATH: `${dirname(AGENTD_NODE)}:${env.PATH ?? ''}`, HOME: home, ...extra };
 }
 
 /** Runs the installed agentd without blocking the event loop (a daemon child must be reaped meanwhile). */
