@@ -9,9 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fsyncDir, isCode, mapFsError, removeFile, writeFileAtomic } from './atomic.js';
-import { CONFIG_FILE_MODE, type AgentConfig } from './config.js';
-import { CREDENTIALS_FILE_MODE, credentialsProblem, type Credentials } from './credentials.js';
+import { ensureDir, fsyncDir, isCode, mapFsError, removeFile, writeFileAtomic } from './atomic.js';
+import { CONFIG_DIR_MODE, CONFIG_FILE_MODE, type AgentConfig } from './config.js';
+import { CREDENTIALS_DIR_MODE, CREDENTIALS_FILE_MODE, credentialsProblem, type Credentials } from './credentials.js';
 import { NotRegularFile } from './errors.js';
 import type { AgentdPaths } from './paths.js';
 
@@ -19,6 +19,8 @@ export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, cr
   const problem = credentialsProblem(creds);
   if (problem) throw new TypeError(`writeEnrolment: ${problem}`);
   if (creds.daemon_id !== config.daemon_id || creds.workspace_id !== config.workspace_id) throw new TypeError('writeEnrolment: config and credentials disagree');
+  await ensureDir(dirname(paths.credentialsFile), CREDENTIALS_DIR_MODE);
+  if (dirname(paths.configFile) !== dirname(paths.credentialsFile)) await ensureDir(dirname(paths.configFile), CONFIG_DIR_MODE);
   for (const target of [paths.credentialsFile, paths.configFile]) await refuseNonRegular(target);
 
   const suffix = `.staging-${process.pid}-${randomBytes(4).toString('hex')}`;

@@ -5,9 +5,9 @@
 //
 // One file per task (not one shared file) so concurrent task starts and ends never
 // rewrite each other's records.
-import { mkdir, chmod, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { ensureDir, removeFile, writeFileAtomic } from './atomic.js';
 
 export interface JournalEntry {
   task_id: string;
@@ -26,15 +26,6 @@ export interface JournalEntry {
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,200}$/;
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 export class TaskJournal {
   private ready: Promise<void> | null = null;
 
@@ -48,29 +39,22 @@ export class TaskJournal {
   }
 
   private ensureDir(): Promise<void> {
-    this.ready ??= (async () => {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await chmod(this.dir, 0o700);
-    })();
+    this.ready ??= ensureDir(this.dir, 0o700).catch((err: unknown) => {
+      this.ready = null; // try again next time (e.g. after the disk was fixed)
+      throw err;
+    });
     return this.ready;
   }
 
   /** Record a running task (temp file + fsync + rename + dir fsync). */
   async record(e: JournalEntry): Promise<void> {
     await this.ensureDir();
-    await writeFileAtomic(this.fileFor(e.task_id), JSON.stringify(e) + '\n', { mode: 0o600, fsync: true });
-    await fsyncDir(this.dir);
+    await writeFileAtomic(this.fileFor(e.task_id), JSON.stringify(e) + '\n', { mode: 0o600 });
   }
 
   /** Forget a task (it was reported). Missing is fine. */
   async remove(taskId: string): Promise<void> {
-    try {
-      await unlink(this.fileFor(taskId));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      return;
-    }
-    await fsyncDir(this.dir);
+    await removeFile(this.fileFor(taskId));
   }
 
   /** Every recorded task; unreadable or foreign files are skipped (and reported in `bad`). */

@@ -1,6 +1,6 @@
 // Shared plumbing for the small JSON files in store/: read (missing → null, empty →
 // null, as Tailscale's FileStore treats an empty file) and write-if-changed.
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import { isCode, mapFsError, writeFileAtomic } from './atomic.js';
 import { NotRegularFile } from './errors.js';
 
@@ -8,7 +8,9 @@ import { NotRegularFile } from './errors.js';
 export async function readSmallFile(path: string, maxBytes = 1024 * 1024): Promise<{ text: string; mode: number; uid: number } | null> {
   let fh: fs.FileHandle;
   try {
-    fh = await fs.open(path, 'r');
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
+    // it changes nothing for a regular file.
+    fh = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if (isCode(err, 'ENOENT')) return null;
     if (isCode(err, 'EISDIR')) throw new NotRegularFile(`${path} is a directory, not a file`, { path });

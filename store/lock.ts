@@ -103,7 +103,9 @@ async function release(lockPath: string, ino: number): Promise<void> {
   if (held.get(lockPath) !== ino) return;
   held.delete(lockPath);
   try {
-    if ((await fs.stat(lockPath)).ino === ino) await fs.unlink(lockPath);
+    // Same inode AND our pid: a file system may reuse a freed inode number at once.
+    const owner = await readOwner(lockPath);
+    if (owner && owner.ino === ino && owner.pid === process.pid) await fs.unlink(lockPath);
   } catch (err) {
     if (!isCode(err, 'ENOENT')) throw mapFsError(err, lockPath);
   }

@@ -1,7 +1,8 @@
 // Task work directories under <stateDir>/work/<task id>: created 0700 when a task
 // starts, stamped when it finishes, removed by housekeeping after the retention time.
-import { mkdir, readdir, rm, stat, utimes, chmod } from 'node:fs/promises';
+import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensureDir } from './atomic.js';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,200}$/;
 
@@ -13,10 +14,9 @@ export function workDirFor(workRoot: string, taskId: string): string {
 }
 
 export async function createWorkDir(workRoot: string, taskId: string): Promise<string> {
-  await mkdir(workRoot, { recursive: true, mode: 0o700 });
+  await ensureDir(workRoot, 0o700);
   const dir = workDirFor(workRoot, taskId);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+  await ensureDir(dir, 0o700);
   return dir;
 }
 
