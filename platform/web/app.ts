@@ -1,0 +1,663 @@
+// The operator page: sign in with the admin token, enrol machines, steer daemons, run
+// tasks. Plain DOM, no framework; live by polling the admin API every 2 s (the same
+// routes AdminClient wraps for tests and the demo, so the page needs nothing extra).
+//
+// Secrets: only the admin token is stored (sessionStorage: this tab, until sign-out or
+// close). Install commands and rotated daemon tokens live in the DOM while their panel is
+// open and are wiped when it closes or the install token expires.
+import { AdminApiError, AdminClient } from '../admin-client.js';
+import type { ConnectionInfo, DaemonSummary, TaskDetail, TaskMessage, Workspace } from '../../api/types.js';
+import { byId, copyText, fillFacts, h, setText } from './dom.js';
+import { daemonState, formatAge, formatCountdown, formatTime, installCommand, isTerminal, shortId, taskState } from './format.js';
+
+const TOKEN_KEY = 'agentd.adminToken';
+const WORKSPACE_KEY = 'agentd.workspace';
+const POLL_MS = 2000;
+const TASK_LIST_LIMIT = 50;
+const MESSAGE_PAGE = 500;
+const MAX_MESSAGES_SHOWN = 2000;
+
+/** Where the API lives: the directory this page was served from (works behind a path prefix too). */
+const BASE_URL = new URL('.', location.href).href.replace(/\/+$/, '');
+
+// ---------------------------------------------------------------- session state
+
+let client: AdminClient | null = null;
+let workspace: string | null = null;
+/** Bumped on sign-out and workspace switch: answers to older requests are dropped. */
+let generation = 0;
+
+// ---------------------------------------------------------------- errors and announcements
+
+type ErrorSource = 'poll' | 'action';
+let errorSource: ErrorSource | null = null;
+
+function showError(text: string, source: ErrorSource): void {
+  errorSource = source;
+  setText(byId('error-text'), text);
+  byId('error').hidden = false;
+}
+
+function clearError(source?: ErrorSource): void {
+  if (source && errorSource !== source) return;
+  errorSource = null;
+  byId('error').hidden = true;
+  setText(byId('error-text'), '');
+}
+
+/** A sentence a person can act on; AdminApiError messages never contain a token. */
+function describe(err: unknown, what: string): string {
+  if (err instanceof AdminApiError) {
+    if (err.status === 401)
+      return `${what}: the platform refused the admin token (HTTP 401: ${err.error}). Sign in with the token agentd-platform printed when it first started (it is also in <data dir>/admin-token).`;
+    const hint = err.status === 404 ? ' It may have been removed; the lists refresh every 2 s.' : '';
+    return `${what} failed: ${err.error} (HTTP ${err.status}).${hint}`;
+  }
+  if (err instanceof TypeError)
+    return `${what} failed: cannot reach the platform at ${BASE_URL} (${err.message}). Check that agentd-platform is running; this page keeps retrying every 2 s.`;
+  return `${what} failed: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/** Reads a status change out to screen readers (polite: after what they are reading). */
+function announce(text: string): void {
+  const el = byId('announce');
+  el.textContent = '';
+  // A fresh text node after a tick makes repeated identical messages be read again.
+  setTimeout(() => (el.textContent = text), 50);
+}
+
+const isUnauthorized = (e: unknown): boolean => e instanceof AdminApiError && e.status === 401;
+
+// ---------------------------------------------------------------- sign-in
+
+function showLogin(): void {
+  byId('app').hidden = true;
+  byId('session').hidden = true;
+  byId('login').hidden = false;
+  byId<HTMLInputElement>('admin-token').focus();
+}
+
+async function signIn(token: string, fromStorage: boolean): Promise<void> {
+  const c = new AdminClient(BASE_URL, token);
+  let workspaces: Workspace[];
+  try {
+    workspaces = await c.listWorkspaces();
+  } catch (e) {
+    if (fromStorage && isUnauthorized(e)) sessionStorage.removeItem(TOKEN_KEY);
+    showError(describe(e, 'Sign-in'), 'action');
+    showLogin();
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  client = c;
+  clearError();
+  byId<HTMLInputElement>('admin-token').value = '';
+
+  const select = byId<HTMLSelectElement>('workspace');
+  select.replaceChildren(...workspaces.map((w) => h('option', { value: w.id }, `${w.name} (${shortId(w.id)})`)));
+  const remembered = sessionStorage.getItem(WORKSPACE_KEY);
+  const chosen = workspaces.find((w) => w.id === remembered) ?? workspaces[0];
+  if (chosen) select.value = chosen.id;
+  byId('login').hidden = true;
+  byId('session').hidden = false;
+  byId('app').hidden = false;
+  switchWorkspace(chosen?.id ?? null);
+  byId('add-machine').focus();
+}
+
+function signOut(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+  client = null;
+  switchWorkspace(null);
+  showLogin();
+}
+
+function switchWorkspace(id: string | null): void {
+  generation++;
+  workspace = id;
+  if (id) sessionStorage.setItem(WORKSPACE_KEY, id);
+  hideInstall();
+  hideSecret();
+  byId('conn-panel').hidden = true;
+  closeTask();
+  daemonRows.clear();
+  taskRows.clear();
+  byId('daemons').querySelector('tbody')!.replaceChildren();
+  byId('task-table').querySelector('tbody')!.replaceChildren();
+  byId('daemons-empty').hidden = true;
+  byId('tasks-empty').hidden = true;
+  seenDaemonState.clear();
+  seenTaskState.clear();
+  firstPoll = true;
+  if (id) refreshNow();
+}
+
+// ---------------------------------------------------------------- polling
+
+let pollTimer: ReturnType<typeof setTimeout> | undefined;
+let polling = false;
+let pollAgain = false;
+let firstPoll = true;
+
+function refreshNow(): void {
+  clearTimeout(pollTimer);
+  if (polling) pollAgain = true;
+  else void poll();
+}
+
+async function poll(): Promise<void> {
+  const c = client;
+  const ws = workspace;
+  const gen = generation;
+  if (!c || !ws) return;
+  if (document.hidden) {
+    // Nobody is looking: don't poll; visibilitychange brings it back at once.
+    pollTimer = setTimeout(poll, POLL_MS);
+    return;
+  }
+  polling = true;
+  try {
+    const [daemons, tasks] = await Promise.all([c.listDaemons(ws), c.listTasks(ws, TASK_LIST_LIMIT)]);
+    if (gen !== generation) return;
+    renderDaemons(daemons);
+    renderTasks(tasks);
+    if (openTaskId) await refreshTask(c, ws, gen);
+    firstPoll = false;
+    clearError('poll');
+  } catch (e) {
+    if (gen !== generation) return;
+    showError(describe(e, 'Refreshing'), 'poll');
+    if (isUnauthorized(e)) {
+      signOut();
+      return;
+    }
+  } finally {
+    polling = false;
+    if (gen === generation && client) {
+      if (pollAgain) {
+        pollAgain = false;
+        void poll();
+      } else {
+        pollTimer = setTimeout(poll, POLL_MS);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- daemons
+
+interface DaemonRow {
+  tr: HTMLTableRowElement;
+  name: HTMLElement;
+  sub: HTMLElement;
+  badge: HTMLElement;
+  heartbeat: HTMLElement;
+  heartbeatAt: string | null;
+  runtimes: HTMLElement;
+  running: HTMLElement;
+  conn: HTMLButtonElement;
+  rotate: HTMLButtonElement;
+  revoke: HTMLButtonElement;
+  data: DaemonSummary;
+}
+const daemonRows = new Map<string, DaemonRow>();
+const seenDaemonState = new Map<string, string>();
+
+function makeDaemonRow(d: DaemonSummary): DaemonRow {
+  // The handlers read row.data at click time: the row outlives many polls.
+  const small = (text: string, act: (d: DaemonSummary) => Promise<void>) =>
+    h('button', { type: 'button', class: 'small', onclick: () => void act(row.data) }, text);
+  const row: DaemonRow = {
+    tr: h('tr', { 'data-daemon-id': d.daemon_id }),
+    name: h('strong'),
+    sub: h('span', { class: 'sub' }),
+    badge: h('span', { class: 'badge' }),
+    heartbeat: h('td'),
+    heartbeatAt: null,
+    runtimes: h('td'),
+    running: h('td', { class: 'num' }),
+    conn: small('Connection info', showConnection),
+    rotate: small('Rotate…', rotateDaemon),
+    revoke: small('Revoke…', revokeDaemon),
+    data: d,
+  };
+  row.tr.append(
+    h('td', {}, row.name, row.sub),
+    h('td', {}, row.badge),
+    row.heartbeat,
+    row.runtimes,
+    row.running,
+    h('td', { class: 'actions' }, row.conn, row.rotate, row.revoke),
+  );
+  return row;
+}
+
+function updateHeartbeatCell(r: DaemonRow): void {
+  if (!r.heartbeatAt) {
+    setText(r.heartbeat, 'never');
+    return;
+  }
+  setText(r.heartbeat, formatAge(Date.now() - Date.parse(r.heartbeatAt)));
+  r.heartbeat.title = formatTime(r.heartbeatAt);
+}
+
+function renderDaemons(list: DaemonSummary[]): void {
+  const tbody = byId('daemons').querySelector('tbody')!;
+  const sorted = [...list].sort((a, b) => a.device_name.localeCompare(b.device_name) || a.daemon_id.localeCompare(b.daemon_id));
+  const changes: string[] = [];
+  const keep = new Set<string>();
+  sorted.forEach((d, i) => {
+    keep.add(d.daemon_id);
+    let r = daemonRows.get(d.daemon_id);
+    if (!r) {
+      r = makeDaemonRow(d);
+      daemonRows.set(d.daemon_id, r);
+    }
+    r.data = d;
+    // Buttons say which machine they act on, for screen readers that read a button alone.
+    r.conn.setAttribute('aria-label', `Connection info of ${d.device_name}`);
+    r.rotate.setAttribute('aria-label', `Rotate credentials of ${d.device_name}`);
+    r.revoke.setAttribute('aria-label', `Revoke ${d.device_name}`);
+    setText(r.name, d.device_name);
+    setText(r.sub, [shortId(d.daemon_id), d.os, d.cli_version ? `agentd ${d.cli_version}` : null].filter(Boolean).join(' · '));
+    const st = daemonState(d);
+    setText(r.badge, st.label);
+    r.badge.className = `badge ${st.tone}`;
+    r.heartbeatAt = d.last_heartbeat_at;
+    updateHeartbeatCell(r);
+    const rts = d.runtimes.filter((rt) => !rt.deregistered);
+    setText(r.runtimes, rts.length ? rts.map((rt) => (rt.version ? `${rt.name} ${rt.version}` : rt.name)).join(', ') : '—');
+    setText(r.running, String(d.running_tasks));
+    r.revoke.disabled = d.revoked;
+    const prev = seenDaemonState.get(d.daemon_id);
+    if (!firstPoll && prev !== st.label) changes.push(prev === undefined ? `New machine ${d.device_name}: ${st.label}` : `${d.device_name} is now ${st.label}`);
+    seenDaemonState.set(d.daemon_id, st.label);
+    // Only move rows whose place changed: moving a row would drop keyboard focus inside it.
+    if (tbody.children[i] !== r.tr) tbody.insertBefore(r.tr, tbody.children[i] ?? null);
+  });
+  for (const [id, r] of daemonRows) {
+    if (keep.has(id)) continue;
+    r.tr.remove();
+    daemonRows.delete(id);
+  }
+  byId('daemons-empty').hidden = list.length > 0;
+
+  const names = new Set(list.filter((d) => !d.revoked).flatMap((d) => d.runtimes.map((rt) => rt.name)));
+  names.add('command');
+  const dl = byId('runtime-names');
+  const want = [...names].sort().join('\n');
+  if (dl.dataset.names !== want) {
+    dl.dataset.names = want;
+    dl.replaceChildren(...[...names].sort().map((n) => h('option', { value: n })));
+  }
+  if (changes.length) announce(changes.join('. '));
+}
+
+// ---------------------------------------------------------------- install command (Add machine)
+
+let installTick: ReturnType<typeof setInterval> | undefined;
+
+async function addMachine(): Promise<void> {
+  const c = client;
+  const ws = workspace;
+  if (!c || !ws) return;
+  const btn = byId<HTMLButtonElement>('add-machine');
+  btn.disabled = true;
+  try {
+    const t = await c.createInstallToken(ws);
+    // Count down from the TTL the platform granted, on this clock: immune to clock skew.
+    const ttl = Date.parse(t.expires_at) - Date.parse(t.created_at);
+    const started = performance.now();
+    hideInstall();
+    setText(byId('install-command'), installCommand(BASE_URL, t.token));
+    byId<HTMLButtonElement>('install-copy').disabled = false;
+    byId('install-panel').hidden = false;
+    const countdown = byId('install-countdown');
+    countdown.classList.remove('expired');
+    const tick = () => {
+      const left = ttl - (performance.now() - started);
+      if (left > 0) {
+        setText(countdown, formatCountdown(left));
+        return;
+      }
+      clearInterval(installTick);
+      setText(countdown, '0:00 (expired)');
+      countdown.classList.add('expired');
+      setText(byId('install-command'), 'Expired: press Add machine for a new command.');
+      byId<HTMLButtonElement>('install-copy').disabled = true;
+      announce('The install command expired.');
+    };
+    tick();
+    installTick = setInterval(tick, 1000);
+    byId('install-command').focus();
+    announce(`Install command ready; it expires in ${formatCountdown(ttl)}.`);
+    clearError('action');
+  } catch (e) {
+    showError(describe(e, 'Creating an install command'), 'action');
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function hideInstall(): void {
+  clearInterval(installTick);
+  setText(byId('install-command'), '');
+  byId('install-panel').hidden = true;
+}
+
+// ---------------------------------------------------------------- rotate, revoke, connection info
+
+/** Opens the confirm dialog; resolves true only when the person pressed the confirm button. */
+function confirmAction(title: string, body: Node[], okLabel: string): Promise<boolean> {
+  const dlg = byId<HTMLDialogElement>('confirm');
+  setText(byId('confirm-title'), title);
+  byId('confirm-body').replaceChildren(...body);
+  setText(byId('confirm-ok'), okLabel);
+  dlg.returnValue = '';
+  dlg.showModal();
+  byId('confirm-cancel').focus();
+  return new Promise((resolve) => dlg.addEventListener('close', () => resolve(dlg.returnValue === 'confirm'), { once: true }));
+}
+
+const cmd = (s: string) => h('code', {}, s);
+
+async function revokeDaemon(d: DaemonSummary): Promise<void> {
+  const ok = await confirmAction(
+    `Revoke ${d.device_name}?`,
+    [
+      h('p', {}, 'Its credential stops working on its next call to the platform (no grace period). The running daemon then:'),
+      h(
+        'ul',
+        {},
+        h('li', {}, 'stops taking new tasks;'),
+        h('li', {}, 'cancels the tasks it is running (they show as failed here);'),
+        h('li', {}, 'keeps running and waits for a new credential: use ', h('strong', {}, 'Rotate'), ' here and run ', cmd('agentd credentials set'), ' on the machine, or enrol it again with a new install command.'),
+      ),
+    ],
+    'Revoke credential',
+  );
+  if (!ok || !client || !workspace) return;
+  try {
+    await client.revokeDaemon(workspace, d.daemon_id);
+    announce(`${d.device_name}: credential revoked.`);
+    clearError('action');
+    refreshNow();
+  } catch (e) {
+    showError(describe(e, `Revoking ${d.device_name}`), 'action');
+  }
+}
+
+async function rotateDaemon(d: DaemonSummary): Promise<void> {
+  const ok = await confirmAction(
+    `Rotate the credential of ${d.device_name}?`,
+    [
+      h('p', {}, 'A new credential is created and shown once, on this page. The old one stops working at once:'),
+      h(
+        'ul',
+        {},
+        h('li', {}, 'the running daemon is refused on its next call and goes to the revoked state: it stops taking tasks and cancels running ones;'),
+        h('li', {}, 'put the new token on the machine with ', cmd('agentd credentials set'), ': the daemon picks it up without a restart and is ready again.'),
+      ),
+    ],
+    'Rotate credential',
+  );
+  if (!ok || !client || !workspace) return;
+  try {
+    const info = await client.rotateDaemon(workspace, d.daemon_id);
+    hideSecret();
+    setText(byId('secret-device'), d.device_name);
+    setText(byId('secret-token'), info.token);
+    byId('secret-panel').hidden = false;
+    byId('secret-token').focus();
+    announce(`${d.device_name}: credential rotated. The new token is shown once.`);
+    clearError('action');
+    refreshNow();
+  } catch (e) {
+    showError(describe(e, `Rotating the credential of ${d.device_name}`), 'action');
+  }
+}
+
+function hideSecret(): void {
+  setText(byId('secret-token'), '');
+  setText(byId('secret-device'), '');
+  byId('secret-panel').hidden = true;
+}
+
+async function showConnection(d: DaemonSummary): Promise<void> {
+  if (!client || !workspace) return;
+  let info: ConnectionInfo;
+  try {
+    info = await client.connection(workspace, d.daemon_id);
+  } catch (e) {
+    showError(describe(e, `Reading the connection info of ${d.device_name}`), 'action');
+    return;
+  }
+  setText(byId('conn-title'), `Connection info: ${d.device_name}`);
+  fillFacts(byId('conn-list'), [
+    ['Platform URL', cmd(info.platform_url)],
+    ['Workspace', cmd(info.workspace_id)],
+    ['Daemon id', cmd(info.daemon_id)],
+    ['Token', 'not shown (only Rotate shows a new one, once)'],
+    ['Issued', formatTime(info.issued_at)],
+    ['Revoked', info.revoked_at ? formatTime(info.revoked_at) : 'no'],
+  ]);
+  byId('conn-panel').hidden = false;
+  byId('conn-done').focus();
+  clearError('action');
+}
+
+// ---------------------------------------------------------------- tasks
+
+interface TaskRow {
+  tr: HTMLTableRowElement;
+  badge: HTMLElement;
+  cancel: HTMLButtonElement;
+}
+const taskRows = new Map<string, TaskRow>();
+const seenTaskState = new Map<string, string>();
+
+function makeTaskRow(t: TaskDetail): TaskRow {
+  const badge = h('span', { class: 'badge' });
+  const cancel = h('button', { type: 'button', class: 'small', 'aria-label': `Cancel task ${shortId(t.id)}`, onclick: () => void cancelTask(t.id) }, 'Cancel');
+  const tr = h(
+    'tr',
+    { 'data-task-id': t.id },
+    h('td', {}, h('code', { title: t.id }, shortId(t.id))),
+    h('td', {}, t.runtime),
+    h('td', { class: 'prompt' }, h('code', { title: t.prompt }, t.prompt)),
+    h('td', {}, badge),
+    h('td', {}, formatTime(t.created_at)),
+    h(
+      'td',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'small', 'aria-label': `Details of task ${shortId(t.id)}`, onclick: () => void openTask(t.id) }, 'Details'),
+      cancel,
+    ),
+  );
+  return { tr, badge, cancel };
+}
+
+function renderTasks(list: TaskDetail[]): void {
+  const tbody = byId('task-table').querySelector('tbody')!;
+  const changes: string[] = [];
+  const keep = new Set<string>();
+  list.forEach((t, i) => {
+    keep.add(t.id);
+    let r = taskRows.get(t.id);
+    if (!r) {
+      r = makeTaskRow(t);
+      taskRows.set(t.id, r);
+    }
+    const st = taskState(t);
+    setText(r.badge, st.label);
+    r.badge.className = `badge ${st.tone}`;
+    r.badge.title = t.error ?? '';
+    r.cancel.hidden = isTerminal(t.status);
+    const prev = seenTaskState.get(t.id);
+    if (!firstPoll && prev !== undefined && prev !== st.label) changes.push(`Task ${shortId(t.id)} ${st.label}`);
+    seenTaskState.set(t.id, st.label);
+    if (tbody.children[i] !== r.tr) tbody.insertBefore(r.tr, tbody.children[i] ?? null);
+  });
+  for (const [id, r] of taskRows) {
+    if (keep.has(id)) continue;
+    r.tr.remove();
+    taskRows.delete(id);
+  }
+  byId('tasks-empty').hidden = list.length > 0;
+  if (changes.length) announce(changes.join('. '));
+}
+
+async function enqueue(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  if (!client || !workspace) return;
+  const runtime = byId<HTMLInputElement>('task-runtime').value.trim();
+  const promptEl = byId<HTMLTextAreaElement>('task-prompt');
+  const timeoutRaw = byId<HTMLInputElement>('task-timeout').value.trim();
+  const submit = (ev.target as HTMLFormElement).querySelector<HTMLButtonElement>('button[type=submit]')!;
+  submit.disabled = true;
+  try {
+    const { id } = await client.enqueueTask(workspace, {
+      runtime,
+      prompt: promptEl.value,
+      ...(timeoutRaw ? { timeout_s: Number(timeoutRaw) } : {}),
+    });
+    promptEl.value = '';
+    announce(`Task ${shortId(id)} queued.`);
+    clearError('action');
+    void openTask(id, false);
+    refreshNow();
+  } catch (e) {
+    showError(describe(e, 'Enqueueing the task'), 'action');
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function cancelTask(id: string): Promise<void> {
+  if (!client || !workspace) return;
+  try {
+    await client.cancelTask(workspace, id);
+    announce(`Task ${shortId(id)}: cancel requested.`);
+    clearError('action');
+    refreshNow();
+  } catch (e) {
+    showError(describe(e, `Cancelling task ${shortId(id)}`), 'action');
+  }
+}
+
+// ---------------------------------------------------------------- task detail (messages)
+
+let openTaskId: string | null = null;
+let lastSeq = -1;
+
+async function openTask(id: string, focus = true): Promise<void> {
+  openTaskId = id;
+  lastSeq = -1;
+  byId('task-messages').replaceChildren();
+  byId('task-messages-empty').hidden = false;
+  fillFacts(byId('task-facts'), []);
+  setText(byId('task-detail-title'), `Task ${shortId(id)}`);
+  const panel = byId('task-detail');
+  panel.hidden = false;
+  if (focus) {
+    const title = byId('task-detail-title');
+    title.tabIndex = -1;
+    title.focus();
+  }
+  if (client && workspace) {
+    try {
+      await refreshTask(client, workspace, generation);
+    } catch (e) {
+      showError(describe(e, `Reading task ${shortId(id)}`), 'action');
+    }
+  }
+}
+
+function closeTask(): void {
+  openTaskId = null;
+  byId('task-detail').hidden = true;
+}
+
+function messageBody(m: TaskMessage): string {
+  if (m.content !== undefined && m.content !== '') return m.content;
+  const parts = [m.tool, m.input === undefined ? undefined : JSON.stringify(m.input), m.output === undefined ? undefined : JSON.stringify(m.output)];
+  return parts.filter((p) => p !== undefined && p !== '').join(' ');
+}
+
+async function refreshTask(c: AdminClient, ws: string, gen: number): Promise<void> {
+  const id = openTaskId;
+  if (!id) return;
+  // Page through new messages only (seq > last seen): cheap even for chatty tasks.
+  const t = await c.getTask(ws, id, { messagesAfter: lastSeq, messagesLimit: MESSAGE_PAGE });
+  if (gen !== generation || openTaskId !== id) return;
+  const st = taskState(t);
+  const facts: [string, Node | string][] = [
+    ['Status', h('span', { class: `badge ${st.tone}` }, st.label)],
+    ['Runtime', t.runtime],
+    ['Prompt', h('code', { class: 'body' }, t.prompt)],
+  ];
+  if (t.timeout_s) facts.push(['Timeout', `${t.timeout_s} s`]);
+  if (t.daemon_id) facts.push(['Machine', daemonRows.get(t.daemon_id)?.data.device_name ?? shortId(t.daemon_id)]);
+  facts.push(['Created', formatTime(t.created_at)]);
+  if (t.started_at) facts.push(['Started', formatTime(t.started_at)]);
+  if (t.finished_at) facts.push(['Finished', formatTime(t.finished_at)]);
+  if (t.failure_reason) facts.push(['Failure reason', cmd(t.failure_reason)]);
+  if (t.error) facts.push(['Error', t.error]);
+  if (t.output) facts.push(['Output', h('code', {}, t.output)]);
+  fillFacts(byId('task-facts'), facts);
+
+  const ol = byId('task-messages');
+  const stick = ol.scrollTop + ol.clientHeight >= ol.scrollHeight - 4;
+  for (const m of t.messages) {
+    if (m.seq <= lastSeq) continue;
+    lastSeq = m.seq;
+    ol.append(h('li', { class: String(m.type) }, h('span', { class: 'seq' }, `#${m.seq}`), h('span', { class: 'type' }, String(m.type)), h('span', { class: 'body' }, messageBody(m))));
+  }
+  while (ol.childElementCount > MAX_MESSAGES_SHOWN) ol.firstElementChild!.remove();
+  byId('task-messages-empty').hidden = ol.childElementCount > 0;
+  if (stick) ol.scrollTop = ol.scrollHeight;
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire(): void {
+  byId<HTMLFormElement>('login-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const token = byId<HTMLInputElement>('admin-token').value.trim();
+    if (token) void signIn(token, false);
+  });
+  byId('sign-out').addEventListener('click', signOut);
+  byId<HTMLSelectElement>('workspace').addEventListener('change', (ev) => switchWorkspace((ev.target as HTMLSelectElement).value));
+  byId('error-dismiss').addEventListener('click', () => clearError());
+  byId('add-machine').addEventListener('click', () => void addMachine());
+  byId('install-done').addEventListener('click', () => {
+    hideInstall();
+    byId('add-machine').focus();
+  });
+  byId('install-copy').addEventListener('click', () => void copyFrom('install-command', 'Install command'));
+  byId('secret-copy').addEventListener('click', () => void copyFrom('secret-token', 'Token'));
+  byId('secret-done').addEventListener('click', hideSecret);
+  byId('conn-done').addEventListener('click', () => (byId('conn-panel').hidden = true));
+  byId<HTMLFormElement>('enqueue-form').addEventListener('submit', (ev) => void enqueue(ev));
+  byId('task-detail-close').addEventListener('click', closeTask);
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && client) refreshNow();
+  });
+  // Ages ("12 s ago") move on between polls without asking the platform.
+  setInterval(() => {
+    for (const r of daemonRows.values()) updateHeartbeatCell(r);
+  }, 1000);
+}
+
+async function copyFrom(id: string, what: string): Promise<void> {
+  const ok = await copyText(byId(id).textContent ?? '');
+  announce(ok ? `${what} copied to the clipboard.` : `Could not copy: select the text and copy it by hand.`);
+  const btn = byId<HTMLButtonElement>(id === 'install-command' ? 'install-copy' : 'secret-copy');
+  setText(btn, ok ? 'Copied' : 'Copy failed');
+  setTimeout(() => setText(btn, 'Copy'), 2000);
+}
+
+wire();
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (saved) void signIn(saved, true);
+else showLogin();

@@ -1,0 +1,55 @@
+// Pure text helpers for the operator page: ages, countdowns, status labels, the install
+// one-liner. No DOM here, so they are easy to reason about (and to test).
+import type { DaemonSummary, TaskDetail } from '../../api/types.js';
+
+/** "just now", "12 s ago", "4 min ago", "3 h ago", "2 d ago"; a future time (clock skew) counts as now. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 2) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86_400)} d ago`;
+}
+
+/** m:ss (or h:mm:ss) for a countdown; never negative. */
+export function formatCountdown(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+}
+
+/** What the install one-liner looks like; the token travels in the environment, never in argv. */
+export function installCommand(platformUrl: string, installToken: string): string {
+  return `curl -fsSL ${platformUrl.replace(/\/+$/, '')}/install.sh | AGENTD_INSTALL_TOKEN=${installToken} sh`;
+}
+
+export type Tone = 'ok' | 'off' | 'bad' | 'run';
+
+/** One word for a daemon's state, and its badge colour. Revoked wins over everything. */
+export function daemonState(d: DaemonSummary): { label: string; tone: Tone } {
+  if (d.revoked) return { label: 'revoked', tone: 'bad' };
+  if (d.deregistered) return { label: 'deregistered', tone: 'off' };
+  return d.online ? { label: 'online', tone: 'ok' } : { label: 'offline', tone: 'off' };
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+export const isTerminal = (status: string): boolean => TERMINAL.has(status);
+
+/** "failed: idle_watchdog", "running", "cancelled" … and its badge colour. */
+export function taskState(t: Pick<TaskDetail, 'status' | 'failure_reason'>): { label: string; tone: Tone } {
+  const tone: Tone = t.status === 'completed' ? 'ok' : t.status === 'failed' ? 'bad' : t.status === 'cancelled' ? 'off' : 'run';
+  const reason = t.failure_reason && !(t.status === 'cancelled' && t.failure_reason === 'cancelled') ? `: ${t.failure_reason}` : '';
+  return { label: `${t.status}${reason}`, tone };
+}
+
+/** Local time of an RFC 3339 stamp, or "—". */
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '—' : d.toLocaleString();
+}
+
+export const shortId = (id: string): string => id.slice(0, 8);

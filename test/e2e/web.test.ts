@@ -1,0 +1,200 @@
+// The operator page in a real browser (Debian's chromium driven by playwright-core)
+// against the real platform and a real enrolled daemon. Screenshots of each state go to
+// test-output/screenshots/ for a person to look at.
+//
+// Skips (with a message saying how to get it) only when /usr/bin/chromium is absent.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/bin.js';
+import { enrollDaemon, startDaemon, type Enrolled, type TestDaemon } from '../helpers/daemon.js';
+import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`test/e2e/web.test.ts skipped: ${CHROMIUM} not found (install it: apt-get install -y chromium)`);
+
+const SHOTS = join(ROOT, 'test-output', 'screenshots');
+const UI_TIMEOUT = 15_000;
+
+describe.skipIf(!hasChromium)('operator web page (chromium)', () => {
+  let p: TestPlatform;
+  let browser: Browser;
+  let ctx: BrowserContext;
+  let page: Page;
+  let e: Enrolled | undefined;
+  let d: TestDaemon | undefined;
+  const pageErrors: string[] = [];
+
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const daemonRow = () => page.locator(`tr[data-daemon-id="${e!.daemonId}"]`);
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    p = await startPlatform();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    });
+    ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+    page = await ctx.newPage();
+    page.setDefaultTimeout(UI_TIMEOUT);
+    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) pageErrors.push(m.text());
+    });
+  });
+
+  afterAll(async () => {
+    await d?.stop();
+    await e?.remove();
+    await browser?.close();
+    await p?.stop();
+  });
+
+  it('a wrong admin token shows a visible error and keeps the sign-in form', async () => {
+    await page.goto(p.url + '/');
+    await page.getByLabel('Admin token').fill('adm_wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.isVisible()).toBe(true);
+    expect(await alert.innerText()).toMatch(/refused the admin token \(HTTP 401/);
+    expect(await page.getByLabel('Admin token').isVisible()).toBe(true);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    await shot('01-wrong-admin-token');
+  });
+
+  it('signs in and mints an install command shown once with a countdown', async () => {
+    await page.getByLabel('Admin token').fill(p.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Add machine' }).waitFor();
+    expect(await page.getByRole('alert').isVisible()).toBe(false);
+    expect(await page.getByText('No machines yet').isVisible()).toBe(true);
+
+    await page.getByRole('button', { name: 'Add machine' }).click();
+    const command = page.locator('#install-command');
+    await expect.poll(() => command.textContent()).toMatch(/^curl -fsSL http:\/\/127\.0\.0\.1:\d+\/install\.sh \| AGENTD_INSTALL_TOKEN=mit_[0-9a-f]{40} sh$/);
+    expect(await command.textContent()).toContain(`${p.url}/install.sh`);
+    expect(await page.locator('#install-countdown').textContent()).toMatch(/^1[45]:\d\d$/);
+    expect(await page.getByRole('button', { name: 'Copy' }).first().isEnabled()).toBe(true);
+    // Only the admin token (and the chosen workspace) are kept; never the mit_.
+    const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage, ...localStorage }));
+    expect(stored).not.toContain('mit_');
+    expect(stored).toContain(p.adminToken);
+    await shot('02-install-command');
+
+    await page.getByRole('button', { name: 'Done, hide it' }).first().click();
+    expect(await page.locator('#install-panel').isVisible()).toBe(false);
+    expect(await page.content()).not.toContain('mit_');
+  });
+
+  it('shows a real enrolled daemon online with its runtimes', async () => {
+    e = await enrollDaemon(p, { name: 'web-e2e-host' });
+    d = await startDaemon(e, { env: { AGENTD_TASK_IDLE_TIMEOUT: '2s' } });
+    await d.waitForState('ready');
+    await expect.poll(() => daemonRow().locator('.badge').textContent(), { timeout: UI_TIMEOUT }).toBe('online');
+    const row = await daemonRow().innerText();
+    expect(row).toContain('web-e2e-host');
+    expect(row).toContain('command');
+    expect(row).toMatch(/just now|\d+ s ago/);
+    await shot('03-daemon-online');
+  });
+
+  it('runs tasks from the page: output, idle-watchdog failure, cancel', async () => {
+    const enqueue = async (prompt: string) => {
+      await page.getByLabel('Runtime').fill('command');
+      await page.getByLabel(/^Prompt/).fill(prompt);
+      await page.getByRole('button', { name: 'Enqueue' }).click();
+      await expect.poll(() => page.getByLabel(/^Prompt/).inputValue()).toBe('');
+      return (await page.locator('#task-table tbody tr').first().getAttribute('data-task-id'))!;
+    };
+    const badge = (id: string) => page.locator(`tr[data-task-id="${id}"] .badge`);
+
+    const ok = await enqueue('echo hello from the web page');
+    await expect.poll(() => badge(ok).textContent(), { timeout: UI_TIMEOUT }).toBe('completed');
+    await expect.poll(() => page.locator('#task-messages').innerText(), { timeout: UI_TIMEOUT }).toContain('hello from the web page');
+
+    const idle = await enqueue('echo going quiet; sleep 30');
+    await expect.poll(() => badge(idle).textContent(), { timeout: UI_TIMEOUT }).toBe('failed: idle_watchdog');
+
+    const loop = await enqueue('while true; do echo tick; sleep 0.5; done');
+    await expect.poll(() => badge(loop).textContent(), { timeout: UI_TIMEOUT }).toBe('running');
+    await page.getByRole('button', { name: `Cancel task ${loop.slice(0, 8)}` }).click();
+    await expect.poll(() => badge(loop).textContent(), { timeout: UI_TIMEOUT }).toBe('cancelled');
+    expect((await p.admin.getTask(p.workspaceId, loop)).status).toBe('cancelled');
+
+    await page.getByRole('button', { name: `Details of task ${idle.slice(0, 8)}` }).click();
+    await expect.poll(() => page.locator('#task-facts').innerText()).toContain('idle_watchdog');
+    await shot('04-tasks');
+  });
+
+  it('an API error on an action shows as a visible error', async () => {
+    await page.getByLabel('Runtime').fill('not a runtime!');
+    await page.getByLabel(/^Prompt/).fill('echo x');
+    await page.getByRole('button', { name: 'Enqueue' }).click();
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.isVisible()).toBe(true);
+    expect(await alert.innerText()).toMatch(/Enqueueing the task failed: runtime must be a runtime name.*\(HTTP 400\)/);
+    await shot('05-api-error');
+    await page.getByRole('button', { name: 'Dismiss' }).click();
+    expect(await alert.isVisible()).toBe(false);
+    await page.getByLabel('Runtime').fill('command');
+  });
+
+  it('connection info shows no token', async () => {
+    await page.getByRole('button', { name: 'Connection info of web-e2e-host' }).click();
+    const panel = page.locator('#conn-panel');
+    await panel.waitFor();
+    const text = await panel.innerText();
+    expect(text).toContain(e!.daemonId);
+    expect(text).toContain('not shown');
+    expect(text).not.toMatch(/mdt_/);
+    await page.getByRole('button', { name: 'Close' }).first().click();
+  });
+
+  it('rotate asks first (Escape cancels), then shows the new token once', async () => {
+    const before = await p.admin.connection(p.workspaceId, e!.daemonId);
+    await page.getByRole('button', { name: 'Rotate credentials of web-e2e-host' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    expect(await dialog.innerText()).toMatch(/old one stops working at once[\s\S]*agentd credentials set/);
+    await shot('06-rotate-confirm');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    expect((await p.admin.connection(p.workspaceId, e!.daemonId)).issued_at).toBe(before.issued_at);
+
+    await page.getByRole('button', { name: 'Rotate credentials of web-e2e-host' }).click();
+    await page.getByRole('button', { name: 'Rotate credential', exact: true }).click();
+    const token = page.locator('#secret-token');
+    await expect.poll(() => token.textContent()).toMatch(/^mdt_[0-9a-f]{40}$/);
+    const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage, ...localStorage }));
+    expect(stored).not.toContain('mdt_');
+    await shot('07-rotated-token');
+    await page.getByRole('button', { name: 'Done, hide it' }).last().click();
+    expect(await page.content()).not.toContain('mdt_');
+    expect((await p.admin.connection(p.workspaceId, e!.daemonId)).issued_at).not.toBe(before.issued_at);
+  });
+
+  it('revoke after confirm: the daemon shows revoked', async () => {
+    await page.getByRole('button', { name: 'Revoke web-e2e-host' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    expect(await dialog.innerText()).toMatch(/stops taking new tasks[\s\S]*cancels the tasks it is running[\s\S]*waits for a new credential/);
+    await page.getByRole('button', { name: 'Revoke credential', exact: true }).click();
+    await expect.poll(() => daemonRow().locator('.badge').textContent(), { timeout: UI_TIMEOUT }).toBe('revoked');
+    expect(await page.getByRole('button', { name: 'Revoke web-e2e-host' }).isDisabled()).toBe(true);
+    // The real daemon notices too.
+    await d!.waitForState('revoked', 15_000);
+    await shot('08-revoked');
+  });
+
+  it('reloading keeps the session (admin token in sessionStorage); sign out forgets it', async () => {
+    await page.reload();
+    await page.getByRole('button', { name: 'Add machine' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin token').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('agentd.adminToken'))).toBeNull();
+    expect(pageErrors).toEqual([]);
+  });
+});
