@@ -80,12 +80,14 @@ export function describeServicePlan(mode: InstallMode, paths: AgentdPaths, o: Se
 /** systemd must be the running init (containers and WSL1 often have the binary but not the manager). */
 async function systemdPreflight(mode: InstallMode, env?: NodeJS.ProcessEnv): Promise<void> {
   const noService = 'Enrol without a service (agentd install … --no-service) and run `agentd run` under your own supervisor.';
-  if (mode === 'system' && !existsSync('/run/systemd/system')) {
+  // /run/systemd/system exists only when systemd is the running init (a user manager needs it too).
+  if (!existsSync('/run/systemd/system')) {
     throw new UserError('this machine does not run systemd, so agentd cannot install its service', { exitCode: EXIT.CONFIG, hint: noService });
   }
   const r = await execCommand('systemctl', mode === 'user' ? ['--user', 'is-system-running'] : ['is-system-running'], { env, timeoutMs: 10_000 });
   // is-system-running exits non-zero for "degraded" too; only "cannot talk to it" matters.
-  if (r.code === 127 || /Failed to connect|not been booted|No such file|bus/i.test(r.stderr)) {
+  // "offline": no manager answers (e.g. no user manager for this login).
+  if (r.code === 127 || r.stdout.trim() === 'offline' || /Failed to connect|not been booted|No such file|bus/i.test(r.stderr)) {
     const userHint = mode === 'user' ? 'The per-user systemd is not reachable from this shell (no login session, or su/sudo without one). ' : '';
     throw new UserError(`cannot reach systemd: ${toolOutput(r).split('\n')[0]}`, { exitCode: EXIT.CONFIG, hint: `${userHint}${noService}` });
   }

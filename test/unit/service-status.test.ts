@@ -1,6 +1,7 @@
 // `agentd status` for a person: what it prints for ready / revoked / not running, and
 // the colour switch; plus the service step's preflight for a non-root system install.
 import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
 import { formatAge, formatStatus } from '../../cli/status.js';
 import type { StatusReport } from '../../installer/status.js';
 import { makeServiceStep, describeServicePlan } from '../../installer/service-step.js';
@@ -77,6 +78,12 @@ describe('service step', () => {
     const paths = resolvePaths({ mode: 'system', platform: 'linux', env: {}, uid: 1000 });
     const step = makeServiceStep({ uid: 1000, platform: 'linux' });
     await expect(step.preflight({ mode: 'system', paths })).rejects.toMatchObject({ hint: expect.stringMatching(/sudo.*--mode user/s) });
+  });
+
+  it.skipIf(existsSync('/run/systemd/system'))('without systemd as init, preflight says so and points at --no-service', async () => {
+    const paths = resolvePaths({ mode: 'user', platform: 'linux', env: {}, homedir: '/nonexistent', uid: 1000 });
+    const step = makeServiceStep({ uid: 1000, platform: 'linux' });
+    await expect(step.preflight({ mode: 'user', paths })).rejects.toMatchObject({ exitCode: 78, hint: expect.stringMatching(/--no-service/) });
   });
 
   it('dry-run plan: the unit and the commands, in order', () => {
