@@ -35,16 +35,24 @@ die() {
 # ---------------------------------------------------------------- arguments
 # Only --mode matters here (where to put the files); everything goes to `agentd install`.
 MODE=
+TOKEN_ARG=
 prev=
 for arg in "$@"; do
   case $prev in --mode) MODE=$arg ;; esac
-  case $arg in --mode=*) MODE=${arg#--mode=} ;; esac
+  case $arg in --mode=*) MODE=${arg#--mode=} ;; --token | --token=* | --token-file | --token-file=*) TOKEN_ARG=1 ;; esac
   prev=$arg
 done
 case $MODE in
   '' | system | user) ;;
   *) die "--mode must be system or user (got \"$MODE\")" ;;
 esac
+
+# Say it before downloading anything: without a token the enrolment cannot happen.
+if [ -z "${AGENTD_INSTALL_TOKEN:-}" ] && [ -z "$TOKEN_ARG" ] && [ "${AGENTD_SKIP_ENROL:-}" != 1 ]; then
+  die "AGENTD_INSTALL_TOKEN is not set" \
+    "Copy the install command from the platform UI (\"Add machine\"); it looks like:" \
+    "  curl -fsSL <platform>/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh"
+fi
 
 case $AGENTD_PLATFORM_URL in
   __AGENTD_PLATFORM_*) die "no platform URL: this copy of install.sh was not downloaded from a platform" \

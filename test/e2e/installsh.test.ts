@@ -210,14 +210,19 @@ describe.skipIf(!hasCurl)('the one-liner against the reference platform', () => 
 
   it('clear errors: no platform URL, unsupported mode, system install without root', async () => {
     const home = join(work, 'home4');
-    const noUrl = await sh('sh', `sh ${JSON.stringify(INSTALL_SH)}`, cleanEnv(home));
+    const noToken = await sh('sh', `curl -fsSL "$URL/install.sh" | sh`, cleanEnv(home, { URL: platform.url }));
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toMatch(/AGENTD_INSTALL_TOKEN is not set/);
+    expect(noToken.stderr).not.toMatch(/downloading/); // said before any download
+    const tok = { AGENTD_INSTALL_TOKEN: 'mit_' + '0'.repeat(40) };
+    const noUrl = await sh('sh', `sh ${JSON.stringify(INSTALL_SH)}`, cleanEnv(home, tok));
     expect(noUrl.code).toBe(1);
     expect(noUrl.stderr).toMatch(/no platform URL/);
-    const badMode = await sh('sh', `AGENTD_PLATFORM_URL="$URL" sh ${JSON.stringify(INSTALL_SH)} --mode weird`, cleanEnv(home, { URL: platform.url }));
+    const badMode = await sh('sh', `AGENTD_PLATFORM_URL="$URL" sh ${JSON.stringify(INSTALL_SH)} --mode weird`, cleanEnv(home, { URL: platform.url, ...tok }));
     expect(badMode.stderr).toMatch(/--mode must be system or user/);
     // A non-root system install: run as nobody when we are root (CI), else as ourselves.
     const asNobody = process.getuid?.() === 0 ? 'setpriv --reuid=65534 --regid=65534 --clear-groups ' : '';
-    const sys = await sh('sh', `${asNobody}env HOME=/nonexistent AGENTD_PLATFORM_URL="$URL" sh ${JSON.stringify(INSTALL_SH)} --mode system`, cleanEnv(home, { URL: platform.url }));
+    const sys = await sh('sh', `${asNobody}env HOME=/nonexistent AGENTD_PLATFORM_URL="$URL" sh ${JSON.stringify(INSTALL_SH)} --mode system`, cleanEnv(home, { URL: platform.url, ...tok }));
     expect(sys.code).toBe(1);
     expect(sys.stderr).toMatch(/no permission to write \/usr\/local\/lib\/agentd/);
     expect(sys.stderr).toMatch(/sudo/);
