@@ -58,6 +58,7 @@ export function formatStatus(r: StatusReport, o: { color: boolean; now: Date }):
       row('fix', `get a new install token from the platform, then: curl -fsSL ${url}/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh -s -- --force`);
     }
   } else {
+    if (r.service?.since) row('since', `${ago(r.service.since)}${c.dim(` (${r.service.since})`)}`);
     row('why', c.red(r.reason));
   }
   if (r.service) {

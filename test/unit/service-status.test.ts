@@ -61,9 +61,10 @@ describe('agentd status output', () => {
   });
 
   it('not running after a configuration error: the exit status is named', () => {
-    const r: StatusReport = { ...base, running: false, ready: false, reason: 'not running', daemon: null, health_url: null, service: { ...base.service!, active: 'failed', sub: 'failed', mainPid: undefined, result: 'exit-code', exitStatus: 78 } };
+    const r: StatusReport = { ...base, running: false, ready: false, reason: 'not running', daemon: null, health_url: null, service: { ...base.service!, active: 'failed', sub: 'failed', mainPid: undefined, result: 'exit-code', exitStatus: 78, since: '2026-01-01T11:50:00Z' } };
     const text = formatStatus(r, { color: false, now });
     expect(text).toMatch(/^agentd not running/);
+    expect(text).toMatch(/since\s+10m00s ago/);
     expect(text).toMatch(/last result exit-code, exit 78 \(configuration error\)/);
     expect(text).toMatch(/logs\s+journalctl/);
   });
