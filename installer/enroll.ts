@@ -233,7 +233,7 @@ async function existingEnrolment(paths: AgentdPaths, force: boolean): Promise<Ag
   }
   const hasCredential = await fs.lstat(paths.credentialsFile).then(
     () => true,
-    (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
+    (err: NodeJS.ErrnoException) => err.code !== 'ENOENT' && err.code !== 'ENOTDIR',
   );
   if (!config && !unreadable && !hasCredential) return null;
   if (force) return config ?? 'unreadable';

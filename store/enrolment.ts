@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { ensureDir, fsyncDir, isCode, mapFsError, removeFile, writeFileAtomic } from './atomic.js';
 import { CONFIG_DIR_MODE, CONFIG_FILE_MODE, type AgentConfig } from './config.js';
 import { CREDENTIALS_DIR_MODE, CREDENTIALS_FILE_MODE, credentialsProblem, type Credentials } from './credentials.js';
-import { NotRegularFile } from './errors.js';
+import { DiskFull, NotRegularFile, NotWritable } from './errors.js';
 import type { AgentdPaths } from './paths.js';
 
 export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, creds: Credentials): Promise<void> {
@@ -29,8 +29,8 @@ export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, cr
   const credText = JSON.stringify({ token: creds.token, daemon_id: creds.daemon_id, workspace_id: creds.workspace_id, issued_at: creds.issued_at }, null, 2) + '\n';
   const configText = JSON.stringify({ platform_url: config.platform_url, workspace_id: config.workspace_id, daemon_id: config.daemon_id, device_name: config.device_name, mode: config.mode }, null, 2) + '\n';
   try {
-    await writeFileAtomic(credStage, credText, { mode: CREDENTIALS_FILE_MODE });
-    await writeFileAtomic(configStage, configText, { mode: CONFIG_FILE_MODE });
+    await stage(credStage, paths.credentialsFile, credText, CREDENTIALS_FILE_MODE);
+    await stage(configStage, paths.configFile, configText, CONFIG_FILE_MODE);
     await rename(credStage, paths.credentialsFile);
     await rename(configStage, paths.configFile);
   } finally {
@@ -61,6 +61,19 @@ async function refuseNonRegular(path: string): Promise<void> {
   } catch (err) {
     if (err instanceof NotRegularFile) throw err;
     if (!isCode(err, 'ENOENT')) throw mapFsError(err, path);
+  }
+}
+
+/** writeFileAtomic to the staging path; errors name the real target, not the staging file. */
+async function stage(stagePath: string, target: string, text: string, mode: number): Promise<void> {
+  try {
+    await writeFileAtomic(stagePath, text, { mode });
+  } catch (err) {
+    if (err instanceof DiskFull || err instanceof NotWritable) {
+      const Cls = err.constructor as typeof DiskFull;
+      throw new Cls(err.message.split(stagePath).join(target), { path: target, hint: err.hint, cause: err.cause });
+    }
+    throw err;
   }
 }
 

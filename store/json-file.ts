@@ -12,7 +12,8 @@ export async function readSmallFile(path: string, maxBytes = 1024 * 1024): Promi
     // it changes nothing for a regular file.
     fh = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    if (isCode(err, 'ENOENT')) return null;
+    // ENOTDIR: a parent is a file, so this file cannot exist (creating it will say why).
+    if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) return null;
     if (isCode(err, 'EISDIR')) throw new NotRegularFile(`${path} is a directory, not a file`, { path });
     throw mapFsError(err, path);
   }
