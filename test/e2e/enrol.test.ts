@@ -1,0 +1,175 @@
+// Enrolment end to end: the real `agentd install --no-service` (built bundle, child
+// process) against the real reference platform over loopback. The token must never show
+// up in the installer's output nor in the platform's log.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PlatformClient } from '../../api/client.js';
+import { InstallTokenAlreadyUsed } from '../../api/errors.js';
+import { AGENTD_CMD } from '../helpers/bin.js';
+import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+
+let platform: TestPlatform;
+let dir: string;
+const tokensSeen: string[] = [];
+
+beforeAll(async () => {
+  platform = await startPlatform();
+  dir = mkdtempSync(join(tmpdir(), 'agentd-enrol-e2e-'));
+});
+afterAll(async () => {
+  await platform?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function mint(p: TestPlatform = platform): Promise<string> {
+  const t = (await p.admin.createInstallToken(p.workspaceId)).token;
+  tokensSeen.push(t);
+  return t;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI. The token travels by env or stdin, never argv. */
+function agentd(args: string[], o: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: join(dir, 'home'), AGENTD_HEALTH_ADDR: '127.0.0.1:0', ...o.env };
+    const proc = spawn(AGENTD_CMD[0]!, [...AGENTD_CMD.slice(1), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    proc.once('error', reject);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    proc.stdin.end(o.stdin ?? '');
+  });
+}
+
+function dirsFor(name: string): { configDir: string; stateDir: string; args: string[] } {
+  const configDir = join(dir, name, 'etc');
+  const stateDir = join(dir, name, 'state');
+  return { configDir, stateDir, args: ['--config-dir', configDir, '--state-dir', stateDir] };
+}
+
+function expectNoSecrets(text: string): void {
+  for (const t of tokensSeen) expect(text).not.toContain(t.slice(4));
+  expect(text).not.toMatch(/m[id]t_[0-9a-f]{8}/);
+}
+
+describe('agentd install --no-service against the reference platform', () => {
+  it('happy path: enrolled, files written 0600/0700, the credential works, no token in any output', async () => {
+    const token = await mint();
+    const d = dirsFor('happy');
+    const r = await agentd(['install', '--platform', platform.url, '--no-service', '--name', 'e2e-box', ...d.args], { env: { AGENTD_INSTALL_TOKEN: token } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Enrolled this machine as "e2e-box" in workspace ${platform.workspaceId} (${platform.url})`);
+    expect(r.stdout).toContain(join(d.configDir, 'credentials.json'));
+    expect(r.stdout).toContain('Next: start the daemon with `agentd run');
+
+    const creds = JSON.parse(readFileSync(join(d.configDir, 'credentials.json'), 'utf8')) as { token: string; daemon_id: string; workspace_id: string };
+    tokensSeen.push(creds.token);
+    const config = JSON.parse(readFileSync(join(d.configDir, 'config.json'), 'utf8')) as { daemon_id: string; workspace_id: string; platform_url: string };
+    expect(creds.workspace_id).toBe(platform.workspaceId);
+    expect(config).toMatchObject({ daemon_id: creds.daemon_id, workspace_id: platform.workspaceId, platform_url: platform.url });
+    expect(readFileSync(join(d.stateDir, 'daemon-id'), 'utf8').trim()).toBe(creds.daemon_id);
+    expect(statSync(join(d.configDir, 'credentials.json')).mode & 0o777).toBe(0o600);
+    expect(statSync(d.configDir).mode & 0o777).toBe(0o700);
+
+    // the credential is accepted by the platform
+    const client = new PlatformClient({ baseUrl: platform.url, getToken: () => creds.token });
+    try {
+      const reg = await client.register({ workspace_id: creds.workspace_id, daemon_id: creds.daemon_id, device_name: 'e2e-box', cli_version: 'test', runtimes: [{ name: 'command', type: 'command', version: '1', status: 'online' }] });
+      expect(reg.runtimes.length).toBe(1);
+    } finally {
+      await client.close();
+    }
+    expectNoSecrets(r.stdout + r.stderr);
+  });
+
+  it('token on stdin (--token -); a second exchange of the same token → already used, nothing written', async () => {
+    const token = await mint();
+    const first = await agentd(['install', '--platform', platform.url, '--no-service', '--token', '-', ...dirsFor('stdin').args], { stdin: `${token}\n` });
+    expect(first.code).toBe(0);
+    const other = dirsFor('second');
+    const second = await agentd(['install', '--platform', platform.url, '--no-service', '--token', '-', ...other.args], { stdin: `${token}\n` });
+    expect(second.code).toBe(77);
+    expect(second.stderr).toContain('this install token was already used');
+    expect(second.stderr).toContain('Mint a new install token in the platform UI');
+    expect(() => statSync(join(other.configDir, 'credentials.json'))).toThrow();
+    expectNoSecrets(first.stdout + first.stderr + second.stdout + second.stderr);
+  });
+
+  it('an expired token → says so and to mint a new one', async () => {
+    const p = await startPlatform({ args: ['--install-token-ttl', '1s'] });
+    try {
+      const token = await mint(p);
+      await new Promise((r) => setTimeout(r, 1_300));
+      const r = await agentd(['install', '--platform', p.url, '--no-service', ...dirsFor('expired').args], { env: { AGENTD_INSTALL_TOKEN: token } });
+      expect(r.code).toBe(77);
+      expect(r.stderr).toMatch(/does not know this install token, or it has expired/);
+      expect(r.stderr).toContain('Mint a new install token');
+      expectNoSecrets(r.stdout + r.stderr + p.output());
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('reinstall with --force and a new token keeps the daemon id and replaces the credential', async () => {
+    const d = dirsFor('force');
+    const a = await agentd(['install', '--platform', platform.url, '--no-service', ...d.args], { env: { AGENTD_INSTALL_TOKEN: await mint() } });
+    expect(a.code).toBe(0);
+    const before = JSON.parse(readFileSync(join(d.configDir, 'credentials.json'), 'utf8')) as { token: string; daemon_id: string };
+    tokensSeen.push(before.token);
+    const refused = await agentd(['install', '--platform', platform.url, '--no-service', ...d.args], { env: { AGENTD_INSTALL_TOKEN: await mint() } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('already enrolled');
+    expect(refused.stderr).toContain('--force');
+    const b = await agentd(['install', '--platform', platform.url, '--no-service', '--force', ...d.args], { env: { AGENTD_INSTALL_TOKEN: await mint() } });
+    expect(b.code).toBe(0);
+    expect(b.stdout).toContain('Re-enrolled');
+    const after = JSON.parse(readFileSync(join(d.configDir, 'credentials.json'), 'utf8')) as { token: string; daemon_id: string };
+    tokensSeen.push(after.token);
+    expect(after.daemon_id).toBe(before.daemon_id);
+    expect(after.token).not.toBe(before.token);
+  });
+
+  it('--token-file works and a plain --token value is refused without being echoed', async () => {
+    const token = await mint();
+    const refused = await agentd(['install', '--platform', platform.url, '--no-service', '--token', token, ...dirsFor('argv').args]);
+    expect(refused.code).toBe(64);
+    expectNoSecrets(refused.stdout + refused.stderr);
+    const f = join(dir, 'token.txt');
+    writeFileSync(f, token, { mode: 0o600 });
+    const ok = await agentd(['install', '--platform', platform.url, '--no-service', '--token-file', f, ...dirsFor('file').args]);
+    expect(ok.code).toBe(0); // the refused attempt did not spend the token
+  });
+
+  it('20 concurrent exchanges of one token: exactly one succeeds, the rest are install_token_already_used', async () => {
+    const token = await mint();
+    const client = new PlatformClient({ baseUrl: platform.url });
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => client.exchangeInstallToken({ token, daemon_id: `race-${i}` })));
+      const ok = results.filter((r) => r.status === 'fulfilled');
+      expect(ok).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(InstallTokenAlreadyUsed);
+      tokensSeen.push((ok[0] as PromiseFulfilledResult<{ token: string }>).value.token);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('the platform log never contains a token', () => {
+    expectNoSecrets(platform.output());
+  });
+});
