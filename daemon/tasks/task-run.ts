@@ -157,7 +157,10 @@ export class TaskRun {
       },
       ready: started,
       onPause: () => this.child?.pause(),
-      onResume: () => this.child?.resume(),
+      onResume: () => {
+        this.watchdog?.activity();
+        this.child?.resume();
+      },
       ...(d.highWaterBytes ? { highWaterBytes: d.highWaterBytes, lowWaterBytes: Math.floor(d.highWaterBytes / 4) } : {}),
     });
     const emit = (msgs: OutMessage[]): void => {
@@ -214,6 +217,8 @@ export class TaskRun {
     const watchdog = new IdleWatchdog({
       idleMs: d.idleMs,
       toolIdleMs: d.toolIdleMs,
+      // Output paused by backpressure (platform slow or down) is not the task's silence.
+      isHeld: () => child.isPaused,
       onFire: (silentMs, windowMs) => {
         d.onWatchdogKill?.();
         this.stop(

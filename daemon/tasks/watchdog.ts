@@ -24,6 +24,11 @@ export interface WatchdogOptions {
   onFire: (silentMs: number, windowMs: number) => void;
   /** Monotonic clock in ms (injectable for tests). */
   now?: () => number;
+  /**
+   * True while the daemon itself holds the task's output back (backpressure: the child
+   * blocks on its full pipe). That silence is ours, not the task's: it never fires then.
+   */
+  isHeld?: () => boolean;
 }
 
 // setTimeout clamps delays above 2^31-1 ms to 1 ms; a long window is re-armed in steps.
@@ -34,6 +39,7 @@ export class IdleWatchdog {
   private readonly toolIdleMs: number;
   private readonly onFire: WatchdogOptions['onFire'];
   private readonly now: () => number;
+  private readonly isHeld: () => boolean;
   private lastActivity: number;
   private toolInFlight = false;
   private timer: NodeJS.Timeout | null = null;
@@ -47,6 +53,7 @@ export class IdleWatchdog {
     this.toolIdleMs = o.toolIdleMs;
     this.onFire = o.onFire;
     this.now = o.now ?? (() => performance.now());
+    this.isHeld = o.isHeld ?? (() => false);
     this.lastActivity = this.now();
   }
 
@@ -130,6 +137,11 @@ export class IdleWatchdog {
     if (this.done) return;
     const w = this.window();
     if (w <= 0) return;
+    if (this.isHeld()) {
+      this.lastActivity = this.now();
+      this.arm();
+      return;
+    }
     const silent = this.now() - this.lastActivity;
     if (silent < w) {
       this.arm();

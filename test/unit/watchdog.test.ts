@@ -117,4 +117,18 @@ describe('IdleWatchdog', () => {
     expect(fired).toHaveLength(0);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('never fires while the daemon holds the output back (backpressure), and counts from the release', () => {
+    let held = true;
+    const fired: number[] = [];
+    const w = new IdleWatchdog({ idleMs: 2000, toolIdleMs: 0, onFire: (s) => fired.push(s), isHeld: () => held });
+    w.start();
+    vi.advanceTimersByTime(60_000);
+    expect(fired).toHaveLength(0);
+    held = false;
+    vi.advanceTimersByTime(1500);
+    expect(fired).toHaveLength(0);
+    vi.advanceTimersByTime(1000);
+    expect(fired).toHaveLength(1);
+  });
 });
