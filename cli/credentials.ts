@@ -35,7 +35,8 @@ export const command = defineCommand({
   async run({ flags: f, positionals }, io) {
     const [action, ...extra] = positionals;
     if (action !== 'set' && action !== 'show') throw new UsageError(action ? `unknown action "${action.slice(0, 40)}": use "set" or "show"` : 'say what to do: agentd credentials set, or agentd credentials show');
-    if (extra.length) throw new UsageError(`unexpected argument "${extra[0].slice(0, 40)}"`, 'The credential is read from standard input, never from the command line.');
+    // Not echoed: an extra argument here is most likely the token itself.
+    if (extra.length) throw new UsageError('unexpected extra argument (not shown, it may be a secret)', 'The credential is read from standard input, never from the command line: agentd credentials set < FILE');
     if (f.mode !== undefined && !isInstallMode(f.mode)) throw new UsageError(`--mode must be "system" or "user" (got "${f.mode.slice(0, 40)}")`);
     const paths = resolvePaths({ mode: f.mode as 'system' | 'user' | undefined, configDir: f['config-dir'], env: io.env });
     try {

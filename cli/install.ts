@@ -38,7 +38,8 @@ export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | v
       'Never as a plain --token value: every user of the machine can read argv with `ps`.',
     ].join('\n'),
     async run({ flags: f, positionals }, io) {
-      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0].slice(0, 40)}"`);
+      // Not echoed: a stray argument may well be a pasted token.
+      if (positionals.length) throw new UsageError('unexpected argument (not shown, it may be a secret)', 'Run `agentd install --help` for usage.');
       // The token check comes first: a refused --token value must not depend on other flags.
       if (f.token !== undefined && f.token !== '-') await readInstallToken({ tokenFlag: f.token, env: {}, stdin: io.stdin });
       if (!f.platform) throw new UsageError('--platform URL is required', 'Copy the install command from the platform UI; it names the platform.');

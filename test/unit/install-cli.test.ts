@@ -367,3 +367,13 @@ describe('unwritable places fail before the token is spent', () => {
     expect(requests).toHaveLength(0);
   });
 });
+
+describe('stray arguments', () => {
+  it('a positional token is refused without being echoed', async () => {
+    const r = await install([...base(), MIT]);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stderr).toMatch(/unexpected argument/);
+    expectNoToken(r);
+    expect(requests).toHaveLength(0);
+  });
+});
