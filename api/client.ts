@@ -22,7 +22,16 @@
 // Tokens: the bearer goes only into the Authorization header; error messages are built
 // from the base URL, the route and the status, and the platform's `error` text is
 // scrubbed of anything that looks like a token before it is kept.
-import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+// By path, not the package root: see api/undici-deep.d.ts (start-up cost). The root
+// module also mixes the request API into Dispatcher.prototype (ProxyAgent needs
+// `connect`); doing the same here keeps the proxy path working.
+import EnvHttpProxyAgent from 'undici/lib/dispatcher/env-http-proxy-agent.js';
+import DispatcherBase from 'undici/lib/dispatcher/dispatcher.js';
+import undiciApi from 'undici/lib/api/index.js';
+
+Object.assign(DispatcherBase.prototype, undiciApi);
+const apiRequest = undiciApi.request;
 import { Backoff, DEFAULT_RETRY, sleep, type RetryPolicy } from './backoff.js';
 import {
   BadRequest,
@@ -361,8 +370,10 @@ export class PlatformClient {
     try {
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(this.baseUrl + spec.path, {
-          dispatcher: this.dispatcher,
+        const url = new URL(this.baseUrl + spec.path);
+        res = await apiRequest.call(this.dispatcher, {
+          origin: url.origin,
+          path: url.pathname + url.search,
           method: spec.method,
           headers,
           body: spec.body === undefined ? undefined : JSON.stringify(spec.body),

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ensureDir, fsyncDir, isCode, mapFsError, removeFile, writeFileAtomic } from './atomic.js';
+import { ensureDir, fsyncDir, isCode, mapFsError, writeFileAtomic } from './atomic.js';
 import { CONFIG_DIR_MODE, CONFIG_FILE_MODE, type AgentConfig } from './config.js';
 import { CREDENTIALS_DIR_MODE, CREDENTIALS_FILE_MODE, credentialsProblem, type Credentials } from './credentials.js';
 import { DiskFull, NotRegularFile, NotWritable } from './errors.js';
@@ -46,11 +46,15 @@ export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, cr
  * that could not be saved): Tailscale's "write {} on first start" habit.
  */
 export async function probeWritable(dir: string): Promise<void> {
+  // A plain exclusive create + write, no fsync: this only asks "may I create a file
+  // here, is there room", and durability of a file deleted at once does not matter.
   const probe = join(dir, `.agentd-write-test-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await writeFileAtomic(probe, '{}\n', { mode: 0o600 });
+    await fs.writeFile(probe, '{}\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    throw mapFsError(err, dir);
   } finally {
-    await removeFile(probe).catch(() => {});
+    await fs.unlink(probe).catch(() => {});
   }
 }
 
