@@ -88,4 +88,35 @@ describe('disk full while writing credentials', () => {
       expect(readFileSync(credPath).equals(oldCred)).toBe(false);
     });
   }
+
+  it('agentd credentials set on a full disk: fails, says so, the old credential is intact', async (ctx) => {
+    if (!mounted) ctx.skip();
+    const d: Dirs = { root, configDir: join(mnt, 'config-set'), stateDir: join(root, 'state-set'), home: join(root, 'home') };
+    const first = await install(platform, platform.url, d);
+    expect(first.code, first.stderr).toBe(0);
+    const credPath = join(d.configDir, 'credentials.json');
+    const oldCred = readFileSync(credPath);
+    const daemonId = (JSON.parse(oldCred.toString()) as { daemon_id: string }).daemon_id;
+    const rotated = await platform.admin.rotateDaemon(platform.workspaceId, daemonId);
+    expect(rotated.token).toMatch(/^mdt_/);
+
+    fillLeaving(0);
+    const args = ['credentials', 'set', '--config-dir', d.configDir];
+    const r = await runAgentd(args, agentdEnv(d), 20_000, `${rotated.token}\n`);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no space left/i);
+    expect(r.stderr).toContain(d.configDir);
+    // …and that the credential in use was not touched (the operator's next worry).
+    expect(r.stderr).toMatch(/unchanged|intact|still in place|not changed/i);
+    expect(r.stderr + r.stdout).not.toMatch(/m[ida]t_[0-9a-f]{8,}/);
+    expect(readFileSync(credPath).equals(oldCred)).toBe(true);
+    expect(statSync(credPath).mode & 0o777).toBe(0o600);
+    expect(readdirSync(d.configDir).sort()).toEqual(['config.json', 'credentials.json']);
+
+    // With space again, the same rotated token goes in.
+    rmSync(join(mnt, 'filler'), { force: true });
+    const again = await runAgentd(args, agentdEnv(d), 20_000, `${rotated.token}\n`);
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(readFileSync(credPath, 'utf8')) as { token: string }).token).toBe(rotated.token);
+  });
 });

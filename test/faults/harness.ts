@@ -42,9 +42,10 @@ export interface RunResult {
 }
 
 /** Runs the agentd CLI to its end (bounded by timeoutMs). */
-export function runAgentd(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<RunResult> {
+export function runAgentd(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000, input?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(AGENTD_CMD[0]!, [...AGENTD_CMD.slice(1), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(AGENTD_CMD[0]!, [...AGENTD_CMD.slice(1), ...args], { env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) p.stdin!.end(input);
     let stdout = '';
     let stderr = '';
     p.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
