@@ -331,6 +331,8 @@ export class PlatformClient {
             route,
             status: error.status,
             platformError: error.platformError,
+            networkCode: error.networkCode,
+            maybeSent: error.maybeSent,
             cause: error.cause,
           });
         }
@@ -448,13 +450,16 @@ export class PlatformClient {
   ): { ok: false; error: PlatformError; retryable: boolean } {
     if (o.signal?.aborted && !timedOut) return { ok: false, error: new RequestAborted(`${route} aborted`, { route, cause: o.signal.reason }), retryable: false };
     const code = timedOut ? 'timeout' : networkCode(err);
-    const notSent = code !== undefined && NOT_SENT_CODES.has(code);
-    const retryable = spec.retry === 'exchange' ? notSent : spec.retry !== 'none';
+    const tls = code !== undefined && isTlsCode(code);
+    // A failed TLS handshake, like a refused connection, means no request was sent.
+    const notSent = code !== undefined && (NOT_SENT_CODES.has(code) || tls);
+    // Certificate problems do not heal by retrying.
+    const retryable = tls ? false : spec.retry === 'exchange' ? notSent : spec.retry !== 'none';
     const what = timedOut ? `no answer within ${timeoutMs} ms` : describeNetworkError(code, err);
     const note = spec.retry === 'exchange' && !notSent ? '; the request may have reached the platform, so it was not retried' : '';
     return {
       ok: false,
-      error: new PlatformUnavailable(`cannot reach the platform at ${this.baseUrl} (${route}: ${what})${note}`, { route, cause: err }),
+      error: new PlatformUnavailable(`cannot reach the platform at ${this.baseUrl} (${route}: ${what})${note}`, { route, networkCode: code, maybeSent: !notSent, cause: err }),
       retryable,
     };
   }
@@ -515,7 +520,13 @@ function networkCode(err: unknown, depth = 0): string | undefined {
   return typeof e.code === 'string' ? e.code : undefined;
 }
 
+/** OpenSSL / Node TLS verification codes (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID…). */
+function isTlsCode(code: string): boolean {
+  return /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_MISMATCH)/.test(code);
+}
+
 function describeNetworkError(code: string | undefined, err: unknown): string {
+  if (code !== undefined && isTlsCode(code)) return `TLS certificate not accepted (${code}: ${err instanceof Error ? err.message : String(err)})`;
   switch (code) {
     case 'ECONNREFUSED':
       return 'connection refused';

@@ -22,13 +22,19 @@ export class PlatformError extends Error {
   readonly route: string;
   /** The platform's `error` field, when it sent one. */
   readonly platformError: string | undefined;
+  /** No answer: the network error's code (ECONNREFUSED, UND_ERR_SOCKET, CERT_HAS_EXPIRED…, or "timeout"). */
+  readonly networkCode: string | undefined;
+  /** No answer: false when the request provably never left (refused, DNS, TLS handshake); true when it may have been received. */
+  readonly maybeSent: boolean | undefined;
 
-  constructor(message: string, opts: { route: string; status?: number; platformError?: string; cause?: unknown }) {
+  constructor(message: string, opts: { route: string; status?: number; platformError?: string; networkCode?: string; maybeSent?: boolean; cause?: unknown }) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.route = opts.route;
     this.status = opts.status;
     this.platformError = opts.platformError;
+    this.networkCode = opts.networkCode;
+    this.maybeSent = opts.maybeSent;
   }
 }
 

@@ -257,12 +257,15 @@ function exchangeFailure(err: unknown, url: string): UserError {
   }
   if (err instanceof PlatformUnavailable) {
     if (err.status === undefined) {
-      const maybeSent = /may have reached the platform/.test(err.message);
-      return new UserError(err.message.replace(/; the request may have reached the platform, so it was not retried/, ''), {
+      const code = err.networkCode ?? '';
+      const tls = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_MISMATCH)/.test(code);
+      return new UserError(err.message.replace(/; the request may have reached the platform, so it was not retried$/, ''), {
         exitCode: EXIT.UNAVAILABLE,
-        hint: maybeSent
-          ? `The connection broke after the token was sent, so it was not retried: the token may now be used. Run the same command again; if it says the token was already used, ${MINT_HINT.charAt(0).toLowerCase()}${MINT_HINT.slice(1)}`
-          : `Check the URL and that this machine can reach it (proxy: HTTPS_PROXY/NO_PROXY), e.g. curl -sS ${url}/api/workspaces -o /dev/null -w '%{http_code}\\n'; then run the same command again.`,
+        hint: tls
+          ? 'If the platform uses a private certificate authority, point NODE_EXTRA_CA_CERTS at its CA certificate (PEM) and run the same command again.'
+          : err.maybeSent
+            ? `The connection broke after the token was sent, so it was not retried: the token may now be used. Run the same command again; if it says the token was already used, ${MINT_HINT.charAt(0).toLowerCase()}${MINT_HINT.slice(1)}`
+            : `Check the URL and that this machine can reach it (proxy: HTTPS_PROXY/NO_PROXY), e.g. curl -sS ${url}/api/workspaces -o /dev/null -w '%{http_code}\\n'; then run the same command again.`,
         cause: err,
       });
     }

@@ -224,6 +224,28 @@ describe('the install-token exchange is never retried once it may have been sent
     expect((await client().exchangeInstallToken({ token: MIT, daemon_id: 'd' })).token).toBe(MDT);
   });
 
+  it('a refused connection after the retries: maybeSent false', async () => {
+    agent.get(ORIGIN).intercept({ path: EXCHANGE, method: 'POST' }).replyWithError(netError('ECONNREFUSED')).times(4);
+    const err = (await client().exchangeInstallToken({ token: MIT, daemon_id: 'd' }).catch((e: unknown) => e)) as PlatformUnavailable;
+    expect(err).toBeInstanceOf(PlatformUnavailable);
+    expect(err.maybeSent).toBe(false);
+    expect(err.networkCode).toBe('ECONNREFUSED');
+    expect(err.message).toMatch(/after 4 attempts/);
+  });
+
+  it.each(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'SELF_SIGNED_CERT_IN_CHAIN'])('a TLS failure (%s) is not retried, not "maybe sent", on any route', async (code) => {
+    const pool = agent.get(ORIGIN);
+    pool.intercept({ path: EXCHANGE, method: 'POST' }).replyWithError(netError(code));
+    pool.intercept({ path: '/api/daemon/tasks/t1/complete', method: 'POST' }).replyWithError(netError(code));
+    const a = (await client().exchangeInstallToken({ token: MIT, daemon_id: 'd' }).catch((e: unknown) => e)) as PlatformUnavailable;
+    const b = (await client().completeTask('t1', { output: '' }).catch((e: unknown) => e)) as PlatformUnavailable;
+    for (const e of [a, b]) {
+      expect(e).toBeInstanceOf(PlatformUnavailable);
+      expect(e.message).toMatch(/TLS certificate not accepted/);
+      expect(e.maybeSent).toBe(false);
+    }
+  });
+
   it('finds the code inside an AggregateError (happy eyeballs)', async () => {
     const pool = agent.get(ORIGIN);
     pool.intercept({ path: EXCHANGE, method: 'POST' }).replyWithError(new AggregateError([netError('ECONNREFUSED'), netError('ECONNREFUSED')], 'connect failed'));
@@ -238,6 +260,8 @@ describe('the install-token exchange is never retried once it may have been sent
     const err = await client().exchangeInstallToken({ token: MIT, daemon_id: 'd' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PlatformUnavailable);
     expect((err as Error).message).toMatch(/may have reached the platform/);
+    expect((err as PlatformUnavailable).maybeSent).toBe(true);
+    expect((err as PlatformUnavailable).networkCode).toBe(code);
     expect(agent.pendingInterceptors()).toHaveLength(1);
   });
 
