@@ -4,8 +4,8 @@
 // place, credential first, followed by one directory fsync. Everything that can
 // realistically fail (permissions, ENOSPC, a non-regular target) fails while staging,
 // when the previous pair is still untouched. Only a crash in the microseconds between the
-// two renames could leave a new credential next to the old config; the daemon checks
-// that both name the same daemon and workspace.
+// two renames could leave a new credential next to the old config (both then still name
+// the same daemon id, which --force keeps; the workspace may differ).
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
