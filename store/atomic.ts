@@ -10,8 +10,11 @@ import { dirname } from 'node:path';
 import writeFileAtomicLib from 'write-file-atomic';
 import { DiskFull, NotRegularFile, NotWritable, StoreError, shellQuote } from './errors.js';
 
-/** Writes `data` to `path` atomically with `mode`; refuses a target that is not a regular file. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, o: { mode: number }): Promise<void> {
+/**
+ * Writes `data` to `path` atomically with `mode`; refuses a target that is not a regular
+ * file. An existing file keeps its owner (write-file-atomic's default); `owner` sets it.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, o: { mode: number; owner?: { uid: number; gid: number } }): Promise<void> {
   let realDir = dirname(path);
   try {
     // stat (not lstat): a symlink to a regular file is written through, like
@@ -24,7 +27,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     if (!isCode(err, 'ENOENT')) throw mapFsError(err, path);
   }
   try {
-    await writeFileAtomicLib(path, typeof data === 'string' ? data : Buffer.from(data), { mode: o.mode, fsync: true });
+    await writeFileAtomicLib(path, typeof data === 'string' ? data : Buffer.from(data), { mode: o.mode, fsync: true, ...(o.owner ? { chown: o.owner } : {}) });
   } catch (err) {
     throw mapFsError(err, path);
   }

@@ -21,7 +21,10 @@ export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, cr
   if (creds.daemon_id !== config.daemon_id || creds.workspace_id !== config.workspace_id) throw new TypeError('writeEnrolment: config and credentials disagree');
   await ensureDir(dirname(paths.credentialsFile), CREDENTIALS_DIR_MODE);
   if (dirname(paths.configFile) !== dirname(paths.credentialsFile)) await ensureDir(dirname(paths.configFile), CONFIG_DIR_MODE);
-  for (const target of [paths.credentialsFile, paths.configFile]) await refuseNonRegular(target);
+  // A replaced file keeps its owner: a system service may run as its own user, which the
+  // service installer made the owner of these files (root writes them here).
+  const credOwner = await refuseNonRegular(paths.credentialsFile);
+  const configOwner = await refuseNonRegular(paths.configFile);
 
   const suffix = `.staging-${process.pid}-${randomBytes(4).toString('hex')}`;
   const credStage = paths.credentialsFile + suffix;
@@ -29,8 +32,8 @@ export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, cr
   const credText = JSON.stringify({ token: creds.token, daemon_id: creds.daemon_id, workspace_id: creds.workspace_id, issued_at: creds.issued_at }, null, 2) + '\n';
   const configText = JSON.stringify({ platform_url: config.platform_url, workspace_id: config.workspace_id, daemon_id: config.daemon_id, device_name: config.device_name, mode: config.mode }, null, 2) + '\n';
   try {
-    await stage(credStage, paths.credentialsFile, credText, CREDENTIALS_FILE_MODE);
-    await stage(configStage, paths.configFile, configText, CONFIG_FILE_MODE);
+    await stage(credStage, paths.credentialsFile, credText, CREDENTIALS_FILE_MODE, credOwner);
+    await stage(configStage, paths.configFile, configText, CONFIG_FILE_MODE, configOwner);
     await rename(credStage, paths.credentialsFile);
     await rename(configStage, paths.configFile);
   } finally {
@@ -58,20 +61,23 @@ export async function probeWritable(dir: string): Promise<void> {
   }
 }
 
-async function refuseNonRegular(path: string): Promise<void> {
+/** The owner of an existing regular file (undefined when missing); refuses anything else. */
+async function refuseNonRegular(path: string): Promise<{ uid: number; gid: number } | undefined> {
   try {
     const st = await fs.stat(path);
     if (!st.isFile()) throw new NotRegularFile(`${path} exists and is not a regular file; refusing to replace it`, { path });
+    return { uid: st.uid, gid: st.gid };
   } catch (err) {
     if (err instanceof NotRegularFile) throw err;
     if (!isCode(err, 'ENOENT')) throw mapFsError(err, path);
+    return undefined;
   }
 }
 
 /** writeFileAtomic to the staging path; errors name the real target, not the staging file. */
-async function stage(stagePath: string, target: string, text: string, mode: number): Promise<void> {
+async function stage(stagePath: string, target: string, text: string, mode: number, owner: { uid: number; gid: number } | undefined): Promise<void> {
   try {
-    await writeFileAtomic(stagePath, text, { mode });
+    await writeFileAtomic(stagePath, text, { mode, owner });
   } catch (err) {
     if (err instanceof DiskFull || err instanceof NotWritable) {
       const Cls = err.constructor as typeof DiskFull;

@@ -337,3 +337,21 @@ describe('daemon id', () => {
     expect(await loadOrCreateDaemonId(paths, { machineIdFiles: [join(dir, 'missing')] })).toBe(b);
   });
 });
+
+describe('ownership on replace', () => {
+  it.skipIf(process.getuid?.() !== 0)('writeEnrolment keeps the owner of replaced files (a service user owns them)', async () => {
+    await writeEnrolment(paths, config('old'), creds());
+    fs.chownSync(paths.credentialsFile, 4242, 4343);
+    fs.chownSync(paths.configFile, 4242, 4343);
+    await writeEnrolment(paths, config('new'), creds(TOKEN2));
+    for (const f of [paths.credentialsFile, paths.configFile]) expect([statSync(f).uid, statSync(f).gid]).toEqual([4242, 4343]);
+    expect((await readCredentials(paths.credentialsFile))?.token).toBe(TOKEN2);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('writeCredentials keeps the owner too', async () => {
+    await writeCredentials(paths.credentialsFile, creds());
+    fs.chownSync(paths.credentialsFile, 4242, 4343);
+    await writeCredentials(paths.credentialsFile, creds(TOKEN2));
+    expect(statSync(paths.credentialsFile).uid).toBe(4242);
+  });
+});
