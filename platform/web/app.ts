@@ -35,7 +35,10 @@ let errorSource: ErrorSource | null = null;
 function showError(text: string, source: ErrorSource): void {
   errorSource = source;
   setText(byId('error-text'), text);
-  byId('error').hidden = false;
+  const el = byId('error');
+  el.hidden = false;
+  // The banner is at the top; a person acting further down the page must still see it.
+  if (source === 'action') el.scrollIntoView({ block: 'nearest' });
 }
 
 function clearError(source?: ErrorSource): void {
