@@ -12,6 +12,7 @@ import type { App } from '../../platform/app.js';
 import type { Handler, Router } from '../../platform/router.js';
 import { mountRoutes } from '../../platform/routes.js';
 import type { ClaimWaiters } from '../../platform/waiters.js';
+import { EXIT } from '../../cli/exit-codes.js';
 import { ROOT } from '../helpers/bin.js';
 
 /** "POST /api/workspaces/{ws}/tasks" → "POST /api/workspaces/{}/tasks": placeholder names may differ. */
@@ -71,5 +72,21 @@ describe('docs/protocol.md', () => {
     const named = [...docNorm.matchAll(/\b(GET|POST|PUT|PATCH|DELETE) (\/api\/[A-Za-z0-9_{}\/.-]*[A-Za-z0-9_}])/g)].map((m) => `${m[1]} ${m[2]}`);
     expect(named.length).toBeGreaterThan(0);
     expect(named.filter((r) => !known.has(r))).toEqual([]);
+  });
+});
+
+describe('docs/operators.md', () => {
+  const ops = readFileSync(join(ROOT, 'docs', 'operators.md'), 'utf8');
+
+  it.each(Object.entries(EXIT))('documents exit code %s (%i)', (name, code) => {
+    expect(ops).toMatch(new RegExp(`\\|\\s*${code}\\s*\\|\\s*${name}\\s*\\|`));
+  });
+
+  it('documents every AGENTD_* setting the daemon reads', () => {
+    const src = readFileSync(join(ROOT, 'daemon', 'config.ts'), 'utf8');
+    const vars = [...src.matchAll(/^\s+(AGENTD_[A-Z_]+):/gm)].map((m) => m[1]!);
+    expect(vars.length).toBeGreaterThanOrEqual(10);
+    expect(vars.filter((v) => !ops.includes(`\`${v}\``))).toEqual([]);
+    expect(ops).toContain('AGENTD_MAX_TASKS_<RUNTIME>');
   });
 });
