@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pc from 'picocolors';
 import type { TaskDetail } from '../api/types.js';
@@ -135,6 +135,7 @@ const root = mkdtempSync(join(tmpdir(), 'agentd-demo-'));
 let platform: Child | undefined;
 let daemon: Child | undefined;
 let cleaning: Promise<void> | undefined;
+let statusCommand: string | undefined;
 
 function cleanup(): Promise<void> {
   return (cleaning ??= (async () => {
@@ -175,6 +176,11 @@ async function demo(): Promise<boolean> {
   const inst = await run([AGENTD, 'install', '--platform', ready.url, '--no-service', '--mode', 'user', '--name', 'demo-machine'], agentdEnv(home, { AGENTD_INSTALL_TOKEN: tok.token }));
   if (inst.code !== 0) throw new DemoError(`agentd install exited with ${inst.code}`, inst.output);
   const daemonId = /daemon id\s+(\S+)/.exec(inst.output)?.[1] ?? '?';
+  // Where install put things (it prints them): lets a person point `agentd status` at it.
+  const configDir = /config\s+(\S+)\/config\.json/.exec(inst.output)?.[1];
+  const stateDir = /state\s+(\S+)/.exec(inst.output)?.[1];
+  const bin = relative(process.cwd(), join(DIST, '..', 'bin', 'agentd'));
+  statusCommand = configDir && stateDir ? `${bin.startsWith('..') ? join(DIST, '..', 'bin', 'agentd') : bin} status --mode user --config-dir ${configDir} --state-dir ${stateDir}` : undefined;
   step(true, 'install', `agentd install --no-service --mode user → enrolled as "demo-machine" (daemon ${daemonId.slice(0, 8)})`);
 
   // 4. The daemon, with a short idle watchdog so task 2 is killed quickly.
@@ -265,6 +271,7 @@ async function demo(): Promise<boolean> {
     out(`  ${pc.bold('Web page')}     ${pc.cyan(ready.url + '/')}`);
     out(`  ${pc.bold('Admin token')}  ${ready.admin_token}`);
     out(`  ${pc.bold('Daemon')}       ${healthUrl ?? '?'}/status  (also /healthz, /readyz, /metrics)`);
+    if (statusCommand) out(`  ${pc.bold('Status')}       ${statusCommand}`);
   }
   return allOk;
 }
