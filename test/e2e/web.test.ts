@@ -66,13 +66,15 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', () => {
   });
 
   it('signs in and mints an install command shown once with a countdown', async () => {
+    // Keyboard only: Enter in the field submits, focus lands on "Add machine", Enter presses it.
     await page.getByLabel('Admin token').fill(p.adminToken);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Admin token').press('Enter');
     await page.getByRole('button', { name: 'Add machine' }).waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('add-machine');
     expect(await page.getByRole('alert').isVisible()).toBe(false);
     expect(await page.getByText('No machines yet').isVisible()).toBe(true);
 
-    await page.getByRole('button', { name: 'Add machine' }).click();
+    await page.keyboard.press('Enter');
     const command = page.locator('#install-command');
     await expect.poll(() => command.textContent()).toMatch(/^curl -fsSL http:\/\/127\.0\.0\.1:\d+\/install\.sh \| AGENTD_INSTALL_TOKEN=mit_[0-9a-f]{40} sh$/);
     expect(await command.textContent()).toContain(`${p.url}/install.sh`);
@@ -192,6 +194,13 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', () => {
   it('reloading keeps the session (admin token in sessionStorage); sign out forgets it', async () => {
     await page.reload();
     await page.getByRole('button', { name: 'Add machine' }).waitFor();
+    await expect.poll(() => daemonRow().locator('.badge').textContent()).toBe('revoked');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shot('09-dark-scheme');
+    await page.setViewportSize({ width: 420, height: 900 });
+    await shot('10-narrow');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 1280, height: 900 });
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token').waitFor();
     expect(await page.evaluate(() => sessionStorage.getItem('agentd.adminToken'))).toBeNull();
