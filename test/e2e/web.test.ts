@@ -18,7 +18,7 @@ if (!hasChromium) console.warn(`test/e2e/web.test.ts skipped: ${CHROMIUM} not fo
 const SHOTS = join(ROOT, 'test-output', 'screenshots');
 const UI_TIMEOUT = 15_000;
 
-describe.skipIf(!hasChromium)('operator web page (chromium)', () => {
+describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 }, () => {
   let p: TestPlatform;
   let browser: Browser;
   let ctx: BrowserContext;
