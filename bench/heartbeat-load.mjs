@@ -16,6 +16,7 @@ import { QUICK, cpuSeconds, emit, log, onExitSignal, quantile, round, sleep, sta
 
 const DAEMONS = Number(process.env.BENCH_DAEMONS || 1000);
 const CONCURRENCY = 32;
+const PIPELINING = Number(process.env.BENCH_PIPELINING || 1);
 const SATURATION_S = QUICK ? 2 : 10;
 const WARMUP_S = QUICK ? 0.5 : 2;
 const INTERVAL_S = 15;
@@ -63,7 +64,7 @@ async function enrolFleet(platform) {
 
 /** Heartbeats as fast as the server answers, CONCURRENCY in flight, for `seconds`. */
 async function saturate(url, pid, fleet, seconds) {
-  const pool = new Pool(url, { connections: CONCURRENCY, pipelining: 1 });
+  const pool = new Pool(url, { connections: CONCURRENCY, pipelining: PIPELINING });
   let i = 0;
   let stop = false;
   let measuring = false;
@@ -210,14 +211,16 @@ async function main() {
         note: `platform used ${(sat.cpuShare * 100).toFixed(0)} % of a core while saturated`,
       },
       {
+        // The platform is one single-threaded process: its sustained rate is what one core
+        // carries, SQLite's waits included (the CPU-only estimate is higher: see note).
         name: `daemons per platform core at ${INTERVAL_S} s interval`,
-        value: Math.floor(sat.perCpuSecond * INTERVAL_S),
+        value: Math.floor(sat.rps * INTERVAL_S),
         unit: 'daemons',
-        floor: Math.floor(floor.perCpuSecond * INTERVAL_S),
+        floor: Math.floor(floor.rps * INTERVAL_S),
         floor_name: 'bare node:http server',
         target: `≥ ${DAEMONS}`,
-        pass: sat.perCpuSecond * INTERVAL_S >= DAEMONS,
-        note: 'one runtime per daemon; CPU-bound estimate (heartbeats/CPU-s × interval)',
+        pass: sat.rps * INTERVAL_S >= DAEMONS,
+        note: `one runtime per daemon; sustained req/s × ${INTERVAL_S} s; CPU-only estimate ${Math.floor(sat.perCpuSecond * INTERVAL_S)}`,
       },
       {
         name: `platform CPU, ${DAEMONS} daemons at ${INTERVAL_S} s`,
