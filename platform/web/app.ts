@@ -315,8 +315,8 @@ async function addMachine(): Promise<void> {
     setText(byId('install-command'), installCommand(BASE_URL, t.token));
     byId<HTMLButtonElement>('install-copy').disabled = false;
     byId('install-panel').hidden = false;
-    const countdown = byId('install-countdown');
-    countdown.classList.remove('expired');
+    const countdown = h('span', { id: 'install-countdown', class: 'countdown' });
+    byId('install-expiry').replaceChildren('It expires in ', countdown, '.');
     const tick = () => {
       const left = ttl - (performance.now() - started);
       if (left > 0) {
@@ -324,8 +324,7 @@ async function addMachine(): Promise<void> {
         return;
       }
       clearInterval(installTick);
-      setText(countdown, '0:00 (expired)');
-      countdown.classList.add('expired');
+      byId('install-expiry').replaceChildren(h('strong', { class: 'expired' }, 'It has expired.'), ' Press Add machine for a new one.');
       setText(byId('install-command'), 'Expired: press Add machine for a new command.');
       byId<HTMLButtonElement>('install-copy').disabled = true;
       announce('The install command expired.');

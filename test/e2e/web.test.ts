@@ -207,3 +207,33 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     expect(pageErrors).toEqual([]);
   });
 });
+
+describe.skipIf(!hasChromium)('operator web page: install command expiry', { timeout: 60_000 }, () => {
+  let p: TestPlatform;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    p = await startPlatform({ args: ['--install-token-ttl', '3s'] });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await p?.stop();
+  });
+
+  it('counts down and wipes the command when the token expires', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 700 } });
+    page.setDefaultTimeout(UI_TIMEOUT);
+    await page.goto(p.url + '/');
+    await page.getByLabel('Admin token').fill(p.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Add machine' }).click();
+    const countdown = page.locator('#install-countdown');
+    await expect.poll(() => countdown.textContent()).toMatch(/^0:0[1-3]$/);
+    await expect.poll(() => page.locator('#install-expiry').textContent(), { timeout: 10_000 }).toBe('It has expired. Press Add machine for a new one.');
+    expect(await page.locator('#install-command').textContent()).toMatch(/^Expired: press Add machine/);
+    expect(await page.content()).not.toContain('mit_');
+    expect(await page.locator('#install-copy').isDisabled()).toBe(true);
+    await page.screenshot({ path: join(SHOTS, '11-install-expired.png') });
+  });
+});

@@ -1,0 +1,46 @@
+// The operator page's text helpers (platform/web/format.ts): what a person reads.
+import { describe, expect, it } from 'vitest';
+import type { DaemonSummary } from '../../api/types.js';
+import { daemonState, formatAge, formatCountdown, installCommand, taskState } from '../../platform/web/format.js';
+
+const daemon = (o: Partial<DaemonSummary>): DaemonSummary => ({
+  daemon_id: 'd1', device_name: 'build-01', cli_version: '0.1.0', last_heartbeat_at: null, online: false, revoked: false, runtimes: [], running_tasks: 0, ...o,
+});
+
+describe('web page text', () => {
+  it('ages: never negative, coarser as they grow', () => {
+    expect(formatAge(-5000)).toBe('just now');
+    expect(formatAge(1500)).toBe('just now');
+    expect(formatAge(12_400)).toBe('12 s ago');
+    expect(formatAge(4 * 60_000 + 5000)).toBe('4 min ago');
+    expect(formatAge(3 * 3_600_000)).toBe('3 h ago');
+    expect(formatAge(2 * 86_400_000)).toBe('2 d ago');
+  });
+
+  it('countdowns round up and never go below 0:00', () => {
+    expect(formatCountdown(15 * 60_000)).toBe('15:00');
+    expect(formatCountdown(59_001)).toBe('1:00');
+    expect(formatCountdown(3_000)).toBe('0:03');
+    expect(formatCountdown(-1)).toBe('0:00');
+    expect(formatCountdown(2 * 3_600_000 + 61_000)).toBe('2:01:01');
+  });
+
+  it('the install one-liner puts the token in the environment of sh, not in argv', () => {
+    const tok = 'mit_' + 'a'.repeat(40);
+    expect(installCommand('https://p.example/', tok)).toBe(`curl -fsSL https://p.example/install.sh | AGENTD_INSTALL_TOKEN=${tok} sh`);
+  });
+
+  it('daemon state: revoked wins, then deregistered, then the heartbeat', () => {
+    expect(daemonState(daemon({ online: true }))).toEqual({ label: 'online', tone: 'ok' });
+    expect(daemonState(daemon({ online: false }))).toEqual({ label: 'offline', tone: 'off' });
+    expect(daemonState(daemon({ deregistered: true }))).toEqual({ label: 'deregistered', tone: 'off' });
+    expect(daemonState(daemon({ revoked: true, deregistered: true, online: true }))).toEqual({ label: 'revoked', tone: 'bad' });
+  });
+
+  it('task state names the failure reason, but not a redundant "cancelled: cancelled"', () => {
+    expect(taskState({ status: 'failed', failure_reason: 'idle_watchdog' }).label).toBe('failed: idle_watchdog');
+    expect(taskState({ status: 'cancelled', failure_reason: 'cancelled' }).label).toBe('cancelled');
+    expect(taskState({ status: 'completed', failure_reason: null })).toEqual({ label: 'completed', tone: 'ok' });
+    expect(taskState({ status: 'running', failure_reason: null }).tone).toBe('run');
+  });
+});
