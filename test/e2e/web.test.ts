@@ -235,5 +235,14 @@ describe.skipIf(!hasChromium)('operator web page: install command expiry', { tim
     expect(await page.content()).not.toContain('mit_');
     expect(await page.locator('#install-copy').isDisabled()).toBe(true);
     await page.screenshot({ path: join(SHOTS, '11-install-expired.png') });
+
+    // The platform goes away: a visible error that says so; it comes back: the error goes.
+    await p.halt();
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await alert.innerText()).toMatch(/Refreshing failed: cannot reach the platform at http:\/\/127\.0\.0\.1:\d+ .*keeps retrying/);
+    await page.screenshot({ path: join(SHOTS, '12-platform-down.png') });
+    await p.restart();
+    await expect.poll(() => alert.isVisible(), { timeout: 10_000 }).toBe(false);
   });
 });
