@@ -58,7 +58,8 @@ export function installSignalHandlers(hooks: SignalHooks, o: SignalOptions): Sig
       hooks.stop(signal).then(
         () => {
           clearTimeout(t);
-          exit(EXIT.OK);
+          // A forced stop makes the drain end early; that is still exit 1, not a clean stop.
+          exit(stops > 1 ? EXIT.FAILURE : EXIT.OK);
         },
         (err: unknown) => {
           clearTimeout(t);

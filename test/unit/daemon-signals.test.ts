@@ -40,6 +40,19 @@ describe('signals', () => {
     expect(exits).toEqual([1]);
   });
 
+  it('a forced stop that lets the graceful one finish first still exits 1', async () => {
+    let release: () => void = () => undefined;
+    const { proc, exits } = setup({
+      stop: () => new Promise<void>((r) => (release = r)),
+      force: async () => release(),
+    });
+    proc.emit('SIGTERM');
+    proc.emit('SIGTERM');
+    await tick();
+    expect(exits.every((c) => c === 1)).toBe(true);
+    expect(exits.length).toBeGreaterThan(0);
+  });
+
   it('a stop that hangs past its deadline exits 1', async () => {
     const { proc, exits } = setup({ stop: () => new Promise(() => undefined) }, 50);
     proc.emit('SIGTERM');
