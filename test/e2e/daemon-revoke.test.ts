@@ -40,6 +40,10 @@ it('revoked within two heartbeat intervals, back to ready on a rotated credentia
   d = await startDaemon(e, { env: { AGENTD_HEARTBEAT_INTERVAL: '1s' } });
   await d.waitFor((s) => s.state === 'ready' && s.heartbeat.last_success_at !== null);
 
+  // A running task: revocation cancels it (it could not report anyway).
+  await p.admin.enqueueTask(p.workspaceId, { runtime: 'command', prompt: 'sleep 120' });
+  await d.waitFor((s) => s.tasks.running.length === 1);
+
   await p.admin.revokeDaemon(p.workspaceId, e.daemonId);
   const revokedAt = Date.now();
   const st = await d.waitForState('revoked', 5_000);
@@ -48,6 +52,7 @@ it('revoked within two heartbeat intervals, back to ready on a rotated credentia
   const readyz = await fetch(`${d.healthUrl}/readyz`);
   expect(readyz.status).toBe(503);
   expect(((await readyz.json()) as { state: string }).state).toBe('revoked');
+  await d.waitFor((s) => s.tasks.running.length === 0, 15_000);
   // Alive (its credential watch turns), so systemd's watchdog leaves it be.
   expect((await fetch(`${d.healthUrl}/healthz`)).status).toBe(200);
 
