@@ -42,7 +42,9 @@ export interface DaemonSettings {
 
 // A duration: 500ms, 90s, 30m, 2h, or plain seconds (15, 1.5).
 const DURATION_RE = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$';
-const DURATION_ACCEPTED = 'a duration such as 500ms, 90s, 30m, 2h or plain seconds';
+const DURATION_ACCEPTED = 'a duration such as 500ms, 90s, 30m, 2h or plain seconds, at most 8760h';
+/** One year: longer is surely a typo, and deadlines must stay valid Dates (/status prints them). */
+export const MAX_DURATION_MS = 8760 * 3_600_000;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Milliseconds of a duration string, or null when it is not one. */
@@ -128,7 +130,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): DaemonSettings {
   }
   const dur = (name: VarName, min = 0): number => {
     const ms = parseDuration(raw[name]);
-    if (ms === null || ms < min) throw bad(name, raw[name], VARS[name].accepted);
+    if (ms === null || ms < min || ms > MAX_DURATION_MS) throw bad(name, raw[name], VARS[name].accepted);
     return ms;
   };
   const maxTasks = Number(raw.AGENTD_MAX_TASKS);

@@ -83,6 +83,8 @@ describe('loadSettings', () => {
     ['AGENTD_MAX_TASKS', 'many'],
     ['AGENTD_MAX_TASKS_CLAUDE', 'two'],
     ['AGENTD_POLL_INTERVAL', '10ms'],
+    ['AGENTD_TASK_TIMEOUT', '10000000000h'],
+    ['AGENTD_WORKDIR_RETENTION', '8761h'],
   ])('%s=%j → one line naming the variable, the value and what is accepted', (name, value) => {
     const e = err({ [name]: value });
     expect(e.exitCode).toBe(78);
