@@ -124,6 +124,11 @@ export class Daemon {
 
     const addr = this.#o.settings.healthAddr;
     if (addr) this.#health = await startHealthServer(addr, this.#healthSource(), this.#log);
+    // A signal during start-up may already have closed us: leave nothing behind.
+    if (this.#closed) {
+      await this.#health?.close();
+      return;
+    }
     await writeRuntimeInfo(this.#o.paths, { pid: process.pid, health_url: this.healthUrl, version: VERSION, started_at: this.startedAt.toISOString() });
     this.#log.info(
       { event: 'started', version: VERSION, health_url: this.healthUrl, daemon_id: this.#config.daemon_id, platform_url: this.#config.platform_url, state_dir: this.#o.paths.stateDir },

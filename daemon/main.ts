@@ -12,7 +12,7 @@ import { setFlagsFromString } from 'node:v8';
 import { EXIT } from '../cli/exit-codes.js';
 import { resolvePaths, type InstallMode } from '../store/paths.js';
 import { acquireStateLock, type StateLock } from '../store/lock.js';
-import { LockHeld } from '../store/errors.js';
+import { LockHeld, StoreError } from '../store/errors.js';
 import { loadSettings } from './config.js';
 import { loadEnrolment } from './credentials.js';
 import { Daemon } from './daemon.js';
@@ -102,6 +102,10 @@ export async function runDaemon(o: RunOptions): Promise<Daemon> {
   } catch (err) {
     await daemon.close().catch(() => undefined);
     await lock.release().catch(() => undefined);
+    if (err instanceof StoreError) {
+      // daemon.json could not be written: the state directory is not writable or full.
+      throw new DaemonExit(err.message, EXIT.CANTCREAT, err.hint, err);
+    }
     throw err;
   }
   return daemon;
