@@ -107,9 +107,15 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     const enqueue = async (prompt: string) => {
       await page.getByLabel('Runtime').fill('command');
       await page.getByLabel(/^Prompt/).fill(prompt);
+      // Read without Playwright's auto-wait: the table may have no task row yet.
+      const first = () => page.evaluate(() => document.querySelector('#task-table tbody tr[data-task-id]')?.getAttribute('data-task-id') ?? null);
+      const before = await first();
       await page.getByRole('button', { name: 'Enqueue' }).click();
       await expect.poll(() => page.getByLabel(/^Prompt/).inputValue()).toBe('');
-      return (await page.locator('#task-table tbody tr').first().getAttribute('data-task-id'))!;
+      // The form clears before the next poll redraws the table: wait for the new row on top,
+      // or the previous task's id would be returned.
+      await expect.poll(first, { timeout: UI_TIMEOUT }).not.toBe(before);
+      return (await first())!;
     };
     const badge = (id: string) => page.locator(`tr[data-task-id="${id}"] .badge`);
 
