@@ -81,7 +81,17 @@ async function setCredential(paths: AgentdPaths, io: CommandIO, json: boolean): 
     throw new UserError(`not a daemon credential: ${what}`, { exitCode: EXIT.USAGE, hint: 'Copy the credential from the platform UI (rotate shows it once).' });
   }
   const issuedAt = new Date().toISOString();
-  await writeCredentials(paths.credentialsFile, { token, daemon_id: config.daemon_id, workspace_id: config.workspace_id, issued_at: issuedAt });
+  try {
+    await writeCredentials(paths.credentialsFile, { token, daemon_id: config.daemon_id, workspace_id: config.workspace_id, issued_at: issuedAt });
+  } catch (err) {
+    // The write is temp file + rename: a failure never touches the file in use. Say so,
+    // because "is my daemon still able to run?" is the operator's next question.
+    if (err instanceof StoreError) {
+      const unchanged = `The credential in use is unchanged (${paths.credentialsFile}).`;
+      throw new UserError(err.message, { exitCode: EXIT.CANTCREAT, hint: err.hint ? `${err.hint}\n${unchanged}` : unchanged, cause: err });
+    }
+    throw err;
+  }
   if (json) {
     io.stdout.write(JSON.stringify({ written: paths.credentialsFile, daemon_id: config.daemon_id, workspace_id: config.workspace_id, issued_at: issuedAt }) + '\n');
   } else {

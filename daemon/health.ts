@@ -42,7 +42,11 @@ export const HEALTH_LIMITS = {
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
-  maxConnections: 64,
+  // High enough that 1,000 held connections (a hostile local process, or a stuck
+  // monitoring agent) still leave room for the service manager's probes; low enough to
+  // bound the fds a loopback client can take (Node raises RLIMIT_NOFILE to the hard
+  // limit, 524288 under systemd). 64 refused every probe under that load (test/faults).
+  maxConnections: 4096,
 } as const;
 
 export async function startHealthServer(addr: HealthAddr, source: HealthSource, logger: Logger): Promise<HealthServer> {
