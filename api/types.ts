@@ -55,14 +55,14 @@ export interface RuntimeInfo {
   status: RuntimeStatus;
 }
 
-/** Device facts gathered once at start (systeminformation), sent at registration. */
+/** Device facts gathered once at start (daemon/device.ts), sent at registration. */
 export interface DeviceInfo {
   hostname?: string;
   os?: string; // linux | macos | windows
   arch?: string;
   cpus?: number;
   memory_bytes?: number;
-  os_release?: string; // e.g. "Debian GNU/Linux 12" (systeminformation)
+  os_release?: string; // e.g. "Debian GNU/Linux 12" (/etc/os-release PRETTY_NAME)
   cpu_model?: string;
 }
 

@@ -39,7 +39,7 @@ await build({
   sourcemap: 'linked',
   // Native addon: loaded from node_modules at run time (only the platform uses it).
   external: ['better-sqlite3'],
-  // CommonJS dependencies (pino, systeminformation…) call require(); give ESM chunks one.
+  // CommonJS dependencies (pino, write-file-atomic…) call require(); give ESM chunks one.
   banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },
   // write-file-atomic (CommonJS) reads __filename, which an ESM chunk lacks; Node >= 20.11
   // has import.meta.filename.
