@@ -14,6 +14,7 @@ import { EXIT } from './exit-codes.js';
 import { readConfig } from '../store/config.js';
 import { readCredentials, writeCredentials } from '../store/credentials.js';
 import { StoreError } from '../store/errors.js';
+import { adoptDirOwner } from '../store/service-files.js';
 import { isInstallMode, resolvePaths, type AgentdPaths } from '../store/paths.js';
 
 const MAX_INPUT_BYTES = 64 * 1024;
@@ -81,8 +82,13 @@ async function setCredential(paths: AgentdPaths, io: CommandIO, json: boolean): 
     throw new UserError(`not a daemon credential: ${what}`, { exitCode: EXIT.USAGE, hint: 'Copy the credential from the platform UI (rotate shows it once).' });
   }
   const issuedAt = new Date().toISOString();
+  const existed = await fs.lstat(paths.credentialsFile).then(() => true, () => false);
   try {
     await writeCredentials(paths.credentialsFile, { token, daemon_id: config.daemon_id, workspace_id: config.workspace_id, issued_at: issuedAt });
+    // A replaced file keeps its owner. A new one written by root into a system service's
+    // config dir must belong to the service user (the dir's owner), or the daemon cannot
+    // read its own 0600 credential.
+    if (!existed) await adoptDirOwner(paths.credentialsFile);
   } catch (err) {
     // The write is temp file + rename: a failure never touches the file in use. Say so,
     // because "is my daemon still able to run?" is the operator's next question.

@@ -1,7 +1,7 @@
 // `agentd credentials set|show` in-process: the new credential comes from stdin (bare or
 // the rotate JSON), is checked against config.json, written 0600; show never prints it.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
@@ -43,6 +43,15 @@ describe('agentd credentials set', () => {
     expect(JSON.parse(readFileSync(credFile(), 'utf8'))).toMatchObject({ token: MDT, daemon_id: 'd1', workspace_id: 'ws1' });
     expect(statSync(credFile()).mode & 0o777).toBe(0o600);
     expect(r.stdout + r.stderr).not.toContain(MDT.slice(4));
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('as root: a new credential belongs to the config dir\'s owner (the service user); a replaced one keeps its owner', async () => {
+    chownSync(etc, 4242, 4242);
+    expect((await credentials(['set'], `${MDT}\n`)).code).toBe(EXIT.OK);
+    expect(statSync(credFile())).toMatchObject({ uid: 4242, gid: 4242 });
+    chownSync(credFile(), 4343, 4343);
+    expect((await credentials(['set'], `${MDT_OLD}\n`)).code).toBe(EXIT.OK);
+    expect(statSync(credFile())).toMatchObject({ uid: 4343, gid: 4343 });
   });
 
   it('the rotate JSON is accepted when it names this daemon, refused when it names another', async () => {
