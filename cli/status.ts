@@ -56,6 +56,7 @@ export function formatStatus(r: StatusReport, o: { color: boolean; now: Date }):
     if (state === 'revoked') {
       const url = str(d.platform_url) ?? '<platform>';
       row('fix', `get a new install token from the platform, then: curl -fsSL ${url}/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh -s -- --force`);
+      row('', `or, if the credential was rotated, put the new one in place (no restart needed): agentd credentials set < FILE`);
     }
   } else {
     if (r.service?.since) row('since', `${ago(r.service.since)}${c.dim(` (${r.service.since})`)}`);

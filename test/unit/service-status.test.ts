@@ -57,6 +57,7 @@ describe('agentd status output', () => {
     expect(text).toMatch(/^agentd revoked/);
     expect(text).toMatch(/why\s+credential refused twice/);
     expect(text).toContain('curl -fsSL https://p.example/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh -s -- --force');
+    expect(text).toContain('agentd credentials set < FILE');
     expect(text).toMatch(/logs\s+journalctl -u agentd.service -n 50/);
   });
 
