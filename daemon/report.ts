@@ -6,7 +6,7 @@ import type { RegisteredRuntime } from '../api/types.js';
 import type { HeartbeatStats } from './heartbeat.js';
 import { TRANSITIONS, type DaemonState } from './lifecycle.js';
 import { MetricsWriter } from './metrics.js';
-import type { RunningTaskInfo, TaskStats } from './tasks/types.js';
+import { emptyTaskStats, type RunningTaskInfo, type TaskStats } from './tasks/types.js';
 
 export interface Snapshot {
   version: string;
@@ -34,7 +34,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 const ageS = (now: Date, ms: number | null): number | null => (ms === null ? null : Math.max(0, Math.round((now.getTime() - ms) / 1000)));
 
 export function statusDoc(s: Snapshot): Record<string, unknown> {
-  const { running: _running, ...counters } = s.tasks ?? emptyStats();
+  const { running: _running, ...counters } = s.tasks ?? emptyTaskStats();
   return {
     version: s.version,
     pid: s.pid,
@@ -89,20 +89,6 @@ function formatUptime(ms: number): string {
   return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${t % 60}s`;
 }
 
-function emptyStats(): TaskStats {
-  return {
-    running: 0,
-    claimed_total: 0,
-    finished_total: {},
-    watchdog_kills_total: 0,
-    claim_requests_total: 0,
-    claim_errors_total: 0,
-    messages_sent_total: 0,
-    message_bytes_sent_total: 0,
-    spawn_latency_seconds_last: null,
-  };
-}
-
 function openFds(): number | null {
   try {
     return readdirSync('/proc/self/fd').length - 1; // minus the fd readdir itself opened
@@ -112,7 +98,7 @@ function openFds(): number | null {
 }
 
 export function metricsText(s: Snapshot): string {
-  const t = s.tasks ?? emptyStats();
+  const t = s.tasks ?? emptyTaskStats();
   const hb = s.heartbeat;
   const cpu = process.cpuUsage();
   const w = new MetricsWriter()

@@ -24,7 +24,7 @@ import { groupMembers, groupsWithCwdUnder, killGroupAndWait, processAlive, proce
 import { findOnPath } from './runtimes.js';
 import { TaskRun, describe, type TaskOutcome } from './task-run.js';
 import { Backoff, jittered, sleep } from './timing.js';
-import type { CreateTaskManager, RunningTaskInfo, TaskManager, TaskManagerOptions, TaskStats } from './types.js';
+import { emptyTaskStats, type CreateTaskManager, type RunningTaskInfo, type TaskManager, type TaskManagerOptions, type TaskStats } from './types.js';
 import { join } from 'node:path';
 
 /** Answers faster than this with no task count as "the platform did not hold the poll". */
@@ -55,17 +55,7 @@ class Manager implements TaskManager {
   private wakeFn: (() => void) | null = null;
   private stopped = false;
   private housekeeping: { stop(): void | Promise<void> } | null = null;
-  private readonly s: TaskStats = {
-    running: 0,
-    claimed_total: 0,
-    finished_total: {},
-    watchdog_kills_total: 0,
-    claim_requests_total: 0,
-    claim_errors_total: 0,
-    messages_sent_total: 0,
-    message_bytes_sent_total: 0,
-    spawn_latency_seconds_last: null,
-  };
+  private readonly s: TaskStats = emptyTaskStats();
 
   constructor(o: TaskManagerOptions) {
     this.o = o;

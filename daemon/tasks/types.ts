@@ -63,6 +63,21 @@ export interface TaskStats {
   spawn_latency_seconds_last: number | null;
 }
 
+/** All counters at zero: a new manager's, and what /metrics shows before tasks start. */
+export function emptyTaskStats(): TaskStats {
+  return {
+    running: 0,
+    claimed_total: 0,
+    finished_total: {},
+    watchdog_kills_total: 0,
+    claim_requests_total: 0,
+    claim_errors_total: 0,
+    messages_sent_total: 0,
+    message_bytes_sent_total: 0,
+    spawn_latency_seconds_last: null,
+  };
+}
+
 export interface TaskManager {
   /** Report tasks a previous process left behind (journal → `orphaned`, recover-orphans). */
   recoverOrphans(): Promise<void>;
