@@ -12,7 +12,7 @@ import { PlatformClient } from '../../api/client.js';
 import type { RegisteredRuntime, RuntimeInfo, TaskDetail } from '../../api/types.js';
 import { createTaskManager } from '../../daemon/tasks/manager.js';
 import type { TaskManager, TaskManagerOptions } from '../../daemon/tasks/types.js';
-import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { allMessages, startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { ROOT } from '../helpers/bin.js';
 
 export const FIXTURE_BIN = join(ROOT, 'test', 'fixtures', 'bin');
@@ -98,16 +98,7 @@ export async function startHarness(
     waitDone(id, timeoutMs = 20_000) {
       return p.admin.waitForTask(p.workspaceId, id, (t) => ['completed', 'failed', 'cancelled'].includes(t.status), timeoutMs);
     },
-    async messages(id) {
-      const out: TaskDetail['messages'] = [];
-      let after = -1;
-      for (;;) {
-        const t = await p.admin.getTask(p.workspaceId, id, { messagesAfter: after, messagesLimit: 5000 });
-        out.push(...t.messages);
-        if (t.messages.length < 5000) return out;
-        after = t.messages.at(-1)!.seq;
-      }
-    },
+    messages: (id) => allMessages(p, id),
     async close() {
       mgr.stopClaiming();
       await mgr.cancelAll('daemon_shutdown');

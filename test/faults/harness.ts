@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TaskDetail, TaskMessage } from '../../api/types.js';
+import type { TaskDetail } from '../../api/types.js';
 import { AGENTD_CMD as DEFAULT_AGENTD_CMD, AGENTD_NODE } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { FaultProxy } from './proxy.js';
@@ -173,17 +173,7 @@ export async function startDaemon(d: Dirs, env: NodeJS.ProcessEnv = {}): Promise
   return daemon;
 }
 
-/** Every stored message of a task, in seq order, paging through the platform's answer. */
-export async function allMessages(p: TestPlatform, id: string): Promise<TaskMessage[]> {
-  const out: TaskMessage[] = [];
-  let after = -1;
-  for (;;) {
-    const t = await p.admin.getTask(p.workspaceId, id, { messagesAfter: after, messagesLimit: 5000 });
-    out.push(...t.messages);
-    if (t.messages.length < 5000) return out;
-    after = t.messages.at(-1)!.seq;
-  }
-}
+export { allMessages } from '../helpers/platform.js';
 
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 

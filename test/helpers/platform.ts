@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TaskMessage } from '../../api/types.js';
 import { AdminClient } from '../../platform/admin-client.js';
 import { PLATFORM_CMD } from './bin.js';
 
@@ -182,4 +183,16 @@ export async function registerRaw(
   const runtimeIds: Record<string, string> = {};
   for (const rt of r.json.runtimes as { id: string; name: string }[]) runtimeIds[rt.name] = rt.id;
   return { token, runtimeIds };
+}
+
+/** Every stored message of a task, in seq order, paging through the platform's answer. */
+export async function allMessages(p: TestPlatform, id: string): Promise<TaskMessage[]> {
+  const out: TaskMessage[] = [];
+  let after = -1;
+  for (;;) {
+    const t = await p.admin.getTask(p.workspaceId, id, { messagesAfter: after, messagesLimit: 5000 });
+    out.push(...t.messages);
+    if (t.messages.length < 5000) return out;
+    after = t.messages.at(-1)!.seq;
+  }
 }
