@@ -3,13 +3,14 @@
 // after the credential is written: install the unit, (re)start it, wait for /readyz,
 // printing one progress line per step. Also the --dry-run plan.
 import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { ServiceStep } from './enroll.js';
 import type { AgentdPaths, InstallMode } from '../store/paths.js';
 import { UserError } from '../cli/errors.js';
 import { EXIT } from '../cli/exit-codes.js';
 import { execCommand, toolOutput } from './exec.js';
-import { needsRoot, serviceManagerFor, type ServiceManager, type ServiceOptions } from './service.js';
+import { needsRoot, resolveAgentdCommand, serviceManagerFor, type ServiceManager, type ServiceOptions } from './service.js';
 import { SystemdService } from './systemd.js';
 import { waitForReady } from './ready.js';
 
@@ -36,6 +37,7 @@ export function makeServiceStep(o: ServiceStepOptions = {}): ServiceStep<{ lines
     async preflight({ mode, paths }) {
       const svc = manager(mode, paths);
       if (mode === 'system' && uid !== 0) throw needsRoot(svc.unitPath);
+      if (svc.kind === 'systemd' && mode === 'system') refusePrivateTmpPaths(o.service?.agentdCommand ?? resolveAgentdCommand(o.env ?? process.env), paths);
       if (svc.kind === 'systemd') await systemdPreflight(mode, o.env);
       // enroll() exchanges the token right after this preflight.
       progress('exchanging the install token');
@@ -90,5 +92,37 @@ async function systemdPreflight(mode: InstallMode, env?: NodeJS.ProcessEnv): Pro
   if (r.code === 127 || r.stdout.trim() === 'offline' || /Failed to connect|not been booted|No such file|bus/i.test(r.stderr)) {
     const userHint = mode === 'user' ? 'The per-user systemd is not reachable from this shell (no login session, or su/sudo without one). ' : '';
     throw new UserError(`cannot reach systemd: ${toolOutput(r).split('\n')[0]}`, { exitCode: EXIT.CONFIG, hint: `${userHint}${noService}` });
+  }
+}
+
+/** True for paths the system unit's PrivateTmp=yes replaces with a private, empty dir. */
+export function hiddenByPrivateTmp(path: string): boolean {
+  return ['/tmp', '/var/tmp'].some((d) => path === d || path.startsWith(`${d}/`));
+}
+
+/**
+ * The system unit runs with PrivateTmp=yes: a program or directory under /tmp or
+ * /var/tmp (a checkout unpacked there, `--state-dir /tmp/x`) does not exist for the
+ * service, which would fail at every start with "Cannot find module". Refuse before the
+ * token is spent.
+ */
+function refusePrivateTmpPaths(agentdCommand: string[], paths: AgentdPaths): void {
+  const hidden = agentdCommand.find((p) => isAbsolute(p) && hiddenByPrivateTmp(p));
+  if (hidden) {
+    throw new UserError(`the system service would run ${hidden}, which it cannot see: it runs with PrivateTmp=yes (its own empty /tmp and /var/tmp)`, {
+      exitCode: EXIT.CONFIG,
+      hint: "Install agentd with the platform's one-liner (curl -fsSL <platform>/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh), or run `agentd install` from a copy outside /tmp and /var/tmp.",
+    });
+  }
+  for (const [flag, dir] of [
+    ['--config-dir', paths.configDir],
+    ['--state-dir', paths.stateDir],
+  ] as const) {
+    if (hiddenByPrivateTmp(dir)) {
+      throw new UserError(`${flag} ${dir} is under /tmp or /var/tmp, which the system service cannot see (PrivateTmp=yes)`, {
+        exitCode: EXIT.CONFIG,
+        hint: `Choose a directory elsewhere, or leave ${flag} out to use the default.`,
+      });
+    }
   }
 }

@@ -57,6 +57,8 @@ describe('tasks against the real platform', () => {
     expect(t.error).toMatch(/no output for 2s \(idle limit 2s\)/);
     const gc = readPid(h, id, 'gc.pid');
     await waitFor(() => !alive(gc), 3000, `grandchild ${gc} to be gone`);
+    // The platform hears of the failure before the runner returns and the slot is freed.
+    await waitFor(() => h!.mgr.running().length === 0, 3000, 'the slot to be freed');
     expect(h.mgr.stats().watchdog_kills_total).toBe(1);
     expect(h.mgr.stats().finished_total.idle_watchdog).toBe(1);
   });

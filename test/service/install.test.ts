@@ -14,8 +14,9 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGENTD_CMD, AGENTD_JS } from '../helpers/bin.js';
+import { AGENTD_JS } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { stageAgentd } from './stage.js';
 
 const HARNESS = join(dirname(fileURLToPath(import.meta.url)), 'systemd-harness.sh');
 const probe = spawnSync(HARNESS, ['--probe'], { encoding: 'utf8' });
@@ -61,7 +62,7 @@ describe.skipIf(!canRun)('agentd install / status / restart / uninstall under a 
     const tok1 = (await platform.admin.createInstallToken(platform.workspaceId)).token;
     const tok2 = (await platform.admin.createInstallToken(platform.workspaceId)).token;
     const tok3 = (await platform.admin.createInstallToken(platform.workspaceId)).token;
-    const agentd = AGENTD_CMD.map((a) => `'${a}'`).join(' ');
+    const agentd = stageAgentd(dir, NS).map((a) => `'${a}'`).join(' ');
     const dirs = `--mode system --config-dir ${NS}/config --state-dir ${NS}/state`;
     const script = `
 set -u

@@ -19,6 +19,7 @@ import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { SystemdService } from '../../installer/systemd.js';
 import { resolvePaths } from '../../store/paths.js';
 import { chownTree } from '../../store/service-files.js';
+import { stageAgentd } from './stage.js';
 
 const HARNESS = join(dirname(fileURLToPath(import.meta.url)), 'systemd-harness.sh');
 const probe = spawnSync(HARNESS, ['--probe'], { encoding: 'utf8' });
@@ -53,7 +54,7 @@ async function setup(platform: TestPlatform, extraDropin = ''): Promise<Fixture>
   chmodSync(dir, 0o700);
 
   const nsPaths = resolvePaths({ mode: 'system', configDir: `${NS_ROOT}/config`, stateDir: `${NS_ROOT}/state`, env: {} });
-  const svc = new SystemdService({ mode: 'system', paths: nsPaths, serviceUser: 'nobody', agentdCommand: AGENTD_CMD, uid: 0 });
+  const svc = new SystemdService({ mode: 'system', paths: nsPaths, serviceUser: 'nobody', agentdCommand: stageAgentd(dir, NS_ROOT), uid: 0 });
   const unitFile = join(dir, 'agentd.service');
   // The harness copies the unit; `nobody`'s group is nogroup on Debian.
   writeFileSync(unitFile, svc.render().replace(/^Group=nobody$/m, `Group=${spawnSync('id', ['-gn', 'nobody'], { encoding: 'utf8' }).stdout.trim()}`));

@@ -88,6 +88,22 @@ describe('service step', () => {
     await expect(step.preflight({ mode: 'user', paths })).rejects.toMatchObject({ exitCode: 78, hint: expect.stringMatching(/--no-service/) });
   });
 
+  it('a system install refuses, before the token is spent, what PrivateTmp=yes would hide from the service', async () => {
+    const paths = resolvePaths({ mode: 'system', platform: 'linux', env: {}, uid: 0 });
+    const fromTmp = makeServiceStep({ uid: 0, platform: 'linux', service: { agentdCommand: ['/usr/bin/node', '/tmp/checkout/dist/agentd.mjs'] } });
+    await expect(fromTmp.preflight({ mode: 'system', paths })).rejects.toMatchObject({
+      exitCode: 78,
+      message: expect.stringMatching(/would run \/tmp\/checkout\/dist\/agentd\.mjs, which it cannot see: it runs with PrivateTmp=yes/),
+      hint: expect.stringMatching(/install\.sh.*outside \/tmp and \/var\/tmp/s),
+    });
+    const ok = makeServiceStep({ uid: 0, platform: 'linux', service: { agentdCommand: ['/usr/local/bin/agentd'] } });
+    const stateInTmp = resolvePaths({ mode: 'system', platform: 'linux', env: {}, uid: 0, stateDir: '/var/tmp/agentd-state' });
+    await expect(ok.preflight({ mode: 'system', paths: stateInTmp })).rejects.toMatchObject({ exitCode: 78, message: expect.stringMatching(/^--state-dir \/var\/tmp\/agentd-state is under/) });
+    // A per-user service has no PrivateTmp: nothing to refuse there.
+    const userPaths = resolvePaths({ mode: 'user', platform: 'linux', env: {}, homedir: '/nonexistent', uid: 1000, stateDir: '/tmp/s' });
+    await expect(makeServiceStep({ uid: 1000, platform: 'linux', service: { agentdCommand: ['/tmp/x/agentd'] } }).preflight({ mode: 'user', paths: userPaths }).then(String, (e: Error) => e.message)).resolves.not.toMatch(/PrivateTmp/);
+  });
+
   it('dry-run plan: the unit and the commands, in order', () => {
     const paths = resolvePaths({ mode: 'system', platform: 'linux', env: {}, uid: 0 });
     const text = describeServicePlan('system', paths, { uid: 0, platform: 'linux', service: { agentdCommand: ['/usr/local/bin/agentd'] } });
