@@ -85,10 +85,6 @@ async function setCredential(paths: AgentdPaths, io: CommandIO, json: boolean): 
   const existed = await fs.lstat(paths.credentialsFile).then(() => true, () => false);
   try {
     await writeCredentials(paths.credentialsFile, { token, daemon_id: config.daemon_id, workspace_id: config.workspace_id, issued_at: issuedAt });
-    // A replaced file keeps its owner. A new one written by root into a system service's
-    // config dir must belong to the service user (the dir's owner), or the daemon cannot
-    // read its own 0600 credential.
-    if (!existed) await adoptDirOwner(paths.credentialsFile);
   } catch (err) {
     // The write is temp file + rename: a failure never touches the file in use. Say so,
     // because "is my daemon still able to run?" is the operator's next question.
@@ -98,6 +94,10 @@ async function setCredential(paths: AgentdPaths, io: CommandIO, json: boolean): 
     }
     throw err;
   }
+  // A replaced file keeps its owner. A new one written by root into a system service's
+  // config dir must belong to the service user (the dir's owner), or the daemon cannot
+  // read its own 0600 credential. (Outside the try: by now the new credential is in place.)
+  if (!existed) await adoptDirOwner(paths.credentialsFile);
   if (json) {
     io.stdout.write(JSON.stringify({ written: paths.credentialsFile, daemon_id: config.daemon_id, workspace_id: config.workspace_id, issued_at: issuedAt }) + '\n');
   } else {

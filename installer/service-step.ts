@@ -96,7 +96,7 @@ async function systemdPreflight(mode: InstallMode, env?: NodeJS.ProcessEnv): Pro
 }
 
 /** True for paths the system unit's PrivateTmp=yes replaces with a private, empty dir. */
-export function hiddenByPrivateTmp(path: string): boolean {
+function hiddenByPrivateTmp(path: string): boolean {
   return ['/tmp', '/var/tmp'].some((d) => path === d || path.startsWith(`${d}/`));
 }
 
