@@ -18,12 +18,13 @@
 //   --node host (or env AGENTD_ARTIFACT_NODE=host): ship no runtime, the launcher uses the
 //   `node` on PATH: a small, fast artifact for tests. --node PATH: copy that binary.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { stageBundle } from './stage-bundle.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -39,14 +40,7 @@ if (!args['no-build']) execFileSync(process.execPath, [join(root, 'scripts', 'bu
 
 const stage = mkdtempSync(join(tmpdir(), 'agentd-artifact-'));
 try {
-  // The bundle: the agentd entry and its chunks (not the platform or demo bundles).
-  mkdirSync(join(stage, 'dist', 'chunks'), { recursive: true });
-  copyFileSync(join(root, 'dist', 'agentd.mjs'), join(stage, 'dist', 'agentd.mjs'));
-  for (const f of readdirSync(join(root, 'dist', 'chunks'))) {
-    if (f.endsWith('.mjs')) copyFileSync(join(root, 'dist', 'chunks', f), join(stage, 'dist', 'chunks', f));
-  }
-  cpSync(join(root, 'systemd'), join(stage, 'systemd'), { recursive: true });
-  cpSync(join(root, 'launchd'), join(stage, 'launchd'), { recursive: true });
+  stageBundle(root, stage);
   writeFileSync(join(stage, 'VERSION'), `${version}\n`);
   mkdirSync(join(stage, 'bin'));
   writeFileSync(join(stage, 'bin', 'agentd'), launcher());

@@ -11,7 +11,8 @@
 // to get through the fault).
 import { expect } from 'vitest';
 import type { TestPlatform } from '../helpers/platform.js';
-import { allMessages, sleep, startRig, waitTerminal, type Rig } from './harness.js';
+import { allMessages } from '../helpers/platform.js';
+import { sleep, startRig, waitTerminal, type Rig } from './harness.js';
 import type { Rule } from './proxy.js';
 
 /** Daemon heartbeat interval in the suite; the heartbeat backoff caps at one interval. */

@@ -4,7 +4,8 @@
 // the daemon claims it anew: the task runs once and completes, nothing stays "claimed".
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
-import { allMessages, startRig, waitTerminal } from './harness.js';
+import { allMessages } from '../helpers/platform.js';
+import { startRig, waitTerminal } from './harness.js';
 
 let platform: TestPlatform;
 beforeAll(async () => {

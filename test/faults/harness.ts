@@ -173,8 +173,6 @@ export async function startDaemon(d: Dirs, env: NodeJS.ProcessEnv = {}): Promise
   return daemon;
 }
 
-export { allMessages } from '../helpers/platform.js';
-
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 export async function waitTerminal(p: TestPlatform, id: string, timeoutMs: number): Promise<TaskDetail> {

@@ -1,0 +1,1 @@
+export function stageBundle(root: string, dest: string): void;
