@@ -3,6 +3,8 @@
 // the class or `code`, never on message text or raw status codes.
 //
 // Messages never contain a token: they are built from the route and the status only.
+import { AgentdError } from '../core/errors.js';
+import { EXIT, type ExitCode } from '../core/exit-codes.js';
 
 export type PlatformErrorCode =
   | 'AGENTD_INVALID_INSTALL_TOKEN'
@@ -14,8 +16,8 @@ export type PlatformErrorCode =
   | 'AGENTD_BAD_RESPONSE'
   | 'AGENTD_REQUEST_ABORTED';
 
-export class PlatformError extends Error {
-  readonly code: PlatformErrorCode = 'AGENTD_BAD_REQUEST';
+export class PlatformError extends AgentdError {
+  override readonly code: PlatformErrorCode = 'AGENTD_BAD_REQUEST';
   /** HTTP status when the platform answered; undefined for network failures. */
   readonly status: number | undefined;
   /** The route, e.g. "POST /api/daemon/heartbeat" (never a query string or token). */
@@ -28,8 +30,7 @@ export class PlatformError extends Error {
   readonly maybeSent: boolean | undefined;
 
   constructor(message: string, opts: { route: string; status?: number; platformError?: string; networkCode?: string; maybeSent?: boolean; cause?: unknown }) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = new.target.name;
+    super(message, { cause: opts.cause });
     this.route = opts.route;
     this.status = opts.status;
     this.platformError = opts.platformError;
@@ -40,16 +41,19 @@ export class PlatformError extends Error {
 
 /** Malformed, unknown or expired install token (400/401 `invalid_install_token`). */
 export class InvalidInstallToken extends PlatformError {
+  static override readonly defaultExitCode: ExitCode = EXIT.REVOKED;
   override readonly code = 'AGENTD_INVALID_INSTALL_TOKEN' as const;
 }
 
 /** The install token was already exchanged (401 `install_token_already_used`). */
 export class InstallTokenAlreadyUsed extends PlatformError {
+  static override readonly defaultExitCode: ExitCode = EXIT.REVOKED;
   override readonly code = 'AGENTD_INSTALL_TOKEN_ALREADY_USED' as const;
 }
 
 /** The daemon credential was refused (401): revoked, rotated or never valid. */
 export class Unauthorized extends PlatformError {
+  static override readonly defaultExitCode: ExitCode = EXIT.REVOKED;
   override readonly code = 'AGENTD_UNAUTHORIZED' as const;
 }
 
@@ -68,6 +72,7 @@ export class BadRequest extends PlatformError {
  * call retries). `url` is the platform's base URL, for messages a person reads.
  */
 export class PlatformUnavailable extends PlatformError {
+  static override readonly defaultExitCode: ExitCode = EXIT.UNAVAILABLE;
   override readonly code = 'AGENTD_PLATFORM_UNAVAILABLE' as const;
 }
 
@@ -79,9 +84,4 @@ export class BadResponse extends PlatformError {
 /** The caller's AbortSignal fired. */
 export class RequestAborted extends PlatformError {
   override readonly code = 'AGENTD_REQUEST_ABORTED' as const;
-}
-
-/** Network errors, 5xx, 408 and 429 may succeed later; everything else is final. */
-export function isRetryable(err: unknown): boolean {
-  return err instanceof PlatformUnavailable;
 }

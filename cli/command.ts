@@ -1,8 +1,8 @@
 // A subcommand is data (name, summary, flags) plus one `run`: the help text and the
 // flag validation come from the same declaration, so they cannot drift (npm CLI habit).
 import { parseArgs } from 'node:util';
-import { UsageError } from './errors.js';
-import type { ExitCode } from './exit-codes.js';
+import { UsageError } from '../core/errors.js';
+import type { ExitCode } from '../core/exit-codes.js';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';

@@ -9,8 +9,8 @@
 import { promises as fs } from 'node:fs';
 import { DAEMON_TOKEN_RE } from '../api/types.js';
 import { defineCommand, type CommandIO } from './command.js';
-import { UsageError, UserError } from './errors.js';
-import { EXIT } from './exit-codes.js';
+import { UsageError, UserError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { readConfig } from '../store/config.js';
 import { readCredentials, writeCredentials } from '../store/credentials.js';
 import { StoreError } from '../store/errors.js';
@@ -40,12 +40,7 @@ export const command = defineCommand({
     if (extra.length) throw new UsageError('unexpected extra argument (not shown, it may be a secret)', 'The credential is read from standard input, never from the command line: agentd credentials set < FILE');
     if (f.mode !== undefined && !isInstallMode(f.mode)) throw new UsageError(`--mode must be "system" or "user" (got "${f.mode.slice(0, 40)}")`);
     const paths = resolvePaths({ mode: f.mode as 'system' | 'user' | undefined, configDir: f['config-dir'], env: io.env });
-    try {
-      return action === 'set' ? await setCredential(paths, io, Boolean(f.json)) : await showCredential(paths, io, Boolean(f.json));
-    } catch (err) {
-      if (err instanceof StoreError) throw new UserError(err.message, { exitCode: EXIT.CONFIG, hint: err.hint, cause: err });
-      throw err;
-    }
+    return action === 'set' ? await setCredential(paths, io, Boolean(f.json)) : await showCredential(paths, io, Boolean(f.json));
   },
 });
 
@@ -90,7 +85,7 @@ async function setCredential(paths: AgentdPaths, io: CommandIO, json: boolean): 
     // because "is my daemon still able to run?" is the operator's next question.
     if (err instanceof StoreError) {
       const unchanged = `The credential in use is unchanged (${paths.credentialsFile}).`;
-      throw new UserError(err.message, { exitCode: EXIT.CANTCREAT, hint: err.hint ? `${err.hint}\n${unchanged}` : unchanged, cause: err });
+      throw new UserError(err.message, { code: err.code, exitCode: err.exitCode, hint: err.hint ? `${err.hint}\n${unchanged}` : unchanged, cause: err });
     }
     throw err;
   }

@@ -1,5 +1,5 @@
 // Duration flags (--timeout 60s): the same forms as the AGENTD_* settings.
-import { UsageError } from './errors.js';
+import { UsageError } from '../core/errors.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 

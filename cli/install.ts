@@ -2,8 +2,8 @@
 // service (systemd/launchd) is a ServiceStep handed to makeInstallCommand, so this file
 // never branches on the OS.
 import { defineCommand, type CommandIO } from './command.js';
-import { UsageError, UserError } from './errors.js';
-import { EXIT } from './exit-codes.js';
+import { UsageError, UserError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { enroll, readInstallToken, INSTALL_TOKEN_ENV, type EnrollResult, type ServiceStep } from '../installer/enroll.js';
 import { isInstallMode, resolvePaths } from '../store/paths.js';
 import { describeServicePlan, makeServiceStep } from '../installer/service-step.js';

@@ -1,8 +1,9 @@
 // Entry point of the `agentd` bundle. Parses the subcommand name only and loads that
 // subcommand lazily, so `agentd run` never pays for the installer's code and vice versa.
 import { commandHelp, parseCommandArgs, type Command, type CommandIO } from './command.js';
-import { UserError, UsageError } from './errors.js';
-import { EXIT } from './exit-codes.js';
+import { UsageError } from '../core/errors.js';
+import { errorMessage } from './error-message.js';
+import { EXIT } from '../core/exit-codes.js';
 import { VERSION } from '../api/version.js';
 
 type Loader = () => Promise<{ command: Command }>;
@@ -62,15 +63,9 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 }
 
 export function reportError(err: unknown, io: CommandIO): number {
-  if (err instanceof UserError) {
-    io.stderr.write(`agentd: ${err.message}\n`);
-    if (err.hint) io.stderr.write(`${err.hint}\n`);
-    return err.exitCode;
-  }
-  // A bug: show the stack (never contains a token: we never put tokens in messages).
-  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  io.stderr.write(`agentd: unexpected error (this is a bug; please report it with this output):\n${text}\n`);
-  return EXIT.SOFTWARE;
+  const { text, exitCode } = errorMessage(err);
+  io.stderr.write(text);
+  return exitCode;
 }
 
 // Only when run as the bundle entry (not when imported by tests).

@@ -1,8 +1,8 @@
 // `agentd restart`: restart the service (starts it when stopped, clears a start-limit
 // failure) and wait until the daemon is ready again.
 import { defineCommand } from './command.js';
-import { UsageError, UserError } from './errors.js';
-import { EXIT } from './exit-codes.js';
+import { UsageError, UserError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { TARGET_FLAGS, resolveTarget } from '../installer/target.js';
 import { waitForReady } from '../installer/ready.js';
 import { parseDurationFlag } from './durations.js';

@@ -1,7 +1,7 @@
 // `agentd run`: the daemon in the foreground (what systemd/launchd execute). Flags and
 // error printing only; the daemon is daemon/main.ts, loaded lazily like every command.
 import { defineCommand } from './command.js';
-import { UsageError, UserError } from './errors.js';
+import { UsageError } from '../core/errors.js';
 import { isInstallMode } from '../store/paths.js';
 
 export const command = defineCommand({
@@ -28,13 +28,8 @@ export const command = defineCommand({
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0].slice(0, 40)}"`);
     if (flags.mode !== undefined && !isInstallMode(flags.mode)) throw new UsageError(`--mode must be "system" or "user" (got "${flags.mode.slice(0, 40)}")`);
     const { runDaemon } = await import('../daemon/main.js');
-    const { DaemonExit } = await import('../daemon/errors.js');
-    try {
-      await runDaemon({ configDir: flags['config-dir'], stateDir: flags['state-dir'], mode: flags.mode as 'system' | 'user' | undefined, env: io.env });
-    } catch (err) {
-      if (err instanceof DaemonExit) throw new UserError(err.message, { exitCode: err.exitCode, hint: err.hint, cause: err });
-      throw err;
-    }
+    // Start-up failures are AgentdErrors; cli/error-message.ts prints them.
+    await runDaemon({ configDir: flags['config-dir'], stateDir: flags['state-dir'], mode: flags.mode as 'system' | 'user' | undefined, env: io.env });
     // Running: the process lives until a signal; daemon/main.ts owns the exit code.
     return new Promise<number>(() => undefined);
   },

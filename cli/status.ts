@@ -3,8 +3,8 @@
 // Exit: 0 ready · 1 running but not ready · 3 not running (LSB).
 import pc from 'picocolors';
 import { defineCommand } from './command.js';
-import { UsageError } from './errors.js';
-import { EXIT } from './exit-codes.js';
+import { UsageError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { TARGET_FLAGS, resolveTarget } from '../installer/target.js';
 import { gatherStatus, type StatusReport } from '../installer/status.js';
 

@@ -1,7 +1,7 @@
 // `agentd uninstall`: flags and printing; the work is installer/uninstall.ts.
 import { defineCommand } from './command.js';
-import { UsageError, UserError } from './errors.js';
-import { EXIT } from './exit-codes.js';
+import { UsageError, UserError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { TARGET_FLAGS, resolveTarget } from '../installer/target.js';
 import { uninstall } from '../installer/uninstall.js';
 

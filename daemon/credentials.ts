@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { AgentdPaths } from '../store/paths.js';
 import { readConfig, type AgentConfig } from '../store/config.js';
 import { readCredentials, type Credentials } from '../store/credentials.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, hintOf } from '../core/errors.js';
 
 export interface Enrolment {
   config: AgentConfig;
@@ -26,7 +26,7 @@ const enrolHint = (paths: AgentdPaths): string =>
 
 /** A StoreError (code + hint, e.g. the exact chmod) as a ConfigError: exit 78. */
 function storeProblem(subject: string, err: unknown): ConfigError {
-  const hint = typeof (err as { hint?: unknown })?.hint === 'string' ? (err as { hint: string }).hint : undefined;
+  const hint = hintOf(err);
   const msg = err instanceof Error ? err.message : String(err);
   return new ConfigError(subject, msg, hint, err);
 }

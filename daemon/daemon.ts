@@ -27,7 +27,8 @@ import { removeRuntimeInfo, writeRuntimeInfo } from '../store/runtime-info.js';
 import type { DaemonSettings } from './config.js';
 import { loadCredentials, loadEnrolment, reenrolCommand, watchCredentialFile, type CredentialWatch, type Enrolment } from './credentials.js';
 import { currentDeviceInfo, gatherRichDeviceInfo } from './device.js';
-import { EXIT } from '../cli/exit-codes.js';
+import { EXIT } from '../core/exit-codes.js';
+import { hintOf } from '../core/errors.js';
 import { startHealthServer, type HealthServer, type HealthSource } from './health.js';
 import { HeartbeatLoop } from './heartbeat.js';
 import { Lifecycle } from './lifecycle.js';
@@ -328,7 +329,7 @@ export class Daemon {
     try {
       c = await loadCredentials(paths);
     } catch (err) {
-      const hint = (err as { hint?: string }).hint;
+      const hint = hintOf(err);
       this.#log.warn({ event: 'credential_unusable', err: err instanceof Error ? err.message : String(err) }, `new credential file is not usable yet: ${err instanceof Error ? err.message : String(err)}${hint ? ` (${hint})` : ''}`);
       return;
     }

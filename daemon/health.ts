@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { HealthAddr } from './config.js';
 
 export interface Verdict {

@@ -5,18 +5,18 @@
 //   4. the daemon: health port (taken → exit 78), register, heartbeats, tasks
 //   5. signals: SIGTERM/SIGINT drain → exit 0; second signal → exit 1; SIGHUP reload;
 //      a bug → exit 70. Revoked and credential removed → exit 77.
-// Start-up errors are thrown as DaemonExit (the CLI prints them); once running, this
+// Start-up errors are thrown as AgentdError (the CLI prints them); once running, this
 // module owns the exit.
 import type { Logger } from 'pino';
 import { setFlagsFromString } from 'node:v8';
-import { EXIT } from '../cli/exit-codes.js';
+import { EXIT } from '../core/exit-codes.js';
 import { resolvePaths, type InstallMode } from '../store/paths.js';
 import { acquireStateLock, type StateLock } from '../store/lock.js';
-import { LockHeld, StoreError } from '../store/errors.js';
+import { LockHeld } from '../store/errors.js';
 import { loadSettings } from './config.js';
 import { loadEnrolment } from './credentials.js';
 import { Daemon } from './daemon.js';
-import { DaemonExit } from './errors.js';
+import { AgentdError, hintOf } from '../core/errors.js';
 import { createLogger } from './logger.js';
 import { createNotifier } from './sdnotify.js';
 import { installSignalHandlers } from './signals.js';
@@ -46,10 +46,9 @@ export async function runDaemon(o: RunOptions): Promise<Daemon> {
     lock = await acquireStateLock(paths.stateDir);
   } catch (err) {
     if (err instanceof LockHeld) {
-      throw new DaemonExit(`another agentd (pid ${err.pid}) is already running with the state directory ${paths.stateDir}`, EXIT.TEMPFAIL, err.hint, err);
+      throw new AgentdError(`another agentd (pid ${err.pid}) is already running with the state directory ${paths.stateDir}`, { code: err.code, exitCode: EXIT.TEMPFAIL, hint: err.hint, cause: err });
     }
-    const hint = (err as { hint?: string }).hint;
-    throw new DaemonExit(`cannot lock the state directory ${paths.stateDir}: ${err instanceof Error ? err.message : String(err)}`, EXIT.CANTCREAT, hint, err);
+    throw new AgentdError(`cannot lock the state directory ${paths.stateDir}: ${err instanceof Error ? err.message : String(err)}`, { exitCode: EXIT.CANTCREAT, hint: hintOf(err), cause: err });
   }
 
   const exit = o.exit ?? ((code: number) => process.exit(code));
@@ -102,10 +101,8 @@ export async function runDaemon(o: RunOptions): Promise<Daemon> {
   } catch (err) {
     await daemon.close().catch(() => undefined);
     await lock.release().catch(() => undefined);
-    if (err instanceof StoreError) {
-      // daemon.json could not be written: the state directory is not writable or full.
-      throw new DaemonExit(err.message, EXIT.CANTCREAT, err.hint, err);
-    }
+    // A StoreError here is daemon.json that could not be written (the state directory is
+    // not writable or full): it carries its own exit code (73) and hint.
     throw err;
   }
   return daemon;

@@ -8,7 +8,7 @@
 // The exit itself goes through `exit` (injectable for tests) so every path has one
 // documented code (multica#2497: a failure must never exit 0).
 import type { Logger } from 'pino';
-import { EXIT } from '../cli/exit-codes.js';
+import { EXIT } from '../core/exit-codes.js';
 
 export interface SignalHooks {
   stop(signal: NodeJS.Signals): Promise<void>;

@@ -27,8 +27,8 @@ import {
 } from '../api/errors.js';
 import { DAEMON_TOKEN_RE, INSTALL_TOKEN_RE } from '../api/types.js';
 import type { PlatformClient, PlatformClientOptions } from '../api/client.js';
-import { UserError, UsageError } from '../cli/errors.js';
-import { EXIT } from '../cli/exit-codes.js';
+import { UserError, UsageError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { ensureDir } from '../store/atomic.js';
 import { readConfig, type AgentConfig } from '../store/config.js';
 import { loadOrCreateDaemonId } from '../store/daemon-id.js';
@@ -248,7 +248,7 @@ async function existingEnrolment(paths: AgentdPaths, force: boolean): Promise<Ag
   });
 }
 
-function exchangeFailure(err: unknown, url: string): UserError {
+function exchangeFailure(err: unknown, url: string): unknown {
   if (err instanceof InstallTokenAlreadyUsed) {
     return new UserError('this install token was already used: each one enrols a single machine, once', { exitCode: EXIT.REVOKED, hint: MINT_HINT, cause: err });
   }
@@ -295,7 +295,7 @@ function exchangeFailure(err: unknown, url: string): UserError {
   }
   if (err instanceof RequestAborted) return new UserError('enrolment interrupted', { exitCode: EXIT.FAILURE, cause: err });
   if (err instanceof PlatformError) return new UserError(err.message, { exitCode: EXIT.FAILURE, cause: err });
-  return err instanceof UserError ? err : (err as UserError);
+  return err;
 }
 
 function storeFailure(err: unknown, mode: InstallMode, tokenSpent: boolean): unknown {

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { AgentdPaths } from '../store/paths.js';
 import { readRuntimeInfo, type RuntimeInfoFile } from '../store/runtime-info.js';
 import type { ServiceManager } from './service.js';
-import { UserError } from '../cli/errors.js';
-import { EXIT } from '../cli/exit-codes.js';
+import { UserError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 
 export interface HealthAnswer {
   status: number;

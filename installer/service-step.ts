@@ -7,11 +7,11 @@ import { isAbsolute } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { ServiceStep } from './enroll.js';
 import type { AgentdPaths, InstallMode } from '../store/paths.js';
-import { UserError } from '../cli/errors.js';
-import { EXIT } from '../cli/exit-codes.js';
+import { UserError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { execCommand, toolOutput } from './exec.js';
-import { needsRoot, resolveAgentdCommand, serviceManagerFor, type ServiceManager, type ServiceOptions } from './service.js';
-import { SystemdService } from './systemd.js';
+import { needsRoot, resolveAgentdCommand, type ServiceManager, type ServiceOptions } from './service.js';
+import { serviceManagerFor } from './service-for.js';
 import { waitForReady } from './ready.js';
 
 export interface ServiceStepOptions {
@@ -49,10 +49,10 @@ export function makeServiceStep(o: ServiceStepOptions = {}): ServiceStep<{ lines
       progress(`installing the service (${svc.unitPath})`);
       await svc.install();
       const lines = [`  service      ${svc.unitPath}`];
-      if (svc instanceof SystemdService && mode === 'user' && o.linger !== false) {
-        const r = await svc.enableLinger();
-        if (r.code === 0) progress(`kept running after you log out (loginctl enable-linger ${svc.loginName()})`);
-        else progress(`note: it stops when you log out; to keep it running: loginctl enable-linger ${svc.loginName()} (${toolOutput(r).split('\n')[0]})`);
+      if (svc.keepRunningAfterLogout && o.linger !== false) {
+        const r = await svc.keepRunningAfterLogout();
+        if (r.ok) progress(`kept running after you log out (${r.command})`);
+        else progress(`note: it stops when you log out; to keep it running: ${r.command} (${r.detail})`);
       }
       progress('starting agentd');
       const since = Date.now();

@@ -1,14 +1,12 @@
 // One small interface over the machine's service manager (systemd on Linux, launchd on
 // macOS), so `agentd install / uninstall / restart / status` never branch on the OS.
-// Implementations: installer/systemd.ts, installer/launchd.ts. Both are idempotent and
-// put the service manager's own output into their errors.
+// Implementations: installer/systemd.ts, installer/launchd.ts (installer/service-for.ts
+// picks one). Both are idempotent and put the service manager's own output into their errors.
 import { realpathSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { UserError } from '../cli/errors.js';
-import { EXIT } from '../cli/exit-codes.js';
+import { UserError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import type { AgentdPaths, InstallMode } from '../store/paths.js';
-import { LaunchdService } from './launchd.js';
-import { SystemdService } from './systemd.js';
 
 export interface ServiceManager {
   readonly kind: 'systemd' | 'launchd';
@@ -35,6 +33,11 @@ export interface ServiceManager {
   describe(): Promise<string>;
   /** The command that shows the service's recent logs. */
   logsHint(): string;
+  /**
+   * Where a per-user service would stop at logout (systemd without lingering): ask the
+   * service manager to keep it running. Absent where there is nothing to do.
+   */
+  keepRunningAfterLogout?(): Promise<{ ok: boolean; command: string; detail: string }>;
 }
 
 export interface ServiceState {
@@ -65,17 +68,6 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
   uid?: number;
   homedir?: string;
-}
-
-/** Picks the service manager of this OS: systemd on Linux, launchd on macOS. */
-export function serviceManagerFor(o: ServiceOptions): ServiceManager {
-  const platform = o.platform ?? process.platform;
-  if (platform === 'linux') return new SystemdService(o);
-  if (platform === 'darwin') return new LaunchdService(o);
-  throw new UserError(`agentd cannot install a service on ${platform}`, {
-    exitCode: EXIT.CONFIG,
-    hint: 'Run the daemon yourself: agentd install --no-service, then agentd run.',
-  });
 }
 
 /**

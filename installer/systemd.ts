@@ -218,6 +218,15 @@ export class SystemdService implements ServiceManager {
     return execCommand('loginctl', ['enable-linger', this.loginName()], { env: this.o.env });
   }
 
+  /** A per-user unit only: a system service does not depend on a login. */
+  get keepRunningAfterLogout(): (() => Promise<{ ok: boolean; command: string; detail: string }>) | undefined {
+    if (this.o.mode !== 'user') return undefined;
+    return async () => {
+      const r = await this.enableLinger();
+      return { ok: r.code === 0, command: `loginctl enable-linger ${this.loginName()}`, detail: toolOutput(r).split('\n')[0] ?? '' };
+    };
+  }
+
   private useraddArgs(): string[] {
     return ['--system', '--user-group', '--home-dir', this.o.paths.stateDir, '--no-create-home', '--shell', '/usr/sbin/nologin', '--comment', 'agentd host daemon', this.user];
   }

@@ -3,8 +3,9 @@
 // running `agentd status` without sudo should still find the system service).
 import { existsSync } from 'node:fs';
 import { isInstallMode, resolvePaths, type AgentdPaths, type InstallMode } from '../store/paths.js';
-import { UsageError } from '../cli/errors.js';
-import { serviceManagerFor, type ServiceManager } from './service.js';
+import { UsageError } from '../core/errors.js';
+import type { ServiceManager } from './service.js';
+import { serviceManagerFor } from './service-for.js';
 
 export interface TargetFlags {
   mode?: string;

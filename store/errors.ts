@@ -1,6 +1,8 @@
 // Typed errors for everything on disk. Like api/errors.ts: a base class, a fixed `code`
 // per subclass, structured fields, and a `hint` a person can act on (the exact command).
 // Messages name paths, never file contents (a credential file holds a token).
+import { AgentdError } from '../core/errors.js';
+import { EXIT, type ExitCode } from '../core/exit-codes.js';
 
 export type StoreErrorCode =
   | 'AGENTD_INSECURE_CREDENTIAL_FILE'
@@ -11,20 +13,21 @@ export type StoreErrorCode =
   | 'AGENTD_DISK_FULL'
   | 'AGENTD_NOT_REGULAR_FILE';
 
-export class StoreError extends Error {
-  readonly code: StoreErrorCode = 'AGENTD_NOT_WRITABLE';
+export class StoreError extends AgentdError {
+  // A file that cannot be written is EX_CANTCREAT; subclasses about a file's content or
+  // mode are configuration errors (78), a held lock is "try later" (75).
+  static override readonly defaultExitCode: ExitCode = EXIT.CANTCREAT;
+  override readonly code: StoreErrorCode = 'AGENTD_NOT_WRITABLE';
   readonly path: string;
-  readonly hint: string | undefined;
-  constructor(message: string, opts: { path: string; hint?: string; cause?: unknown }) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = new.target.name;
+  constructor(message: string, opts: { path: string; hint?: string; cause?: unknown; exitCode?: ExitCode }) {
+    super(message, { hint: opts.hint, cause: opts.cause, exitCode: opts.exitCode });
     this.path = opts.path;
-    this.hint = opts.hint;
   }
 }
 
 /** The credential file is readable or writable by group or others. */
 export class InsecureCredentialFile extends StoreError {
+  static override readonly defaultExitCode: ExitCode = EXIT.CONFIG;
   override readonly code = 'AGENTD_INSECURE_CREDENTIAL_FILE' as const;
   readonly mode: number;
   constructor(path: string, mode: number) {
@@ -38,15 +41,18 @@ export class InsecureCredentialFile extends StoreError {
 
 /** The credential file exists but is not a credential (bad JSON, missing fields, malformed token). */
 export class CredentialFileInvalid extends StoreError {
+  static override readonly defaultExitCode: ExitCode = EXIT.CONFIG;
   override readonly code = 'AGENTD_CREDENTIAL_FILE_INVALID' as const;
 }
 
 export class ConfigFileInvalid extends StoreError {
+  static override readonly defaultExitCode: ExitCode = EXIT.CONFIG;
   override readonly code = 'AGENTD_CONFIG_FILE_INVALID' as const;
 }
 
 /** Another live process holds the state-directory lock. */
 export class LockHeld extends StoreError {
+  static override readonly defaultExitCode: ExitCode = EXIT.TEMPFAIL;
   override readonly code = 'AGENTD_LOCK_HELD' as const;
   readonly pid: number;
   constructor(path: string, pid: number) {

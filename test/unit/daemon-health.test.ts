@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { startHealthServer, type HealthServer, type HealthSource } from '../../daemon/health.js';
-import { ConfigError } from '../../daemon/errors.js';
+import { ConfigError } from '../../core/errors.js';
 import { createLogger } from '../../daemon/logger.js';
 
 const logger = createLogger({ level: 'silent', pretty: false, destination: { write: () => undefined } });

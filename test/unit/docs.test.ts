@@ -12,7 +12,7 @@ import type { App } from '../../platform/app.js';
 import type { Handler, Router } from '../../platform/router.js';
 import { mountRoutes } from '../../platform/routes.js';
 import type { ClaimWaiters } from '../../platform/waiters.js';
-import { EXIT } from '../../cli/exit-codes.js';
+import { EXIT } from '../../core/exit-codes.js';
 import { ROOT } from '../helpers/bin.js';
 
 /** "POST /api/workspaces/{ws}/tasks" → "POST /api/workspaces/{}/tasks": placeholder names may differ. */

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadSettings, parseDuration } from '../../daemon/config.js';
-import { ConfigError } from '../../daemon/errors.js';
+import { ConfigError } from '../../core/errors.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, '': 1000 };
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { main } from '../../cli/main.js';
-import { EXIT } from '../../cli/exit-codes.js';
+import { EXIT } from '../../core/exit-codes.js';
 
 const MDT = 'mdt_' + '0a'.repeat(20);
 const MDT_OLD = 'mdt_' + '1b'.repeat(20);

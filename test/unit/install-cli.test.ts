@@ -12,8 +12,8 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import { main } from '../../cli/main.js';
 import { makeInstallCommand } from '../../cli/install.js';
 import { parseCommandArgs } from '../../cli/command.js';
-import { UserError } from '../../cli/errors.js';
-import { EXIT } from '../../cli/exit-codes.js';
+import { UserError } from '../../core/errors.js';
+import { EXIT } from '../../core/exit-codes.js';
 
 const MIT = 'mit_' + 'ab12'.repeat(10);
 const MDT = 'mdt_' + 'cd34'.repeat(10);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { LaunchdService, parseLaunchctlPrint } from '../../installer/launchd.js';
-import { serviceManagerFor } from '../../installer/service.js';
+import { serviceManagerFor } from '../../installer/service-for.js';
 import { resolvePaths } from '../../store/paths.js';
 
 const hasPython = spawnSync('python3', ['-c', 'import plistlib']).status === 0;
