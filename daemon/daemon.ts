@@ -1,14 +1,13 @@
 // The running daemon: wires the lifecycle, the platform client, the health port, the
-// heartbeat loop, the task manager and the credential watch together, and decides what
-// each event means for the state (DESIGN.md §4):
+// heartbeat loop, the task manager and the credential state together, and decides what
+// each event means for the daemon's state (docs/architecture.md, "States"):
 //
 //   start():  health port listens + daemon.json ─> registering ─> (register loop)
 //             ─> ready ─> heartbeat loop + recover orphans ─> claim loop
 //   heartbeat failure ─> degraded (tasks untouched) ─> first success ─> ready
-//   401 ─> re-read credentials.json once, retry ─> 401 again ─> revoked: claims stop,
-//          running tasks cancelled, the re-enrol command logged once, credentials.json
-//          watched ─> a new valid credential ─> registering ─> ready (no restart);
-//          credentials.json deleted while revoked ─> exit 77
+//   401 ─> CredentialState (credential-state.ts) decides: re-read and retry once, or
+//          revoked: claims stop, running tasks cancelled ─> a new valid credential ─>
+//          registering ─> ready (no restart); credentials.json deleted ─> exit 77
 //   404 on heartbeat (runtime unknown to the platform) ─> registering again
 //   stop():  draining (no claims; heartbeats go on) ─> drain tasks ─> deregister ─> stopped
 //
@@ -20,15 +19,12 @@ import { Unauthorized, type NotFound } from '../api/errors.js';
 import type { RegisterRequest, RegisteredRuntime, RuntimeInfo } from '../api/types.js';
 import { VERSION } from '../api/version.js';
 import type { AgentdPaths } from '../store/paths.js';
-import type { AgentConfig } from '../store/config.js';
-import type { Credentials } from '../store/credentials.js';
-import { readConfig } from '../store/config.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../store/runtime-info.js';
 import type { DaemonSettings } from './config.js';
-import { loadCredentials, loadEnrolment, reenrolCommand, watchCredentialFile, type CredentialWatch, type Enrolment } from './credentials.js';
+import { CredentialState } from './credential-state.js';
+import type { Enrolment } from './credentials.js';
 import { currentDeviceInfo, gatherRichDeviceInfo } from './device.js';
 import { EXIT } from '../core/exit-codes.js';
-import { hintOf } from '../core/errors.js';
 import { startHealthServer, type HealthServer, type HealthSource } from './health.js';
 import { HeartbeatLoop } from './heartbeat.js';
 import { Lifecycle } from './lifecycle.js';
@@ -64,19 +60,14 @@ export class Daemon {
   readonly #o: DaemonOptions;
   readonly #log: Logger;
   readonly #root = new AbortController();
-  #config: AgentConfig;
-  #credentials: Credentials;
+  readonly #cred: CredentialState;
   /** Registered runtimes; replaced IN PLACE on re-registration (the task manager holds this array). */
   readonly #runtimes: RegisteredRuntime[] = [];
   #localRuntimes: RuntimeInfo[] = [];
   #machinery: Promise<TaskMachinery> | null = null;
   #tasks: TaskManager | null = null;
   #health: HealthServer | null = null;
-  #authStrikes = 0;
-  #revokedToken: string | null = null;
-  #credWatch: CredentialWatch | null = null;
   #lastRegisterAttemptAt: number | null = null;
-  #lastCredPollAt: number | null = null;
   #registering = false;
   #announcedReady = false;
   #enrichScheduled = false;
@@ -86,10 +77,23 @@ export class Daemon {
   constructor(o: DaemonOptions) {
     this.#o = o;
     this.#log = o.logger;
-    this.#config = o.enrolment.config;
-    this.#credentials = o.enrolment.credentials;
     this.lifecycle = new Lifecycle({ logger: o.logger });
-    this.client = new PlatformClient({ baseUrl: this.#config.platform_url, getToken: () => this.#credentials.token });
+    this.#cred = new CredentialState({
+      paths: o.paths,
+      enrolment: o.enrolment,
+      logger: o.logger,
+      pollMs: Math.min(CREDENTIAL_POLL_MS, o.settings.heartbeatIntervalMs),
+      onRevoked: (where) => this.#onRevoked(where),
+      onRecovered: (reason) => {
+        this.lifecycle.transition('registering', reason);
+        void this.#registerAndRun();
+      },
+      onRemoved: () => {
+        this.#log.error({ event: 'credential_removed' }, `${o.paths.credentialsFile} was removed while the credential was revoked: stopping (exit ${EXIT.REVOKED})`);
+        o.requestExit(EXIT.REVOKED, 'credential revoked and removed');
+      },
+    });
+    this.client = new PlatformClient({ baseUrl: this.#config.platform_url, getToken: () => this.#cred.token });
     this.heartbeat = new HeartbeatLoop({
       client: this.client,
       runtimeIds: () => this.#runtimes.map((r) => r.id),
@@ -108,6 +112,11 @@ export class Daemon {
         o.notifier.status(`${c.to}: ${c.reason}`);
       }
     });
+  }
+
+  /** The enrolment as the credential state holds it now (re-read on recovery and SIGHUP). */
+  get #config() {
+    return this.#cred.config;
   }
 
   get healthUrl(): string | null {
@@ -168,7 +177,7 @@ export class Daemon {
       this.#lastRegisterAttemptAt = Date.now();
       try {
         const res = await this.client.register(this.#registerBody(), { signal, timeoutMs: REGISTER_TIMEOUT_MS, attempts: 1 });
-        this.#authStrikes = 0;
+        this.#cred.accepted();
         const oldIds = this.#runtimes.map((r) => r.id).join(',');
         this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
         const newIds = this.#runtimes.map((r) => r.id).join(',');
@@ -254,7 +263,7 @@ export class Daemon {
   // ------------------------------------------------------------------ heartbeat outcomes
 
   #onHeartbeatOk(): void {
-    this.#authStrikes = 0;
+    this.#cred.accepted();
     if (this.lifecycle.state === 'degraded') this.lifecycle.transition('ready', 'heartbeat succeeded: platform reachable again');
   }
 
@@ -270,106 +279,25 @@ export class Daemon {
     void this.#registerAndRun();
   }
 
-  /**
-   * A 401 anywhere. First one: re-read credentials.json (an operator may have put a
-   * rotated credential there) and retry. Second in a row: revoked. Returns true when the
-   * caller should retry at once.
-   */
+  /** A 401 anywhere: the credential state decides. True when the caller should retry at once. */
   async #onUnauthorized(err: Unauthorized, where: string): Promise<boolean> {
     if (this.lifecycle.state === 'revoked' || this.lifecycle.isShuttingDown()) return false;
-    this.#authStrikes += 1;
-    if (this.#authStrikes >= 2) {
-      this.#enterRevoked(where);
-      return false;
-    }
-    this.#log.warn({ event: 'unauthorized', where, status: err.status }, `the platform refused the daemon credential (${where}); re-reading ${this.#o.paths.credentialsFile} and retrying once`);
-    try {
-      const c = await loadCredentials(this.#o.paths);
-      if (c && c.token !== this.#credentials.token) {
-        this.#credentials = c;
-        this.#log.info({ event: 'credential_reloaded' }, 'credentials.json holds a different credential: using it');
-      }
-    } catch (e) {
-      this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not re-read the credential file');
-    }
-    return true;
+    return this.#cred.refused(where, err.status);
   }
 
-  #enterRevoked(where: string): void {
-    this.#revokedToken = this.#credentials.token;
+  #onRevoked(where: string): void {
     this.lifecycle.transition('revoked', `the platform refused the daemon credential twice (${where}): it was revoked or rotated`);
-    const paths = this.#o.paths;
-    // Logged once per revocation, with the exact commands that fix it.
-    this.#log.error(
-      { event: 'revoked', credentials_file: paths.credentialsFile },
-      `credential revoked: this daemon no longer claims tasks. To bring it back without a restart, either put a rotated credential in place: ` +
-        `\`agentd credentials set --config-dir ${paths.configDir} < FILE\` (the mdt_ token from the platform's rotate action, read from stdin), ` +
-        `or re-enrol this machine with a new install token: \`${reenrolCommand(this.#config.platform_url, paths)}\`. ` +
-        `Waiting for a new credential in ${paths.credentialsFile} (removing that file stops the daemon with exit code 77).`,
-    );
     if (this.#tasks && this.#tasks.running().length > 0) {
       // They could not report anyway: every call with this credential fails.
       void this.#tasks.cancelAll('runtime_offline').catch((err: unknown) => this.#log.warn({ err }, 'cancelling tasks after revocation failed'));
     }
-    this.#credWatch?.close();
-    this.#credWatch = watchCredentialFile({
-      path: paths.credentialsFile,
-      pollMs: Math.min(CREDENTIAL_POLL_MS, this.#o.settings.heartbeatIntervalMs),
-      logger: this.#log,
-      onChange: () => this.#onCredentialFileChanged(),
-      onPoll: () => (this.#lastCredPollAt = Date.now()),
-    });
-    this.#lastCredPollAt = Date.now();
-  }
-
-  async #onCredentialFileChanged(): Promise<void> {
-    if (this.lifecycle.state !== 'revoked') return;
-    const paths = this.#o.paths;
-    let c: Credentials | null;
-    try {
-      c = await loadCredentials(paths);
-    } catch (err) {
-      const hint = hintOf(err);
-      this.#log.warn({ event: 'credential_unusable', err: err instanceof Error ? err.message : String(err) }, `new credential file is not usable yet: ${err instanceof Error ? err.message : String(err)}${hint ? ` (${hint})` : ''}`);
-      return;
-    }
-    if (!c) {
-      this.#log.error({ event: 'credential_removed' }, `${paths.credentialsFile} was removed while the credential was revoked: stopping (exit ${EXIT.REVOKED})`);
-      this.#o.requestExit(EXIT.REVOKED, 'credential revoked and removed');
-      return;
-    }
-    if (c.token === this.#revokedToken) return;
-    const config = await readConfig(paths).catch(() => null);
-    if (config) this.#config = { ...config, platform_url: this.#config.platform_url };
-    this.#credentials = c;
-    this.#authStrikes = 0;
-    this.#credWatch?.close();
-    this.#credWatch = null;
-    this.#revokedToken = null;
-    this.lifecycle.transition('registering', `a new credential appeared in ${paths.credentialsFile}`);
-    void this.#registerAndRun();
   }
 
   // ------------------------------------------------------------------ SIGHUP
 
   /** Re-reads config.json and credentials.json (SIGHUP). Settings from the environment need a restart. */
-  async reload(): Promise<void> {
-    const e = await loadEnrolment(this.#o.paths);
-    if (e.config.platform_url !== this.#config.platform_url) {
-      this.#log.warn({ old: this.#config.platform_url, new: e.config.platform_url }, 'the platform URL in config.json changed; restart the daemon to use it (systemctl restart agentd)');
-    }
-    this.#config = { ...e.config, platform_url: this.#config.platform_url };
-    if (e.credentials.token !== this.#credentials.token) {
-      if (this.lifecycle.state === 'revoked') {
-        await this.#onCredentialFileChanged();
-      } else {
-        this.#credentials = e.credentials;
-        this.#authStrikes = 0;
-        this.#log.info({ event: 'credential_reloaded' }, 'credential re-read (SIGHUP): using the one in credentials.json');
-      }
-    } else {
-      this.#log.info({ event: 'reloaded' }, 'config and credentials re-read; nothing changed');
-    }
+  reload(): Promise<void> {
+    return this.#cred.reload();
   }
 
   // ------------------------------------------------------------------ health
@@ -378,7 +306,7 @@ export class Daemon {
   loopsTurning(): boolean {
     const interval = this.#o.settings.heartbeatIntervalMs;
     const limit = 2 * interval + this.heartbeat.timeoutMs + 1000;
-    const last = Math.max(this.heartbeat.stats.lastAttemptAt ?? 0, this.#lastRegisterAttemptAt ?? 0, this.#lastCredPollAt ?? 0, this.lifecycle.since.getTime(), this.startedAt.getTime());
+    const last = Math.max(this.heartbeat.stats.lastAttemptAt ?? 0, this.#lastRegisterAttemptAt ?? 0, this.#cred.lastPollAt ?? 0, this.lifecycle.since.getTime(), this.startedAt.getTime());
     return Date.now() - last <= limit;
   }
 
@@ -434,7 +362,7 @@ export class Daemon {
     const running = this.#tasks?.running().length ?? 0;
     this.lifecycle.transition('draining', `${reason}: no new tasks; waiting up to ${s.drainTimeoutMs / 1000} s for ${running} running task(s)`);
     this.#o.notifier.stopping(`draining: ${running} running task(s)`);
-    this.#credWatch?.close();
+    this.#cred.close();
     this.#tasks?.stopClaiming();
     // Heartbeats go on while tasks drain: the platform must not think we are gone.
     await this.#tasks?.drain(s.drainTimeoutMs, 'daemon_shutdown');
@@ -467,7 +395,7 @@ export class Daemon {
     if (this.#closed) return;
     this.#closed = true;
     this.#root.abort(new Error('daemon closed'));
-    this.#credWatch?.close();
+    this.#cred.close();
     await this.heartbeat.stop().catch(() => undefined);
     await this.#health?.close().catch(() => undefined);
     await removeRuntimeInfo(this.#o.paths, process.pid).catch((err: unknown) => this.#log.warn({ err }, 'could not remove daemon.json'));
