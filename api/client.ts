@@ -44,24 +44,26 @@ import {
   RequestAborted,
   Unauthorized,
 } from './errors.js';
+import type { TSchema } from '@sinclair/typebox';
+import { matches, problem } from './schema.js';
 import {
-  DAEMON_TOKEN_RE,
+  ClaimResponse,
+  ErrorBody,
+  ExchangeResponse,
+  HeartbeatResponse,
+  LegacyClaimResponse,
+  RegisterResponse,
+  TaskStatusResponse,
   clientOS,
   type ClaimRequest,
-  type ClaimResponse,
   type CompleteRequest,
   type DeregisterRequest,
   type ExchangeRequest,
-  type ExchangeResponse,
   type FailRequest,
   type HeartbeatRequest,
-  type HeartbeatResponse,
-  type LegacyClaimResponse,
   type MessagesRequest,
   type ProgressRequest,
   type RegisterRequest,
-  type RegisterResponse,
-  type TaskStatusResponse,
 } from './types.js';
 import { VERSION } from './version.js';
 
@@ -104,8 +106,10 @@ interface RouteSpec<T> {
   auth: boolean;
   retry: RetryClass;
   timeoutMs: number;
-  /** Validates and narrows a 2xx JSON body; undefined = the body is ignored. */
-  parse?: (v: unknown) => T | undefined;
+  /** The schema a 2xx JSON body must match (api/types.ts); absent = the body is ignored. */
+  answer?: TSchema;
+  /** Builds the value from a body that matched `answer` (default: the body itself). */
+  build?: (v: any) => T; // eslint-disable-line @typescript-eslint/no-explicit-any -- checked against `answer` first
   /** Maps a final 4xx to a typed error (default: 401 Unauthorized, 404 NotFound, else BadRequest). */
   mapStatus?: (status: number, platformError: string | undefined, route: string) => PlatformError | undefined;
 }
@@ -181,10 +185,8 @@ export class PlatformClient {
         auth: false,
         retry: 'exchange',
         timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
-        parse: (v) =>
-          isObj(v) && typeof v.token === 'string' && DAEMON_TOKEN_RE.test(v.token) && typeof v.workspace_id === 'string' && v.workspace_id !== '' && typeof v.daemon_id === 'string'
-            ? { token: v.token, workspace_id: v.workspace_id, daemon_id: v.daemon_id, expires_at: typeof v.expires_at === 'string' ? v.expires_at : '' }
-            : undefined,
+        answer: ExchangeResponse,
+        build: (v: ExchangeResponse): ExchangeResponse => ({ token: v.token, workspace_id: v.workspace_id, daemon_id: v.daemon_id, expires_at: v.expires_at ?? '' }),
         mapStatus: (status, perr, route) => {
           const opts = { route, status, platformError: perr };
           if (perr === 'install_token_already_used') return new InstallTokenAlreadyUsed('the install token was already used', opts);
@@ -207,7 +209,7 @@ export class PlatformClient {
         auth: true,
         retry: 'safe',
         timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
-        parse: (v) => (isObj(v) && Array.isArray(v.runtimes) && v.runtimes.every((r) => isObj(r) && typeof r.id === 'string') ? (v as unknown as RegisterResponse) : undefined),
+        answer: RegisterResponse,
       },
       o,
     );
@@ -222,7 +224,8 @@ export class PlatformClient {
         auth: true,
         retry: 'none',
         timeoutMs: HEARTBEAT_TIMEOUT_MS,
-        parse: (v) => (isObj(v) ? ({ ...v, runtime_id: typeof v.runtime_id === 'string' ? v.runtime_id : body.runtime_id, status: typeof v.status === 'string' ? v.status : '' } as HeartbeatResponse) : undefined),
+        answer: HeartbeatResponse,
+        build: (v: Partial<HeartbeatResponse>): HeartbeatResponse => ({ ...v, runtime_id: v.runtime_id ?? body.runtime_id, status: v.status ?? '' }),
       },
       o,
     );
@@ -237,7 +240,7 @@ export class PlatformClient {
         auth: true,
         retry: 'none',
         timeoutMs: (body.wait_s ?? 0) * 1000 + LONG_POLL_MARGIN_MS,
-        parse: (v) => (isObj(v) && Array.isArray(v.tasks) && v.tasks.every(isTask) ? (v as unknown as ClaimResponse) : undefined),
+        answer: ClaimResponse,
       },
       o,
     );
@@ -252,7 +255,8 @@ export class PlatformClient {
         auth: true,
         retry: 'none',
         timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
-        parse: (v) => (isObj(v) && (v.task === null || v.task === undefined || isTask(v.task)) ? { task: (v.task ?? null) as LegacyClaimResponse['task'] } : undefined),
+        answer: LegacyClaimResponse,
+        build: (v: Partial<LegacyClaimResponse>): LegacyClaimResponse => ({ task: v.task ?? null }),
       },
       o,
     );
@@ -290,7 +294,7 @@ export class PlatformClient {
         auth: true,
         retry: 'none',
         timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
-        parse: (v) => (isObj(v) && typeof v.status === 'string' ? (v as unknown as TaskStatusResponse) : undefined),
+        answer: TaskStatusResponse,
       },
       o,
     );
@@ -409,18 +413,19 @@ export class PlatformClient {
       }
 
       if (ok) {
-        if (!spec.parse) return { ok: true, value: undefined as T };
+        if (!spec.answer) return { ok: true, value: undefined as T };
         let json: unknown;
         try {
           json = JSON.parse(text);
         } catch {
           return { ok: false, error: new BadResponse(`the platform at ${this.baseUrl} answered ${route} with a body that is not JSON`, { route, status }), retryable: false };
         }
-        const value = spec.parse(json);
-        if (value === undefined) {
-          return { ok: false, error: new BadResponse(`the platform at ${this.baseUrl} answered ${route} with JSON of an unexpected shape`, { route, status }), retryable: false };
+        const why = problem(spec.answer, json, 'the answer');
+        if (why !== undefined) {
+          const shown = stripControl(why).slice(0, 200);
+          return { ok: false, error: new BadResponse(`the platform at ${this.baseUrl} answered ${route} with JSON of an unexpected shape (${shown})`, { route, status }), retryable: false };
         }
-        return { ok: true, value };
+        return { ok: true, value: spec.build ? spec.build(json) : (json as T) };
       }
 
       const platformError = extractError(text);
@@ -524,7 +529,7 @@ function extractError(text: string): string | undefined {
   let raw: string | undefined;
   try {
     const v: unknown = JSON.parse(text);
-    if (isObj(v) && typeof v.error === 'string') raw = v.error;
+    if (matches(ErrorBody, v)) raw = v.error;
   } catch {
     // Not JSON (a proxy's HTML page…): no platform error code to report.
   }
@@ -603,10 +608,7 @@ function seg(id: string): string {
   return encodeURIComponent(id);
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isTask(v: unknown): boolean {
-  return isObj(v) && typeof v.id === 'string' && typeof v.runtime_id === 'string';
+/** A field name from a hostile answer goes into an error message: no control characters. */
+function stripControl(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'); // eslint-disable-line no-control-regex
 }

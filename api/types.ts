@@ -1,6 +1,9 @@
 // The wire contract between agentd and a platform (ours in platform/, or a Multica
-// server). Readable on its own: every route of DESIGN.md §2 has its request and
-// response type here. Field names are snake_case because that is what goes on the wire.
+// server), as TypeBox schemas: the client checks every answer against them before use
+// (api/client.ts), the platform checks every request body (platform/), and each schema's
+// static type is the TypeScript type of the same name. docs/protocol.md is the prose
+// version; field names are snake_case because that is what goes on the wire.
+import { Type, type Static } from '@sinclair/typebox';
 
 /** `mit_` + 40 lowercase hex: the one-time install token (15 minutes, single use). */
 export const INSTALL_TOKEN_RE = /^mit_[0-9a-f]{40}$/;
@@ -9,10 +12,13 @@ export const DAEMON_TOKEN_RE = /^mdt_[0-9a-f]{40}$/;
 /** `mat_` + 40 lowercase hex: a task-scoped token handed to the task's child process. */
 export const TASK_TOKEN_RE = /^mat_[0-9a-f]{40}$/;
 
+/** Answers may carry fields this version does not know: they are kept and ignored. */
+const open = { additionalProperties: true } as const;
+type Open<T> = T & { [extra: string]: unknown };
+
 /** Error body of every non-2xx answer. */
-export interface ErrorBody {
-  error: string;
-}
+export const ErrorBody = Type.Object({ error: Type.String() }, open);
+export type ErrorBody = Static<typeof ErrorBody>;
 
 // ---------------------------------------------------------------- enrolment
 
@@ -30,12 +36,16 @@ export interface ExchangeRequest {
   token: string; // mit_…
   daemon_id: string;
 }
-export interface ExchangeResponse {
-  token: string; // mdt_…
-  workspace_id: string;
-  daemon_id: string;
-  expires_at: string;
-}
+export const ExchangeResponse = Type.Object(
+  {
+    token: Type.String({ pattern: DAEMON_TOKEN_RE.source, mustBe: 'a daemon credential (mdt_…)' }),
+    workspace_id: Type.String({ minLength: 1 }),
+    daemon_id: Type.String(),
+    expires_at: Type.Optional(Type.String()),
+  },
+  open,
+);
+export type ExchangeResponse = Static<typeof ExchangeResponse>;
 
 /** Error codes the exchange answers with (in `{"error": …}`). */
 export type ExchangeErrorCode =
@@ -75,38 +85,35 @@ export interface RegisterRequest {
   runtimes: RuntimeInfo[];
   device?: DeviceInfo; // agentd extension; a Multica server ignores it
 }
-export interface RegisteredRuntime {
-  id: string;
-  name: string;
-  type: string;
-  version?: string;
-  status?: string;
-  [extra: string]: unknown;
-}
-export interface RegisterResponse {
-  runtimes: RegisteredRuntime[];
-}
+export const RegisteredRuntime = Type.Object(
+  { id: Type.String(), name: Type.String(), type: Type.String(), version: Type.Optional(Type.String()), status: Type.Optional(Type.String()) },
+  open,
+);
+export type RegisteredRuntime = Open<Static<typeof RegisteredRuntime>>;
+export const RegisterResponse = Type.Object({ runtimes: Type.Array(RegisteredRuntime) }, open);
+export type RegisterResponse = { runtimes: RegisteredRuntime[] };
 
 /** POST /api/daemon/heartbeat */
 export interface HeartbeatRequest {
   runtime_id: string;
 }
-export interface HeartbeatResponse {
-  runtime_id: string;
-  status: string;
-  [extra: string]: unknown; // may carry pending actions later
-}
+/** Answers may leave out runtime_id and status (a Multica server says {"status":"ok"}). */
+export const HeartbeatResponse = Type.Object({ runtime_id: Type.Optional(Type.String()), status: Type.Optional(Type.String()) }, open);
+export type HeartbeatResponse = Open<{ runtime_id: string; status: string }>;
 
 /** A task as handed out by a claim. Unknown fields are kept and ignored. */
-export interface Task {
-  id: string;
-  runtime_id: string;
-  workspace_id: string;
-  prompt: string;
-  auth_token?: string; // mat_…, task-scoped
-  timeout_s?: number;
-  [extra: string]: unknown;
-}
+export const Task = Type.Object(
+  {
+    id: Type.String({ minLength: 1 }),
+    runtime_id: Type.String(),
+    workspace_id: Type.Optional(Type.String()),
+    prompt: Type.Optional(Type.String()),
+    auth_token: Type.Optional(Type.String()), // mat_…, task-scoped
+    timeout_s: Type.Optional(Type.Number()),
+  },
+  open,
+);
+export type Task = Open<Static<typeof Task>>;
 
 /** POST /api/daemon/tasks/claim (batch; `wait_s` is agentd's long-poll extension) */
 export const MAX_CLAIM_TASKS = 32;
@@ -117,14 +124,12 @@ export interface ClaimRequest {
   max_tasks: number; // ≤ 32
   wait_s?: number; // ≤ 25
 }
-export interface ClaimResponse {
-  tasks: Task[];
-}
+export const ClaimResponse = Type.Object({ tasks: Type.Array(Task) }, open);
+export type ClaimResponse = { tasks: Task[] };
 
-/** POST /api/daemon/runtimes/{id}/tasks/claim (legacy single claim) */
-export interface LegacyClaimResponse {
-  task: Task | null;
-}
+/** POST /api/daemon/runtimes/{id}/tasks/claim (legacy single claim); a missing task is none. */
+export const LegacyClaimResponse = Type.Object({ task: Type.Optional(Type.Union([Task, Type.Null()])) }, open);
+export type LegacyClaimResponse = { task: Task | null };
 
 export type MessageType = 'text' | 'thinking' | 'tool_use' | 'tool_result' | 'error' | 'system' | 'stderr';
 
@@ -185,9 +190,8 @@ export type TaskStatus = 'queued' | 'claimed' | 'running' | 'completed' | 'faile
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
 
 /** GET /api/daemon/tasks/{id}/status */
-export interface TaskStatusResponse {
-  status: TaskStatus | string;
-}
+export const TaskStatusResponse = Type.Object({ status: Type.String() }, open);
+export type TaskStatusResponse = { status: TaskStatus | string };
 
 /** POST /api/daemon/deregister */
 export interface DeregisterRequest {

@@ -142,11 +142,12 @@ export class TaskRun {
       return this.report({ kind: 'fail', reason: 'agent_error', error: msg }, null);
     }
 
-    if (typeof task.prompt !== 'string') {
+    const prompt = task.prompt;
+    if (prompt === undefined) {
       this.started = this.callStart();
       return this.report({ kind: 'fail', reason: 'agent_error', error: 'the platform sent the task without a prompt' }, workDir);
     }
-    const cmd = d.adapter.command(task, { binaryPath: d.binaryPath });
+    const cmd = d.adapter.command({ ...task, prompt }, { binaryPath: d.binaryPath });
     const parser = d.adapter.parser();
     const started = (this.started = this.callStart());
     const output = new OutputStream({

@@ -288,8 +288,10 @@ describe('response bodies', () => {
   it.each([
     ['not JSON', '<html>proxy error</html>', /not JSON/],
     ['empty', '', /not JSON/],
-    ['wrong shape', JSON.stringify({ runtimes: 'nope' }), /unexpected shape/],
-    ['an array', '[]', /unexpected shape/],
+    ['wrong shape', JSON.stringify({ runtimes: 'nope' }), /answered POST \/api\/daemon\/register with JSON of an unexpected shape \(runtimes must be an array\)/],
+    ['a runtime without an id', JSON.stringify({ runtimes: [{ name: 'claude', type: 'claude' }] }), /unexpected shape \(runtimes\[0\]\.id is required\)/],
+    ['a field name with escapes', JSON.stringify({ runtimes: [{ id: 1, name: 'c', type: 'c' }] }), /unexpected shape \(runtimes\[0\]\.id must be a string\)/],
+    ['an array', '[]', /unexpected shape \(the answer must be a JSON object\)/],
   ])('2xx with %s → BadResponse, not retried', async (_what, body, re) => {
     agent
       .get(ORIGIN)

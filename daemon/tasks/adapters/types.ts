@@ -41,7 +41,7 @@ export interface RuntimeAdapter {
   readonly binary: string | null;
   /** Longest stdout line kept whole (JSON events can be large). */
   readonly maxLineBytes: number;
-  command(task: Task, ctx: { binaryPath: string | null }): AdapterCommand;
+  command(task: Task & { prompt: string }, ctx: { binaryPath: string | null }): AdapterCommand;
   parser(): StreamParser;
 }
 

@@ -1,0 +1,78 @@
+// The one schema layer: every shape that crosses a boundary (a platform answer, a
+// request body the platform reads, a file on disk) is a TypeBox schema, and is checked
+// here before use. `problem()` says what is wrong in the words a person reads in a 400
+// or an error message: "runtimes[0].name must be a string", "daemon_id is required".
+// Value.Check is interpreted, not compiled: no start-up cost, microseconds per answer.
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
+
+/** Schema option: how a failed `pattern` or `minLength` reads ("… must be <mustBe>"). */
+export interface Explained {
+  mustBe?: string;
+}
+
+export function matches<T extends TSchema>(schema: T, v: unknown): v is Static<T> {
+  return Value.Check(schema, v);
+}
+
+/** The first thing wrong with `v`, as one sentence; undefined when it matches. */
+export function problem(schema: TSchema, v: unknown, root = 'body'): string | undefined {
+  const first = Value.Errors(schema, v).First();
+  return first ? explain(first, root) : undefined;
+}
+
+/** "/runtimes/0/name" → "runtimes[0].name" (the root's own name when the path is empty). */
+export function fieldName(path: string, root = 'body'): string {
+  if (path === '') return root;
+  return path
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
+}
+
+function explain(e: ValueError, root: string): string {
+  const name = fieldName(e.path, root);
+  const s = e.schema as TSchema & Explained & Record<string, unknown>;
+  switch (e.type) {
+    case ValueErrorType.ObjectRequiredProperty:
+      return `${name} is required`;
+    case ValueErrorType.Object:
+      return e.path === '' ? `${root} must be a JSON object` : `${name} must be an object`;
+    case ValueErrorType.String:
+      return `${name} must be a string`;
+    case ValueErrorType.StringMinLength:
+      return s.mustBe ? `${name} must be ${s.mustBe}` : `${name} is required`;
+    case ValueErrorType.StringMaxLength:
+      return `${name} is longer than ${String(s.maxLength)} characters`;
+    case ValueErrorType.StringPattern:
+      return `${name} must be ${s.mustBe ?? `of the form ${String(s.pattern)}`}`;
+    case ValueErrorType.Integer:
+      return `${name} must be an integer`;
+    case ValueErrorType.Number:
+      return `${name} must be a number`;
+    case ValueErrorType.Boolean:
+      return `${name} must be true or false`;
+    case ValueErrorType.NumberMinimum:
+      return `${name} must be ≥ ${String(s.minimum)}`;
+    case ValueErrorType.NumberMaximum:
+      return `${name} must be ≤ ${String(s.maximum)}`;
+    case ValueErrorType.Array:
+      return s.mustBe ? `${name} must be ${s.mustBe}` : `${name} must be an array`;
+    case ValueErrorType.ArrayMinItems:
+      return s.mustBe ? `${name} must be ${s.mustBe}` : `${name} must have at least ${String(s.minItems)} item(s)`;
+    case ValueErrorType.ArrayMaxItems:
+      return `at most ${String(s.maxItems)} ${name}`;
+    case ValueErrorType.Union: {
+      const literals = ((s.anyOf as TSchema[] | undefined) ?? []).map((x) => (x as { const?: unknown }).const).filter((c) => c !== undefined);
+      if (literals.length) return `${name} must be one of: ${literals.join(', ')}`;
+      return s.mustBe ? `${name} must be ${s.mustBe}` : `${name} has an unexpected shape`;
+    }
+    case ValueErrorType.Literal:
+      return `${name} must be ${JSON.stringify((s as { const?: unknown }).const)}`;
+    case ValueErrorType.Null:
+      return `${name} must be null`;
+    default:
+      return `${name}: ${e.message.toLowerCase()}`;
+  }
+}
