@@ -15,10 +15,14 @@ export function matches<T extends TSchema>(schema: T, v: unknown): v is Static<T
   return Value.Check(schema, v);
 }
 
-/** The first thing wrong with `v`, as one sentence; undefined when it matches. */
-export function problem(schema: TSchema, v: unknown, root = 'body'): string | undefined {
+/**
+ * The first thing wrong with `v`, as one sentence; undefined when it matches. `root`
+ * names the whole value; `quote` puts field names in quotes (messages about a file,
+ * where a field name stands among other words: `"mode" must be …`).
+ */
+export function problem(schema: TSchema, v: unknown, root = 'body', o: { quote?: boolean } = {}): string | undefined {
   const first = Value.Errors(schema, v).First();
-  return first ? explain(first, root) : undefined;
+  return first ? explain(first, root, o.quote === true) : undefined;
 }
 
 /** "/runtimes/0/name" → "runtimes[0].name" (the root's own name when the path is empty). */
@@ -31,8 +35,8 @@ export function fieldName(path: string, root = 'body'): string {
     .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
 }
 
-function explain(e: ValueError, root: string): string {
-  const name = fieldName(e.path, root);
+function explain(e: ValueError, root: string, quote: boolean): string {
+  const name = quote && e.path !== '' ? `"${fieldName(e.path)}"` : fieldName(e.path, root);
   const s = e.schema as TSchema & Explained & Record<string, unknown>;
   switch (e.type) {
     case ValueErrorType.ObjectRequiredProperty:

@@ -12,6 +12,13 @@ export const DAEMON_TOKEN_RE = /^mdt_[0-9a-f]{40}$/;
 /** `mat_` + 40 lowercase hex: a task-scoped token handed to the task's child process. */
 export const TASK_TOKEN_RE = /^mat_[0-9a-f]{40}$/;
 
+/**
+ * Ids the platform hands out that agentd turns into URL segments or file names (task and
+ * runtime ids): letters, digits, '.', '_', '-', at most 200, not starting with a dot (so
+ * never `.` or `..`).
+ */
+export const SAFE_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+
 /** Answers may carry fields this version does not know: they are kept and ignored. */
 const open = { additionalProperties: true } as const;
 type Open<T> = T & { [extra: string]: unknown };

@@ -1,9 +1,11 @@
 // config.json: where the platform is and who this daemon is. Not secret, but it lives in
 // the same 0700 directory as the credential, so it is written the same way.
+import { Type } from '@sinclair/typebox';
+import { problem } from '../api/schema.js';
 import { ensureDir } from './atomic.js';
 import { ConfigFileInvalid, shellQuote } from './errors.js';
 import { readSmallFile, writeIfChanged } from './json-file.js';
-import { isInstallMode, type AgentdPaths, type InstallMode } from './paths.js';
+import type { AgentdPaths, InstallMode } from './paths.js';
 
 export interface AgentConfig {
   platform_url: string;
@@ -40,19 +42,26 @@ export async function writeConfig(paths: AgentdPaths, c: AgentConfig): Promise<v
   await writeIfChanged(paths.configFile, text, CONFIG_FILE_MODE);
 }
 
+const nonEmpty = Type.String({ minLength: 1, mustBe: 'a non-empty string' });
+/** config.json; fields written by other versions are ignored. */
+const ConfigFile = Type.Object({
+  platform_url: nonEmpty,
+  workspace_id: nonEmpty,
+  daemon_id: nonEmpty,
+  device_name: nonEmpty,
+  mode: Type.Union([Type.Literal('system'), Type.Literal('user')]),
+});
+
 /** What is wrong with a parsed config, or undefined when it is a valid AgentConfig. */
 function configProblem(v: unknown): string | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
-  const o = v as Record<string, unknown>;
-  for (const k of ['platform_url', 'workspace_id', 'daemon_id', 'device_name'] as const) {
-    if (typeof o[k] !== 'string' || o[k] === '') return `"${k}" must be a non-empty string`;
-  }
+  const wrong = problem(ConfigFile, v, 'the file', { quote: true });
+  if (wrong) return wrong;
+  const o = v as AgentConfig;
   try {
-    const u = new URL(o.platform_url as string);
+    const u = new URL(o.platform_url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') return '"platform_url" must be an http(s) URL';
   } catch {
     return '"platform_url" is not a URL';
   }
-  if (!isInstallMode(o.mode)) return '"mode" must be "system" or "user"';
   return undefined;
 }

@@ -3,6 +3,8 @@
 // (DESIGN.md §3). Read fresh on every call: the daemon re-reads it after a 401, and an
 // operator may have replaced it (`agentd credentials set`).
 import { dirname } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { problem } from '../api/schema.js';
 import { DAEMON_TOKEN_RE } from '../api/types.js';
 import { ensureDir } from './atomic.js';
 import { CredentialFileInvalid, InsecureCredentialFile } from './errors.js';
@@ -46,13 +48,16 @@ export async function writeCredentials(path: string, c: Credentials): Promise<vo
   await writeIfChanged(path, text, CREDENTIALS_FILE_MODE);
 }
 
+const nonEmpty = Type.String({ minLength: 1, mustBe: 'a non-empty string' });
+/** credentials.json. A problem is named by field, never by quoting a value (the token). */
+const CredentialsFile = Type.Object({
+  token: Type.String({ pattern: DAEMON_TOKEN_RE.source, mustBe: 'a daemon token (mdt_ followed by 40 hex digits)' }),
+  daemon_id: nonEmpty,
+  workspace_id: nonEmpty,
+  issued_at: nonEmpty,
+});
+
 /** What is wrong with a parsed credential (never quoting the token), or undefined. */
 export function credentialsProblem(v: unknown): string | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
-  const o = v as Record<string, unknown>;
-  if (typeof o.token !== 'string' || !DAEMON_TOKEN_RE.test(o.token)) return '"token" must be a daemon token (mdt_ followed by 40 hex digits)';
-  for (const k of ['daemon_id', 'workspace_id', 'issued_at'] as const) {
-    if (typeof o[k] !== 'string' || o[k] === '') return `"${k}" must be a non-empty string`;
-  }
-  return undefined;
+  return problem(CredentialsFile, v, 'the file', { quote: true });
 }

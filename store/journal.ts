@@ -8,23 +8,26 @@
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDir, removeFile, writeFileAtomic } from './atomic.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { matches } from '../api/schema.js';
+import { SAFE_ID_RE } from '../api/types.js';
 
-export interface JournalEntry {
-  task_id: string;
-  runtime_id: string;
-  runtime: string;
+const JournalEntry = Type.Object({
+  task_id: Type.String({ pattern: SAFE_ID_RE.source }),
+  runtime_id: Type.String(),
+  runtime: Type.String(),
   /** The task's main process; it leads its own process group (pgid === pid). */
-  pid: number;
-  pgid: number;
+  pid: Type.Integer({ minimum: 1 }),
+  pgid: Type.Integer({ minimum: 1 }),
   /** Linux /proc starttime of pid (clock ticks since boot): proves a live pid is still ours. */
-  proc_start: string | null;
-  started_at: string;
+  proc_start: Type.Union([Type.String(), Type.Null()]),
+  started_at: Type.String(),
   /** The daemon process that started the task. */
-  daemon_pid: number;
-  work_dir: string;
-}
+  daemon_pid: Type.Integer(),
+  work_dir: Type.String(),
+});
+export type JournalEntry = Static<typeof JournalEntry>;
 
-const SAFE_ID = /^[A-Za-z0-9._-]{1,200}$/;
 
 export class TaskJournal {
   private ready: Promise<void> | null = null;
@@ -32,7 +35,7 @@ export class TaskJournal {
   constructor(readonly dir: string) {}
 
   private fileFor(taskId: string): string {
-    if (!SAFE_ID.test(taskId) || taskId.startsWith('.')) {
+    if (!SAFE_ID_RE.test(taskId)) {
       throw new Error(`task id ${JSON.stringify(taskId)} cannot name a journal file`);
     }
     return join(this.dir, `${taskId}.json`);
@@ -71,12 +74,12 @@ export class TaskJournal {
     for (const name of names) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       try {
-        const v = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as Partial<JournalEntry>;
-        if (typeof v.task_id !== 'string' || typeof v.pid !== 'number' || typeof v.runtime_id !== 'string') {
+        const v: unknown = JSON.parse(await readFile(join(this.dir, name), 'utf8'));
+        if (!matches(JournalEntry, v)) {
           bad.push(name);
           continue;
         }
-        entries.push(v as JournalEntry);
+        entries.push(v);
       } catch {
         bad.push(name);
       }

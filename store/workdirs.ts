@@ -3,11 +3,10 @@
 import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDir } from './atomic.js';
-
-const SAFE_ID = /^[A-Za-z0-9._-]{1,200}$/;
+import { SAFE_ID_RE } from '../api/types.js';
 
 export function workDirFor(workRoot: string, taskId: string): string {
-  if (!SAFE_ID.test(taskId) || taskId.startsWith('.')) {
+  if (!SAFE_ID_RE.test(taskId)) {
     throw new Error(`task id ${JSON.stringify(taskId)} cannot name a work directory`);
   }
   return join(workRoot, taskId);
