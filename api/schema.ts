@@ -25,6 +25,21 @@ export function problem(schema: TSchema, v: unknown, root = 'body', o: { quote?:
   return first ? explain(first, root, o.quote === true) : undefined;
 }
 
+/** The value with null object fields dropped, at the top and one array level down: on the
+ * wire a null optional field means the same as an absent one (Go's nil pointers). */
+export function withoutNulls(v: unknown): unknown {
+  const strip = (o: unknown): unknown => {
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) return o;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(o)) if (x !== null) out[k] = x;
+    return out;
+  };
+  const top = strip(v);
+  if (typeof top !== 'object' || top === null || Array.isArray(top)) return top;
+  for (const [k, x] of Object.entries(top)) if (Array.isArray(x)) (top as Record<string, unknown>)[k] = x.map(strip);
+  return top;
+}
+
 /** "/runtimes/0/name" → "runtimes[0].name" (the root's own name when the path is empty). */
 export function fieldName(path: string, root = 'body'): string {
   if (path === '') return root;
@@ -38,6 +53,10 @@ export function fieldName(path: string, root = 'body'): string {
 function explain(e: ValueError, root: string, quote: boolean): string {
   const name = quote && e.path !== '' ? `"${fieldName(e.path)}"` : fieldName(e.path, root);
   const s = e.schema as TSchema & Explained & Record<string, unknown>;
+  // A schema that says what it must be says so for any wrong value, except a missing
+  // field, an empty one, or one that is too long or too many, which read better as such.
+  const keep = [ValueErrorType.ObjectRequiredProperty, ValueErrorType.StringMinLength, ValueErrorType.StringMaxLength, ValueErrorType.ArrayMaxItems];
+  if (s.mustBe && !keep.includes(e.type)) return `${name} must be ${s.mustBe}`;
   switch (e.type) {
     case ValueErrorType.ObjectRequiredProperty:
       return `${name} is required`;
@@ -46,11 +65,11 @@ function explain(e: ValueError, root: string, quote: boolean): string {
     case ValueErrorType.String:
       return `${name} must be a string`;
     case ValueErrorType.StringMinLength:
-      return s.mustBe ? `${name} must be ${s.mustBe}` : `${name} is required`;
+      return `${name} is required`;
     case ValueErrorType.StringMaxLength:
       return `${name} is longer than ${String(s.maxLength)} characters`;
     case ValueErrorType.StringPattern:
-      return `${name} must be ${s.mustBe ?? `of the form ${String(s.pattern)}`}`;
+      return `${name} must be of the form ${String(s.pattern)}`;
     case ValueErrorType.Integer:
       return `${name} must be an integer`;
     case ValueErrorType.Number:
@@ -58,19 +77,21 @@ function explain(e: ValueError, root: string, quote: boolean): string {
     case ValueErrorType.Boolean:
       return `${name} must be true or false`;
     case ValueErrorType.NumberMinimum:
+    case ValueErrorType.IntegerMinimum:
       return `${name} must be ≥ ${String(s.minimum)}`;
     case ValueErrorType.NumberMaximum:
+    case ValueErrorType.IntegerMaximum:
       return `${name} must be ≤ ${String(s.maximum)}`;
     case ValueErrorType.Array:
-      return s.mustBe ? `${name} must be ${s.mustBe}` : `${name} must be an array`;
+      return `${name} must be an array`;
     case ValueErrorType.ArrayMinItems:
-      return s.mustBe ? `${name} must be ${s.mustBe}` : `${name} must have at least ${String(s.minItems)} item(s)`;
+      return `${name} must have at least ${String(s.minItems)} item(s)`;
     case ValueErrorType.ArrayMaxItems:
       return `at most ${String(s.maxItems)} ${name}`;
     case ValueErrorType.Union: {
       const literals = ((s.anyOf as TSchema[] | undefined) ?? []).map((x) => (x as { const?: unknown }).const).filter((c) => c !== undefined);
       if (literals.length) return `${name} must be one of: ${literals.join(', ')}`;
-      return s.mustBe ? `${name} must be ${s.mustBe}` : `${name} has an unexpected shape`;
+      return `${name} has an unexpected shape`;
     }
     case ValueErrorType.Literal:
       return `${name} must be ${JSON.stringify((s as { const?: unknown }).const)}`;

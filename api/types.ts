@@ -19,9 +19,17 @@ export const TASK_TOKEN_RE = /^mat_[0-9a-f]{40}$/;
  */
 export const SAFE_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
 
-/** Answers may carry fields this version does not know: they are kept and ignored. */
+/** Answers and bodies may carry fields this version does not know: they are kept and ignored. */
 const open = { additionalProperties: true } as const;
 type Open<T> = T & { [extra: string]: unknown };
+
+/** A runtime name: what a task is enqueued for and a daemon registers. */
+export const RUNTIME_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const RUNTIME_NAME_WORDS = "letters, digits, '.', '_' or '-'";
+export const MAX_RUNTIMES = 64;
+export const MAX_PROMPT_CHARS = 256 * 1024;
+export const MAX_MESSAGES_PER_BATCH = 10_000;
+const maxLen = (n: number) => Type.String({ maxLength: n });
 
 /** Error body of every non-2xx answer. */
 export const ErrorBody = Type.Object({ error: Type.String() }, open);
@@ -38,7 +46,12 @@ export interface InstallTokenCreated {
   created_at: string;
 }
 
-/** POST /api/install-tokens/exchange */
+/**
+ * POST /api/install-tokens/exchange. The body must be an object; the fields are checked by
+ * the exchange itself, because a bad token answers with the contract's error code
+ * (`invalid_install_token`, never a sentence that could help guess one).
+ */
+export const ExchangeBody = Type.Object({ token: Type.Optional(Type.Unknown()), daemon_id: Type.Optional(Type.Unknown()) }, open);
 export interface ExchangeRequest {
   token: string; // mit_…
   daemon_id: string;
@@ -83,7 +96,7 @@ export interface DeviceInfo {
   cpu_model?: string;
 }
 
-/** POST /api/daemon/register */
+/** POST /api/daemon/register (what agentd sends; RegisterBody is what a platform accepts). */
 export interface RegisterRequest {
   workspace_id: string;
   daemon_id: string;
@@ -92,6 +105,29 @@ export interface RegisterRequest {
   runtimes: RuntimeInfo[];
   device?: DeviceInfo; // agentd extension; a Multica server ignores it
 }
+export const RegisterBody = Type.Object(
+  {
+    workspace_id: Type.Optional(Type.String()),
+    daemon_id: Type.Optional(Type.String()),
+    device_name: Type.Optional(maxLen(200)),
+    cli_version: Type.Optional(maxLen(100)),
+    runtimes: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1, maxLength: 100, pattern: RUNTIME_NAME_RE.source, mustBe: RUNTIME_NAME_WORDS }),
+          type: Type.Optional(maxLen(100)),
+          version: Type.Optional(maxLen(200)),
+          status: Type.Optional(maxLen(20)),
+        },
+        open,
+      ),
+      { maxItems: MAX_RUNTIMES },
+    ),
+    device: Type.Optional(Type.Object({}, open)),
+  },
+  open,
+);
+export type RegisterBody = Static<typeof RegisterBody>;
 export const RegisteredRuntime = Type.Object(
   { id: Type.String(), name: Type.String(), type: Type.String(), version: Type.Optional(Type.String()), status: Type.Optional(Type.String()) },
   open,
@@ -101,9 +137,8 @@ export const RegisterResponse = Type.Object({ runtimes: Type.Array(RegisteredRun
 export type RegisterResponse = { runtimes: RegisteredRuntime[] };
 
 /** POST /api/daemon/heartbeat */
-export interface HeartbeatRequest {
-  runtime_id: string;
-}
+export const HeartbeatRequest = Type.Object({ runtime_id: Type.String({ minLength: 1 }) }, open);
+export type HeartbeatRequest = { runtime_id: string };
 /** Answers may leave out runtime_id and status (a Multica server says {"status":"ok"}). */
 export const HeartbeatResponse = Type.Object({ runtime_id: Type.Optional(Type.String()), status: Type.Optional(Type.String()) }, open);
 export type HeartbeatResponse = Open<{ runtime_id: string; status: string }>;
@@ -125,12 +160,17 @@ export type Task = Open<Static<typeof Task>>;
 /** POST /api/daemon/tasks/claim (batch; `wait_s` is agentd's long-poll extension) */
 export const MAX_CLAIM_TASKS = 32;
 export const MAX_CLAIM_WAIT_S = 25;
-export interface ClaimRequest {
-  daemon_id: string;
-  runtime_ids: string[];
-  max_tasks: number; // ≤ 32
-  wait_s?: number; // ≤ 25
-}
+export const ClaimRequest = Type.Object(
+  {
+    daemon_id: Type.Optional(Type.String()),
+    runtime_ids: Type.Array(Type.String(), { minItems: 1, maxItems: 64, mustBe: 'a non-empty array of runtime ids' }),
+    max_tasks: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CLAIM_TASKS })),
+    // A hint: more than MAX_CLAIM_WAIT_S is served as the maximum.
+    wait_s: Type.Optional(Type.Number({ minimum: 0, mustBe: 'a number of seconds ≥ 0' })),
+  },
+  open,
+);
+export type ClaimRequest = { daemon_id: string; runtime_ids: string[]; max_tasks: number; wait_s?: number };
 export const ClaimResponse = Type.Object({ tasks: Type.Array(Task) }, open);
 export type ClaimResponse = { tasks: Task[] };
 
@@ -141,32 +181,35 @@ export type LegacyClaimResponse = { task: Task | null };
 export type MessageType = 'text' | 'thinking' | 'tool_use' | 'tool_result' | 'error' | 'system' | 'stderr';
 
 /** One output message; `seq` is per task and strictly increasing (resend = idempotent). */
-export interface TaskMessage {
-  seq: number;
-  type: MessageType | string;
-  content?: string;
-  tool?: string;
-  input?: unknown;
-  output?: unknown;
-}
+export const TaskMessage = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, mustBe: 'an integer ≥ 0' }),
+    type: Type.String({ minLength: 1, maxLength: 50 }),
+    content: Type.Optional(Type.String()),
+    tool: Type.Optional(maxLen(200)),
+    input: Type.Optional(Type.Unknown()),
+    output: Type.Optional(Type.Unknown()),
+  },
+  open,
+);
+export type TaskMessage = { seq: number; type: MessageType | string; content?: string; tool?: string; input?: unknown; output?: unknown };
 /** POST /api/daemon/tasks/{id}/messages */
-export interface MessagesRequest {
-  messages: TaskMessage[];
-}
+export const MessagesRequest = Type.Object({ messages: Type.Array(TaskMessage, { maxItems: MAX_MESSAGES_PER_BATCH }) }, open);
+export type MessagesRequest = { messages: TaskMessage[] };
 
 /** POST /api/daemon/tasks/{id}/progress */
-export interface ProgressRequest {
-  summary: string;
-  step: number;
-  total: number;
-}
+export const ProgressRequest = Type.Object(
+  { summary: Type.Optional(maxLen(2000)), step: Type.Optional(Type.Integer({ minimum: 0 })), total: Type.Optional(Type.Integer({ minimum: 0 })) },
+  open,
+);
+export type ProgressRequest = { summary: string; step: number; total: number };
 
 /** POST /api/daemon/tasks/{id}/complete */
-export interface CompleteRequest {
-  output: string;
-  session_id?: string;
-  work_dir?: string;
-}
+export const CompleteRequest = Type.Object(
+  { output: Type.Optional(Type.String()), session_id: Type.Optional(maxLen(500)), work_dir: Type.Optional(maxLen(4096)) },
+  open,
+);
+export type CompleteRequest = { output: string; session_id?: string; work_dir?: string };
 
 /** Why a task failed; the values a Multica server knows. */
 export type FailureReason =
@@ -188,10 +231,11 @@ export const FAILURE_REASONS: readonly FailureReason[] = [
 ];
 
 /** POST /api/daemon/tasks/{id}/fail */
-export interface FailRequest {
-  error: string;
-  failure_reason: FailureReason;
-}
+export const FailRequest = Type.Object(
+  { error: Type.Optional(Type.String()), failure_reason: Type.Union(FAILURE_REASONS.map((r) => Type.Literal(r))) },
+  open,
+);
+export type FailRequest = { error: string; failure_reason: FailureReason };
 
 export type TaskStatus = 'queued' | 'claimed' | 'running' | 'completed' | 'failed' | 'cancelled';
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
@@ -201,9 +245,8 @@ export const TaskStatusResponse = Type.Object({ status: Type.String() }, open);
 export type TaskStatusResponse = { status: TaskStatus | string };
 
 /** POST /api/daemon/deregister */
-export interface DeregisterRequest {
-  runtime_ids: string[];
-}
+export const DeregisterRequest = Type.Object({ runtime_ids: Type.Optional(Type.Array(Type.String(), { mustBe: 'an array of strings' })) }, open);
+export type DeregisterRequest = { runtime_ids: string[] };
 
 // ---------------------------------------------------------------- operator (admin)
 
@@ -238,11 +281,15 @@ export interface ConnectionInfo {
 }
 
 /** POST /api/workspaces/{id}/tasks (admin) */
-export interface EnqueueTaskRequest {
-  runtime: string;
-  prompt: string;
-  timeout_s?: number;
-}
+export const EnqueueTaskRequest = Type.Object(
+  {
+    runtime: Type.String({ minLength: 1, maxLength: 100, pattern: RUNTIME_NAME_RE.source, mustBe: `a runtime name (${RUNTIME_NAME_WORDS})` }),
+    prompt: Type.String({ minLength: 1, maxLength: MAX_PROMPT_CHARS }),
+    timeout_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+  },
+  open,
+);
+export type EnqueueTaskRequest = { runtime: string; prompt: string; timeout_s?: number };
 export interface EnqueueTaskResponse {
   id: string;
 }

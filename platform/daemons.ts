@@ -1,12 +1,11 @@
 // Daemons and their runtimes: register, heartbeat, deregister, and the operator's list.
 import { randomUUID } from 'node:crypto';
-import type { DaemonSummary, RegisterResponse, RegisteredRuntime } from '../api/types.js';
+import { DeregisterRequest, HeartbeatRequest, RegisterBody, type DaemonSummary, type RegisterResponse, type RegisteredRuntime } from '../api/types.js';
 import type { DB } from './db.js';
 import type { DaemonIdentity } from './enrolment.js';
-import { HttpError, asObject, badRequest, notFound, str, type Obj } from './http.js';
+import { HttpError, badRequest, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
 
-export const MAX_RUNTIMES = 64;
 
 /** What the identity headers said (X-Client-Version, X-Client-OS); recorded per daemon. */
 export interface ClientIdentity {
@@ -98,27 +97,12 @@ export class Daemons {
   }
 
   register(who: DaemonIdentity, body: unknown, client: ClientIdentity): RegisterResponse {
-    const o = asObject(body);
-    const ws = str(o, 'workspace_id');
-    if (ws !== undefined && ws !== who.workspace_id) throw new HttpError(403, 'workspace_id does not match the daemon token');
-    const daemonId = str(o, 'daemon_id');
-    if (daemonId !== undefined && daemonId !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
-    const deviceName = str(o, 'device_name', { max: 200 }) || who.daemon_id;
-    const cliVersion = str(o, 'cli_version', { max: 100 }) ?? client.version ?? null;
-    const rawRuntimes = o.runtimes;
-    if (!Array.isArray(rawRuntimes)) throw badRequest('runtimes must be an array');
-    if (rawRuntimes.length > MAX_RUNTIMES) throw badRequest(`at most ${MAX_RUNTIMES} runtimes`);
-    const runtimes = rawRuntimes.map((r, i) => {
-      const ro = asObject(r);
-      const name = str(ro, 'name', { required: true, max: 100 })!;
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw badRequest(`runtimes[${i}].name must be letters, digits, '.', '_' or '-'`);
-      return {
-        name,
-        type: str(ro, 'type', { max: 100 }) ?? name,
-        version: str(ro, 'version', { max: 200 }) ?? '',
-        status: str(ro, 'status', { max: 20 }) ?? 'online',
-      };
-    });
+    const o = parseBody(RegisterBody, body);
+    if (o.workspace_id !== undefined && o.workspace_id !== who.workspace_id) throw new HttpError(403, 'workspace_id does not match the daemon token');
+    if (o.daemon_id !== undefined && o.daemon_id !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
+    const deviceName = o.device_name || who.daemon_id;
+    const cliVersion = o.cli_version ?? client.version ?? null;
+    const runtimes = o.runtimes.map((r) => ({ name: r.name, type: r.type ?? r.name, version: r.version ?? '', status: r.status ?? 'online' }));
     if (new Set(runtimes.map((r) => r.name)).size !== runtimes.length) throw badRequest('runtime names must be unique');
     const device = o.device === undefined ? null : JSON.stringify(o.device).slice(0, 4096);
 
@@ -139,8 +123,7 @@ export class Daemons {
   }
 
   heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): { runtime_id: string; status: string } {
-    const o = asObject(body);
-    const runtimeId = str(o, 'runtime_id', { required: true })!;
+    const runtimeId = parseBody(HeartbeatRequest, body).runtime_id;
     const now = Date.now();
     const row = this.q.heartbeatRuntime.get(now, runtimeId, who.workspace_id, who.daemon_id) as
       | { status: string; deregistered_at: number | null }
@@ -151,7 +134,7 @@ export class Daemons {
   }
 
   deregister(who: DaemonIdentity, body: unknown): void {
-    const ids = strArray0(asObject(body), 'runtime_ids');
+    const ids = parseBody(DeregisterRequest, body).runtime_ids ?? [];
     this.db.transaction(() => {
       const now = Date.now();
       for (const id of ids) this.q.deregisterRuntime.run(now, id, who.workspace_id, who.daemon_id);
@@ -196,10 +179,4 @@ export class Daemons {
       running_tasks: d.running,
     }));
   }
-}
-
-function strArray0(o: Obj, key: string): string[] {
-  const v = o[key] ?? [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw badRequest(`${key} must be an array of strings`);
-  return v as string[];
 }

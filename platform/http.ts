@@ -1,6 +1,8 @@
 // Request/response plumbing shared by every route: capped JSON bodies, JSON answers,
 // and one error type whose `error` string goes on the wire as {"error": …}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { problem, withoutNulls } from '../api/schema.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -81,38 +83,15 @@ export function header(req: IncomingMessage, name: string, max = 100): string | 
   return t === '' ? undefined : t.slice(0, max);
 }
 
-// ------------------------------------------------------------ body validation helpers
+// ------------------------------------------------------------ body validation
 
-export type Obj = Record<string, unknown>;
-
-export function asObject(v: unknown): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badRequest('request body must be a JSON object');
-  return v as Obj;
-}
-
-export function str(o: Obj, key: string, opts: { required?: boolean; max?: number } = {}): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) {
-    if (opts.required) throw badRequest(`${key} is required`);
-    return undefined;
-  }
-  if (typeof v !== 'string') throw badRequest(`${key} must be a string`);
-  if (opts.required && v === '') throw badRequest(`${key} is required`);
-  if (opts.max !== undefined && v.length > opts.max) throw badRequest(`${key} is longer than ${opts.max} characters`);
-  return v;
-}
-
-export function int(o: Obj, key: string, opts: { min?: number; max?: number } = {}): number | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw badRequest(`${key} must be an integer`);
-  if (opts.min !== undefined && v < opts.min) throw badRequest(`${key} must be ≥ ${opts.min}`);
-  if (opts.max !== undefined && v > opts.max) throw badRequest(`${key} must be ≤ ${opts.max}`);
-  return v;
-}
-
-export function strArray(o: Obj, key: string): string[] {
-  const v = o[key];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw badRequest(`${key} must be an array of strings`);
-  return v as string[];
+/**
+ * A request body checked against its schema (api/types.ts); anything else is a 400 that
+ * says what is wrong ("runtimes[0].name is required"). A null field counts as absent.
+ */
+export function parseBody<T extends TSchema>(schema: T, body: unknown): Static<T> {
+  const v = withoutNulls(body);
+  const why = problem(schema, v, 'request body');
+  if (why !== undefined) throw badRequest(why);
+  return v as Static<T>;
 }

@@ -3,7 +3,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requireAdmin, requireDaemon, type App } from './app.js';
 import type { ClientIdentity } from './daemons.js';
-import { asObject, bearer, header, readJson, unauthorized } from './http.js';
+import { bearer, header, parseBody, readJson, unauthorized } from './http.js';
+import { ExchangeBody } from '../api/types.js';
 import type { Router } from './router.js';
 import { Tasks, type TaskActor } from './tasks.js';
 import type { ClaimWaiters } from './waiters.js';
@@ -93,7 +94,7 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
 
   // ---------------------------------------------------------------- enrolment (the mit_ is the credential)
   router.post('/api/install-tokens/exchange', async ({ req }) => {
-    const body = asObject(await readJson(req));
+    const body = parseBody(ExchangeBody, await readJson(req));
     return [200, app.enrolment.exchange(body.token, body.daemon_id)];
   });
 

@@ -15,25 +15,27 @@
 // cancel, or retried after a timeout) is still output the operator wants to read; seq
 // makes the resend idempotent (INSERT OR IGNORE, first copy wins).
 import { randomUUID } from 'node:crypto';
-import type {
-  EnqueueTaskResponse,
-  FailureReason,
+import {
+  ClaimRequest,
+  CompleteRequest,
+  EnqueueTaskRequest,
+  FailRequest,
+  MAX_CLAIM_WAIT_S,
+  MessagesRequest,
   ProgressRequest,
-  Task,
-  TaskDetail,
-  TaskMessage,
-  TaskStatus,
+  type EnqueueTaskResponse,
+  type FailureReason,
+  type Task,
+  type TaskDetail,
+  type TaskMessage,
+  type TaskStatus,
 } from '../api/types.js';
-import { FAILURE_REASONS, MAX_CLAIM_TASKS, MAX_CLAIM_WAIT_S } from '../api/types.js';
 import { newToken, sha256Hex } from './crypto.js';
 import type { DB } from './db.js';
 import type { DaemonIdentity } from './enrolment.js';
-import { HttpError, asObject, badRequest, conflict, int, notFound, str } from './http.js';
+import { HttpError, conflict, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
 
-export const MAX_PROMPT_CHARS = 256 * 1024;
-export const MAX_MESSAGES_PER_BATCH = 10_000;
-export const RUNTIME_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const TERMINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
 /** Who calls a daemon task route: the daemon (mdt_) or the task's own child (mat_). */
@@ -150,11 +152,8 @@ export class Tasks {
   // ------------------------------------------------------------------ operator
 
   enqueue(workspaceId: string, body: unknown): EnqueueTaskResponse {
-    const o = asObject(body);
-    const runtime = str(o, 'runtime', { required: true, max: 100 })!;
-    if (!RUNTIME_NAME_RE.test(runtime)) throw badRequest("runtime must be a runtime name (letters, digits, '.', '_' or '-')");
-    const prompt = str(o, 'prompt', { required: true, max: MAX_PROMPT_CHARS })!;
-    const timeout = int(o, 'timeout_s', { min: 1, max: 7 * 86_400 }) ?? null;
+    const { runtime, prompt, timeout_s } = parseBody(EnqueueTaskRequest, body);
+    const timeout = timeout_s ?? null;
     const id = randomUUID();
     this.q.insert.run(id, workspaceId, runtime, prompt, timeout, Date.now());
     this.onEnqueue(workspaceId, runtime);
@@ -214,20 +213,11 @@ export class Tasks {
 
   /** Validates a batch-claim body; the caller resolves runtime ids to the live-runtime map. */
   static parseClaim(who: DaemonIdentity, body: unknown): { runtimeIds: string[]; max: number; waitMs: number } {
-    const o = asObject(body);
-    const daemonId = str(o, 'daemon_id');
-    if (daemonId !== undefined && daemonId !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
-    const ids = o.runtime_ids;
-    if (!Array.isArray(ids) || ids.length === 0 || ids.some((x) => typeof x !== 'string'))
-      throw badRequest('runtime_ids must be a non-empty array of runtime ids');
-    if (ids.length > 64) throw badRequest('at most 64 runtime_ids');
-    const max = int(o, 'max_tasks', { min: 1, max: MAX_CLAIM_TASKS }) ?? 1;
-    const wait = o.wait_s;
-    if (wait !== undefined && wait !== null && (typeof wait !== 'number' || !Number.isFinite(wait) || wait < 0))
-      throw badRequest('wait_s must be a number of seconds ≥ 0');
+    const o = parseBody(ClaimRequest, body);
+    if (o.daemon_id !== undefined && o.daemon_id !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
     // wait_s is a hint: more than the maximum is served as the maximum.
-    const waitS = Math.min(typeof wait === 'number' ? wait : 0, MAX_CLAIM_WAIT_S);
-    return { runtimeIds: ids as string[], max, waitMs: Math.round(waitS * 1000) };
+    const waitS = Math.min(o.wait_s ?? 0, MAX_CLAIM_WAIT_S);
+    return { runtimeIds: o.runtime_ids, max: o.max_tasks ?? 1, waitMs: Math.round(waitS * 1000) };
   }
 
   /**
@@ -295,10 +285,10 @@ export class Tasks {
   }
 
   complete(actor: TaskActor, id: string, body: unknown): void {
-    const o = asObject(body);
-    const output = str(o, 'output') ?? '';
-    const session = str(o, 'session_id', { max: 500 }) ?? null;
-    const workdir = str(o, 'work_dir', { max: 4096 }) ?? null;
+    const o = parseBody(CompleteRequest, body);
+    const output = o.output ?? '';
+    const session = o.session_id ?? null;
+    const workdir = o.work_dir ?? null;
     this.db.transaction(() => {
       const r = this.taskFor(actor, id);
       if (TERMINAL.has(r.status)) return;
@@ -308,10 +298,9 @@ export class Tasks {
   }
 
   fail(actor: TaskActor, id: string, body: unknown): void {
-    const o = asObject(body);
-    const reason = str(o, 'failure_reason', { required: true }) as FailureReason;
-    if (!FAILURE_REASONS.includes(reason)) throw badRequest(`failure_reason must be one of: ${FAILURE_REASONS.join(', ')}`);
-    const error = str(o, 'error') ?? '';
+    const o = parseBody(FailRequest, body);
+    const reason = o.failure_reason;
+    const error = o.error ?? '';
     this.db.transaction(() => {
       const r = this.taskFor(actor, id);
       if (TERMINAL.has(r.status)) return;
@@ -327,12 +316,8 @@ export class Tasks {
   }
 
   progress(actor: TaskActor, id: string, body: unknown): void {
-    const o = asObject(body);
-    const p: ProgressRequest = {
-      summary: str(o, 'summary', { max: 2000 }) ?? '',
-      step: int(o, 'step', { min: 0 }) ?? 0,
-      total: int(o, 'total', { min: 0 }) ?? 0,
-    };
+    const o = parseBody(ProgressRequest, body);
+    const p: ProgressRequest = { summary: o.summary ?? '', step: o.step ?? 0, total: o.total ?? 0 };
     const r = this.taskFor(actor, id);
     if (r.status === 'queued') throw conflict('cannot report progress on a queued task');
     if (TERMINAL.has(r.status)) return;
@@ -341,24 +326,14 @@ export class Tasks {
 
   /** Stores a batch; a seq already stored is ignored (resends are idempotent). */
   messages(actor: TaskActor, id: string, body: unknown): { accepted: number } {
-    const o = asObject(body);
-    const list = o.messages;
-    if (!Array.isArray(list)) throw badRequest('messages must be an array');
-    if (list.length > MAX_MESSAGES_PER_BATCH) throw badRequest(`at most ${MAX_MESSAGES_PER_BATCH} messages per batch`);
-    const parsed = list.map((m, i) => {
-      const mo = asObject(m);
-      const seq = mo.seq;
-      if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw badRequest(`messages[${i}].seq must be an integer ≥ 0`);
-      const type = str(mo, 'type', { required: true, max: 50 })!;
-      return {
-        seq,
-        type,
-        content: str(mo, 'content') ?? null,
-        tool: str(mo, 'tool', { max: 200 }) ?? null,
-        input: mo.input === undefined ? null : JSON.stringify(mo.input),
-        output: mo.output === undefined ? null : JSON.stringify(mo.output),
-      };
-    });
+    const parsed = parseBody(MessagesRequest, body).messages.map((m) => ({
+      seq: m.seq,
+      type: m.type,
+      content: m.content ?? null,
+      tool: m.tool ?? null,
+      input: m.input === undefined ? null : JSON.stringify(m.input),
+      output: m.output === undefined ? null : JSON.stringify(m.output),
+    }));
     return this.db.transaction(() => {
       const r = this.taskFor(actor, id);
       if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
