@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../core/errors.js';
+import { DURATION_FORMS, DURATION_PATTERN, parseDuration } from '../core/durations.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -40,20 +41,10 @@ export interface DaemonSettings {
   workdirRetentionMs: number;
 }
 
-// A duration: 500ms, 90s, 30m, 2h, or plain seconds (15, 1.5).
-const DURATION_RE = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$';
-const DURATION_ACCEPTED = 'a duration such as 500ms, 90s, 30m, 2h or plain seconds, at most 8760h';
+// A duration (core/durations.ts): 500ms, 90s, 30m, 2h, 1d, or plain seconds (15, 1.5).
+const DURATION_ACCEPTED = `a duration such as ${DURATION_FORMS}, at most 8760h`;
 /** One year: longer is surely a typo, and deadlines must stay valid Dates (/status prints them). */
 export const MAX_DURATION_MS = 8760 * 3_600_000;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Milliseconds of a duration string, or null when it is not one. */
-export function parseDuration(text: string): number | null {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) return null;
-  const ms = Number(m[1]) * UNIT_MS[m[2] ?? 's'];
-  return Number.isFinite(ms) ? Math.round(ms) : null;
-}
 
 interface VarSpec {
   schema: TSchema;
@@ -61,7 +52,7 @@ interface VarSpec {
   accepted: string;
 }
 
-const duration = (def: string, accepted = DURATION_ACCEPTED): VarSpec => ({ schema: Type.String({ pattern: DURATION_RE }), default: def, accepted });
+const duration = (def: string, accepted = DURATION_ACCEPTED): VarSpec => ({ schema: Type.String({ pattern: DURATION_PATTERN }), default: def, accepted });
 const count = (def: string): VarSpec => ({ schema: Type.String({ pattern: '^[1-9][0-9]{0,3}$' }), default: def, accepted: 'a whole number from 1 to 9999' });
 
 const VARS = {

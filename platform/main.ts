@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { ensureDir, writeFileAtomic } from '../store/atomic.js';
 import type { PlatformConfig } from './app.js';
 import { startPlatformServer } from './server.js';
-import { parseDuration } from './time.js';
+import { DURATION_FORMS, parseDuration } from '../core/durations.js';
 
 const USAGE = `Usage: agentd-platform serve --data DIR [options]
 
@@ -58,7 +58,7 @@ function distDir(): string {
 function duration(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const ms = parseDuration(value);
-  if (ms === null || ms <= 0) throw new UsageError(`--${flag} ${JSON.stringify(value)}: expected a duration like 500ms, 45s, 15m or 2h`);
+  if (ms === null || ms <= 0) throw new UsageError(`--${flag} ${JSON.stringify(value)}: expected a duration such as ${DURATION_FORMS}`);
   return ms;
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { loadSettings, parseDuration } from '../../daemon/config.js';
+import { loadSettings } from '../../daemon/config.js';
+import { parseDuration } from '../../core/durations.js';
 import { ConfigError } from '../../core/errors.js';
 
 function err(env: NodeJS.ProcessEnv): ConfigError {

@@ -3,7 +3,8 @@
 // NaN, a negative duration or Infinity.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { loadSettings, parseDuration } from '../../daemon/config.js';
+import { loadSettings } from '../../daemon/config.js';
+import { parseDuration } from '../../core/durations.js';
 import { ConfigError } from '../../core/errors.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, '': 1000 };

@@ -7,7 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { newToken, safeEqual, sha256Hex } from '../../platform/crypto.js';
 import { safeJoin, webPath } from '../../platform/files.js';
 import { Router } from '../../platform/router.js';
-import { parseDuration } from '../../platform/time.js';
+import { parseDuration } from '../../core/durations.js';
 import { ClaimWaiters } from '../../platform/waiters.js';
 
 describe('parseDuration', () => {
