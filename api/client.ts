@@ -43,6 +43,7 @@ import {
   PlatformUnavailable,
   RequestAborted,
   Unauthorized,
+  isTlsCode,
 } from './errors.js';
 import type { TSchema } from '@sinclair/typebox';
 import { matches, problem } from './schema.js';
@@ -560,10 +561,6 @@ function networkCode(err: unknown, depth = 0): string | undefined {
   return typeof e.code === 'string' ? e.code : undefined;
 }
 
-/** OpenSSL / Node TLS verification codes (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID…). */
-function isTlsCode(code: string): boolean {
-  return /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_MISMATCH)/.test(code);
-}
 
 function describeNetworkError(code: string | undefined, err: unknown): string {
   if (code !== undefined && isTlsCode(code)) return `TLS certificate not accepted (${code}: ${err instanceof Error ? err.message : String(err)})`;

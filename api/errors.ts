@@ -39,6 +39,11 @@ export class PlatformError extends AgentdError {
   }
 }
 
+/** OpenSSL / Node TLS verification codes (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID…). */
+export function isTlsCode(code: string): boolean {
+  return /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_MISMATCH)/.test(code);
+}
+
 /** Malformed, unknown or expired install token (400/401 `invalid_install_token`). */
 export class InvalidInstallToken extends PlatformError {
   static override readonly defaultExitCode: ExitCode = EXIT.REVOKED;

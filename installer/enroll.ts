@@ -24,6 +24,7 @@ import {
   PlatformError,
   PlatformUnavailable,
   RequestAborted,
+  isTlsCode,
 } from '../api/errors.js';
 import { DAEMON_TOKEN_RE, INSTALL_TOKEN_RE } from '../api/types.js';
 import type { PlatformClient, PlatformClientOptions } from '../api/client.js';
@@ -258,7 +259,7 @@ function exchangeFailure(err: unknown, url: string): unknown {
   if (err instanceof PlatformUnavailable) {
     if (err.status === undefined) {
       const code = err.networkCode ?? '';
-      const tls = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_MISMATCH)/.test(code);
+      const tls = isTlsCode(code);
       return new UserError(err.message.replace(/; the request may have reached the platform, so it was not retried$/, ''), {
         exitCode: EXIT.UNAVAILABLE,
         hint: tls

@@ -2,12 +2,12 @@
 // the daemon writes <stateDir>/daemon.json {pid, health_url, started_at} once its health
 // port listens; /readyz answers 200 once it is registered with the platform. Loopback
 // HTTP through global fetch (node:http world), not the platform client.
-import { readFileSync } from 'node:fs';
 import type { AgentdPaths } from '../store/paths.js';
 import { readRuntimeInfo, type RuntimeInfoFile } from '../store/runtime-info.js';
 import type { ServiceManager } from './service.js';
 import { UserError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
+import { processAlive } from '../store/processes.js';
 
 export interface HealthAnswer {
   status: number;
@@ -29,22 +29,6 @@ export async function getHealth(healthUrl: string, path: string, timeoutMs = 2_0
     return { status: res.status, body };
   } catch {
     return null;
-  }
-}
-
-/** Whether `pid` is a live process (EPERM: it is, but not ours). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie (exited, not yet reaped by its parent) still answers kill(0) on Linux.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
   }
 }
 
@@ -77,7 +61,7 @@ export async function waitForReady(o: WaitForReadyOptions): Promise<Ready> {
   for (;;) {
     const info = await readRuntimeInfo(o.paths).catch(() => null);
     // A daemon.json from before the restart describes a process that is gone.
-    const fresh = info && Date.parse(info.started_at) >= o.since - 1_000 && pidAlive(info.pid);
+    const fresh = info && Date.parse(info.started_at) >= o.since - 1_000 && processAlive(info.pid);
     if (info && fresh) {
       if (!info.health_url) return { info, status: null }; // health port disabled: nothing more to wait for
       const r = await getHealth(info.health_url, '/readyz');

@@ -3,7 +3,8 @@
 import { readRuntimeInfo } from '../store/runtime-info.js';
 import type { ServiceState } from './service.js';
 import type { Target } from './target.js';
-import { getHealth, pidAlive } from './ready.js';
+import { getHealth } from './ready.js';
+import { processAlive } from '../store/processes.js';
 
 export interface StatusReport {
   mode: string;
@@ -36,7 +37,7 @@ export async function gatherStatus(t: Target, env: NodeJS.ProcessEnv): Promise<S
   } catch {
     readable = false;
   }
-  const live = info && pidAlive(info.pid) ? info : null;
+  const live = info && processAlive(info.pid) ? info : null;
   const healthUrl = live?.health_url ?? (!readable || (info === null && service?.active === 'active') ? fallbackHealthUrl(env) : null);
   const base = { mode: t.mode, config_dir: t.paths.configDir, state_dir: t.paths.stateDir, service, health_url: healthUrl };
   if (!healthUrl) {

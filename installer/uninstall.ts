@@ -10,7 +10,7 @@ import { readCredentials } from '../store/credentials.js';
 import { removeFile } from '../store/atomic.js';
 import { readRuntimeInfo } from '../store/runtime-info.js';
 import type { Target } from './target.js';
-import { pidAlive } from './ready.js';
+import { processAlive } from '../store/processes.js';
 
 export interface UninstallOptions {
   keepRegistration?: boolean;
@@ -46,13 +46,13 @@ export async function uninstall(t: Target, o: UninstallOptions): Promise<Uninsta
     await t.service.stop().then(() => (res.stopped = true), (e: unknown) => note('stopping the service', e));
   }
   const info = await readRuntimeInfo(t.paths).catch(() => null);
-  if (info && info.pid !== process.pid && pidAlive(info.pid)) {
+  if (info && info.pid !== process.pid && processAlive(info.pid)) {
     o.say(`stopping the daemon (pid ${info.pid})`);
     try {
       process.kill(info.pid, 'SIGTERM');
       const deadline = Date.now() + (o.stopTimeoutMs ?? 90_000);
-      while (pidAlive(info.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      if (pidAlive(info.pid)) note('stopping the daemon', new Error(`pid ${info.pid} still running after SIGTERM`));
+      while (processAlive(info.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (processAlive(info.pid)) note('stopping the daemon', new Error(`pid ${info.pid} still running after SIGTERM`));
       else res.stopped = true;
     } catch (e) {
       note('stopping the daemon', e);

@@ -38,8 +38,12 @@ export async function writeConfig(paths: AgentdPaths, c: AgentConfig): Promise<v
   const problem = configProblem(c);
   if (problem) throw new TypeError(`writeConfig: ${problem}`);
   await ensureDir(paths.configDir, CONFIG_DIR_MODE);
-  const text = JSON.stringify({ platform_url: c.platform_url, workspace_id: c.workspace_id, daemon_id: c.daemon_id, device_name: c.device_name, mode: c.mode }, null, 2) + '\n';
-  await writeIfChanged(paths.configFile, text, CONFIG_FILE_MODE);
+  await writeIfChanged(paths.configFile, configText(c), CONFIG_FILE_MODE);
+}
+
+/** config.json's text: the one serializer (writeConfig and writeEnrolment). */
+export function configText(c: AgentConfig): string {
+  return JSON.stringify({ platform_url: c.platform_url, workspace_id: c.workspace_id, daemon_id: c.daemon_id, device_name: c.device_name, mode: c.mode }, null, 2) + '\n';
 }
 
 const nonEmpty = Type.String({ minLength: 1, mustBe: 'a non-empty string' });

@@ -44,8 +44,12 @@ export async function writeCredentials(path: string, c: Credentials): Promise<vo
   const problem = credentialsProblem(c);
   if (problem) throw new TypeError(`writeCredentials: ${problem}`);
   await ensureDir(dirname(path), CREDENTIALS_DIR_MODE);
-  const text = JSON.stringify({ token: c.token, daemon_id: c.daemon_id, workspace_id: c.workspace_id, issued_at: c.issued_at }, null, 2) + '\n';
-  await writeIfChanged(path, text, CREDENTIALS_FILE_MODE);
+  await writeIfChanged(path, credentialsText(c), CREDENTIALS_FILE_MODE);
+}
+
+/** credentials.json's text: the one serializer (writeCredentials and writeEnrolment). */
+export function credentialsText(c: Credentials): string {
+  return JSON.stringify({ token: c.token, daemon_id: c.daemon_id, workspace_id: c.workspace_id, issued_at: c.issued_at }, null, 2) + '\n';
 }
 
 const nonEmpty = Type.String({ minLength: 1, mustBe: 'a non-empty string' });

@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ensureDir, fsyncDir, isCode, mapFsError, writeFileAtomic } from './atomic.js';
-import { CONFIG_DIR_MODE, CONFIG_FILE_MODE, type AgentConfig } from './config.js';
-import { CREDENTIALS_DIR_MODE, CREDENTIALS_FILE_MODE, credentialsProblem, type Credentials } from './credentials.js';
+import { CONFIG_DIR_MODE, CONFIG_FILE_MODE, configText, type AgentConfig } from './config.js';
+import { CREDENTIALS_DIR_MODE, CREDENTIALS_FILE_MODE, credentialsProblem, credentialsText, type Credentials } from './credentials.js';
 import { DiskFull, NotRegularFile, NotWritable } from './errors.js';
 import type { AgentdPaths } from './paths.js';
 
@@ -29,11 +29,9 @@ export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, cr
   const suffix = `.staging-${process.pid}-${randomBytes(4).toString('hex')}`;
   const credStage = paths.credentialsFile + suffix;
   const configStage = paths.configFile + suffix;
-  const credText = JSON.stringify({ token: creds.token, daemon_id: creds.daemon_id, workspace_id: creds.workspace_id, issued_at: creds.issued_at }, null, 2) + '\n';
-  const configText = JSON.stringify({ platform_url: config.platform_url, workspace_id: config.workspace_id, daemon_id: config.daemon_id, device_name: config.device_name, mode: config.mode }, null, 2) + '\n';
   try {
-    await stage(credStage, paths.credentialsFile, credText, CREDENTIALS_FILE_MODE, credOwner);
-    await stage(configStage, paths.configFile, configText, CONFIG_FILE_MODE, configOwner);
+    await stage(credStage, paths.credentialsFile, credentialsText(creds), CREDENTIALS_FILE_MODE, credOwner);
+    await stage(configStage, paths.configFile, configText(config), CONFIG_FILE_MODE, configOwner);
     await rename(credStage, paths.credentialsFile);
     await rename(configStage, paths.configFile);
   } finally {

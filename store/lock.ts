@@ -15,6 +15,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDir, fsyncDir, isCode, mapFsError } from './atomic.js';
 import { LockHeld } from './errors.js';
+import { processAlive } from './processes.js';
 
 export const LOCK_FILE_NAME = 'agentd.lock';
 
@@ -55,7 +56,7 @@ export async function acquireStateLock(stateDir: string): Promise<StateLock> {
       }
       const owner = await readOwner(lockPath);
       if (owner === null) continue; // vanished between link and read: try again
-      if (owner.pid !== null && owner.pid !== process.pid && isAlive(owner.pid)) throw new LockHeld(lockPath, owner.pid);
+      if (owner.pid !== null && owner.pid !== process.pid && processAlive(owner.pid)) throw new LockHeld(lockPath, owner.pid);
       await takeOverStale(lockPath, owner.ino);
     }
     const owner = await readOwner(lockPath);
@@ -108,15 +109,5 @@ async function release(lockPath: string, ino: number): Promise<void> {
     if (owner && owner.ino === ino && owner.pid === process.pid) await fs.unlink(lockPath);
   } catch (err) {
     if (!isCode(err, 'ENOENT')) throw mapFsError(err, lockPath);
-  }
-}
-
-/** kill(pid, 0): no error or EPERM → a process with that pid exists. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isCode(err, 'EPERM');
   }
 }

@@ -9,7 +9,9 @@
 // terminate() is idempotent: SIGTERM to the group, SIGKILL after killGraceMs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { killGroupAndWait, processStartToken, signalGroup } from './process-group.js';
+import { killGroupAndWait, signalGroup } from './process-group.js';
+import { processStartToken } from '../../store/processes.js';
+import { MAX_TIMER_MS } from './timing.js';
 
 export interface RunSpec {
   file: string;
@@ -99,7 +101,7 @@ export class ChildRun {
       () => {
         if (this.pid !== null) signalGroup(this.pid, 'SIGKILL');
       },
-      Math.min(this.o.killGraceMs, 2 ** 31 - 1),
+      Math.min(this.o.killGraceMs, MAX_TIMER_MS),
     );
     this.killTimer.unref();
   }

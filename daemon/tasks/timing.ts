@@ -6,7 +6,8 @@ export function jittered(ms: number, fraction = 0.2, random: () => number = Math
   return Math.max(0, Math.round(ms * (1 - fraction + 2 * fraction * random())));
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** setTimeout's largest delay (a longer one fires at once, with a warning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * setTimeout for any delay: Node turns a delay above 2^31-1 ms (~24.8 days) into 1 ms,

@@ -15,6 +15,8 @@
 // While an adapter knows a tool call is in flight (claude tool_use without tool_result)
 // the window is the tool window (2 h by default): a long build is silent but busy.
 
+import { MAX_TIMER_MS } from './timing.js';
+
 export interface WatchdogOptions {
   /** Idle window in ms; 0 (or less) disables the watchdog. */
   idleMs: number;
@@ -32,7 +34,6 @@ export interface WatchdogOptions {
 }
 
 // setTimeout clamps delays above 2^31-1 ms to 1 ms; a long window is re-armed in steps.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class IdleWatchdog {
   private readonly idleMs: number;

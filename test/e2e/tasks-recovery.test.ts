@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processStartToken } from '../../daemon/tasks/process-group.js';
+import { processStartToken } from '../../store/processes.js';
 import { TaskJournal } from '../../store/journal.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { alive, enrol, startHarness, waitFor } from './tasks-harness.js';
