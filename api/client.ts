@@ -1,5 +1,5 @@
 // PlatformClient: the only code that speaks HTTP to the platform, and the only importer
-// of undici. One method per route of DESIGN.md §2; every failure leaves here as one of
+// of undici. One method per route of docs/protocol.md; every failure leaves here as one of
 // the typed errors of api/errors.ts (classified once, at the edge: Buildkite's
 // api/retryable.go habit), never as a raw status code or an undici error.
 //
@@ -152,7 +152,7 @@ export class PlatformClient {
       this.ownsDispatcher = false;
     } else {
       // No connect.ca here: it would replace the trust store, while a plain agent
-      // honours NODE_EXTRA_CA_CERTS (DESIGN.md facts).
+      // honours NODE_EXTRA_CA_CERTS (docs/architecture.md §7).
       this.dispatcher = new EnvHttpProxyAgent({
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 60_000,

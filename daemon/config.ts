@@ -97,7 +97,7 @@ function parseHealthAddr(value: string): HealthAddr | null {
   const rawHost = value.slice(0, i);
   const port = Number(value.slice(i + 1));
   const spec = VARS.AGENTD_HEALTH_ADDR;
-  // The health port answers without authentication: loopback only (DESIGN.md §4).
+  // The health port answers without authentication: loopback only (docs/architecture.md §3).
   if (!isLoopback(rawHost) || !Number.isInteger(port) || port > 65535) throw bad('AGENTD_HEALTH_ADDR', value, spec.accepted);
   return { host: rawHost.replace(/^\[(.*)\]$/, '$1'), port };
 }

@@ -1,6 +1,6 @@
 // The daemon's view of its enrolment files: config.json and credentials.json (read via
 // store/), turned into start-up errors a person can act on (exit 78), and the watch
-// that brings a revoked daemon back when a new credential appears (DESIGN.md §4).
+// that brings a revoked daemon back when a new credential appears (docs/architecture.md §3).
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';

@@ -6,7 +6,7 @@
 //          gathered after the daemon is ready and sent with one idempotent
 //          re-registration (the platform upserts).
 //
-// Why not systeminformation (DESIGN.md lists it for this): measured here, its osInfo()
+// Why not systeminformation (the design card lists it for this): measured here, its osInfo()
 // blocks the event loop ~20 ms in execSync (FQDN, MAC addresses), takes 35–45 ms, and
 // loading it keeps a 730 KB chunk resident, against an idle-RSS budget of 1.6× a bare
 // node process; the two strings it would add cost one small file read here.

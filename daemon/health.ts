@@ -1,4 +1,4 @@
-// The health port (DESIGN.md §4): a small loopback HTTP server for the service manager,
+// The health port (docs/architecture.md §3): a small loopback HTTP server for the service manager,
 // `agentd status`, `agentd install` and Prometheus. It only reads: every answer is
 // pulled from the daemon at request time through HealthSource.
 //

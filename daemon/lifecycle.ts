@@ -1,4 +1,4 @@
-// The one place that owns the daemon's state (DESIGN.md §4). Every other module asks it
+// The one place that owns the daemon's state (docs/architecture.md §3). Every other module asks it
 // (`state`, `canClaim()`) or tells it (`transition(to, reason)`); nobody keeps a copy.
 //
 //   starting ──> registering ──────────────> ready <──────┐

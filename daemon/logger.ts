@@ -1,6 +1,6 @@
 // The daemon's logger: pino, one JSON line per event on stdout, written synchronously
 // (journald and launchd take stdout; a pino transport would add a worker thread and
-// 11–13 MB of RSS, DESIGN.md "Facts measured here"). When stdout is a terminal the same
+// 11–13 MB of RSS, docs/architecture.md §7). When stdout is a terminal the same
 // lines are shown as short human text by a tiny formatter (no pino-pretty, no worker).
 //
 // Redaction is configuration applied once, here: `authorization`, `token` and `*.token`

@@ -12,7 +12,7 @@
 // barrier), which avoids the race where a short-lived sender exits before systemd can
 // attribute its message to our unit. Messages are sent one at a time, in order.
 //
-// Watchdog coupling (decided in notes/contracts.md): ping only while the daemon's own
+// Watchdog coupling (docs/architecture.md §3): ping only while the daemon's own
 // loops turn (the heartbeat loop made an attempt within 2 × interval, success or not,
 // or the revoked-state credential watch polled). A platform outage must not get the
 // daemon killed (a restart cannot fix the platform and would kill running tasks); a

@@ -1,5 +1,5 @@
 // Workspaces, install tokens, the exchange, and daemon credentials (revoke, rotate,
-// connection info). DESIGN.md §2 "Enrolment" and "Operator".
+// connection info). docs/protocol.md "Enrolment" and "Operator".
 import { randomUUID } from 'node:crypto';
 import type { ConnectionInfo, ExchangeResponse, InstallTokenCreated, Workspace } from '../api/types.js';
 import { INSTALL_TOKEN_RE } from '../api/types.js';
@@ -8,7 +8,7 @@ import type { DB } from './db.js';
 import { HttpError, badRequest, notFound } from './http.js';
 import { iso } from './time.js';
 
-/** Daemon tokens end by revocation, not by age (DESIGN §2): ~100 years. */
+/** Daemon tokens end by revocation, not by age (docs/architecture.md §5): ~100 years. */
 const DAEMON_TOKEN_LIFETIME_MS = 100 * 365.25 * 86_400_000;
 export const MAX_DAEMON_ID_LENGTH = 200;
 
@@ -88,7 +88,7 @@ export class Enrolment {
     return { id, token, workspace_id: workspaceId, expires_at: iso(expires), created_at: iso(now) };
   }
 
-  /** POST /api/install-tokens/exchange — the four errors of DESIGN §2. */
+  /** POST /api/install-tokens/exchange — the four errors of docs/protocol.md. */
   exchange(token: unknown, daemonId: unknown): ExchangeResponse {
     if (typeof token !== 'string' || !INSTALL_TOKEN_RE.test(token)) throw badRequest('invalid_install_token');
     if (typeof daemonId !== 'string' || daemonId.trim() === '') throw badRequest('daemon_id is required');

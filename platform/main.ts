@@ -1,4 +1,4 @@
-// agentd-platform: the reference platform (DESIGN.md §2), for tests, the demo and small
+// agentd-platform: the reference platform (docs/protocol.md), for tests, the demo and small
 // self-hosted fleets.
 //
 //   agentd-platform serve --data DIR [--host 127.0.0.1] [--port 0] [--ready-file F]

@@ -1,7 +1,7 @@
 // Builds the esbuild bundles that bin/agentd and bin/agentd-platform run.
 // Why a bundle: Node 20 spends ~300 ms resolving and loading undici, pino, env-schema…
 // from node_modules; one bundled file with lazily-loaded chunks starts in ~120 ms
-// (DESIGN.md "Facts measured here"). `splitting` keeps subcommands and the task
+// (docs/architecture.md §7). `splitting` keeps subcommands and the task
 // runner out of the start-up path: they load on first use via import().
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, cpSync } from 'node:fs';

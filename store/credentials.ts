@@ -1,6 +1,6 @@
 // credentials.json: the daemon's mdt_ token. 0600 in a 0700 directory, whatever the
 // umask; a file that group or others can read is refused, with the chmod that fixes it
-// (DESIGN.md §3). Read fresh on every call: the daemon re-reads it after a 401, and an
+// (docs/architecture.md §6). Read fresh on every call: the daemon re-reads it after a 401, and an
 // operator may have replaced it (`agentd credentials set`).
 import { dirname } from 'node:path';
 import { Type } from '@sinclair/typebox';

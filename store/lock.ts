@@ -1,4 +1,4 @@
-// One daemon per state directory: a lock file holding the owner's pid (DESIGN.md §3).
+// One daemon per state directory: a lock file holding the owner's pid (docs/architecture.md §6).
 //
 //   acquire:  write "<pid>\n" to a private temp file, then link() it to agentd.lock.
 //             link is atomic and fails with EEXIST, so the lock file is never seen

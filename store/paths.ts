@@ -1,4 +1,4 @@
-// Where agentd keeps its files, per OS and install mode (DESIGN.md §3). Pure: no I/O, so
+// Where agentd keeps its files, per OS and install mode (docs/architecture.md §6). Pure: no I/O, so
 // every command (and every test) can resolve paths without touching the disk.
 //
 // Precedence: explicit option (--config-dir/--state-dir) > AGENTD_CONFIG_DIR /

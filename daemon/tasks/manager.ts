@@ -362,7 +362,7 @@ class Manager implements TaskManager {
     };
     try {
       await sweep();
-      // Loaded lazily: start-up does not need it (DESIGN.md load-cost facts).
+      // Loaded lazily: start-up does not need it (docs/architecture.md §7, load costs).
       const cron = await import('node-cron');
       if (this.stopped) return;
       this.housekeeping = cron.schedule('*/10 * * * *', sweep, { name: 'agentd-workdir-cleanup', noOverlap: true });

@@ -1,4 +1,4 @@
-// Enrolment against the real platform process: DESIGN.md §2 exchange contract.
+// Enrolment against the real platform process: docs/protocol.md exchange contract.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_TOKEN_RE, INSTALL_TOKEN_RE } from '../../api/types.js';
 import { AdminApiError } from '../../platform/admin-client.js';

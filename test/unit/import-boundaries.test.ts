@@ -3,7 +3,7 @@
 // never import each other, only api/ imports undici, daemon/tasks/ is loaded through its
 // seam, and no file-level import circle exists. The second block proves each rule can
 // fail, on a small tree written for it.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,46 @@ describe('import boundaries of the product', () => {
   it('has no import circle', () => {
     expect(importCircles(edges)).toEqual([]);
   });
+
+  it('is the layering docs/architecture.md draws', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+    const diagram = doc.slice(doc.indexOf('## 2. Layers'), doc.indexOf('Rules, checked by'));
+    // Each floor is one line of the diagram that starts with folder names.
+    const drawn = diagram
+      .split('\n')
+      .map((line) => [...line.matchAll(/(?:^|\s)([a-z]+)\/(?=\s|$)/g)].map((m) => m[1]))
+      .filter((names) => names.length > 0);
+    expect(drawn).toEqual(FLOORS.map((f) => [...f]));
+  });
 });
+
+describe('the repository stands on its own', () => {
+  it('no source file, script or doc cites the brief the project started from', () => {
+    const offenders = scan(['api', 'cli', 'core', 'daemon', 'installer', 'platform', 'store', 'scripts', 'bench', 'docs', 'test', 'systemd', 'launchd', '.ci']);
+    expect(offenders).toEqual([]);
+  });
+});
+
+function scan(dirs: string[]): string[] {
+  const out: string[] = [];
+  const visit = (rel: string): void => {
+    const abs = join(ROOT, rel);
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(abs, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = `${rel}/${e.name}`;
+      if (e.isDirectory()) visit(p);
+      else if (p !== 'test/unit/import-boundaries.test.ts' && /DESIGN\.md|notes\/contracts/.test(readFileSync(join(ROOT, p), 'utf8'))) out.push(p);
+    }
+  };
+  dirs.forEach(visit);
+  if (/DESIGN\.md/.test(readFileSync(join(ROOT, 'README.md'), 'utf8'))) out.push('README.md');
+  return out;
+}
 
 describe('the checker fails when a rule is broken', () => {
   const dir = mkdtempSync(join(tmpdir(), 'agentd-imports-'));
