@@ -67,7 +67,9 @@ describe('tasks in the real daemon', () => {
     expect(t.failure_reason).toBe('orphaned');
     await waitFor(() => !alive(mainPid) && !alive(gc), 5000, 'leftover processes to be killed');
     expect(t.error).toMatch(/stopped without reporting it; its leftover processes were killed/);
-    expect(existsSync(journalFile)).toBe(false);
+    // The entry is removed once the report was accepted, which the platform may show a
+    // moment before the daemon gets its answer: wait for it (a busy machine widens it).
+    await waitFor(() => !existsSync(journalFile), 10_000, 'journal entry removed after the orphan report');
     await d2.stop();
   }, 60_000);
 });
