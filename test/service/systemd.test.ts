@@ -8,7 +8,7 @@
 // host's /etc/passwd) and directories under /run/agentd-test, bind-mounted from the
 // test's temp dir (PrivateTmp=yes hides /tmp from the service). A drop-in shortens the
 // timers (heartbeat 1 s, RestartSec 1 s, WatchdogSec 4 s) and picks a free health port.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,11 @@ import { SystemdService } from '../../installer/systemd.js';
 import { resolvePaths } from '../../store/paths.js';
 import { chownTree } from '../../store/service-files.js';
 import { stageAgentd } from './stage.js';
+
+// A real systemd boots, installs and restarts here; on a loaded 2-core machine (load 14,
+// five npm test runs beside other work) one test took longer than the default 30 s.
+// The harness bounds each run itself (120 s); the test's own limit sits above it.
+vi.setConfig({ testTimeout: 180_000 });
 
 const HARNESS = join(dirname(fileURLToPath(import.meta.url)), 'systemd-harness.sh');
 const probe = spawnSync(HARNESS, ['--probe'], { encoding: 'utf8' });
