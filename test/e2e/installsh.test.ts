@@ -9,7 +9,7 @@
 // per test run); everything else is what a user gets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AGENTD_NODE, ROOT } from '../helpers/bin.js';
@@ -80,6 +80,49 @@ describe('install.sh is POSIX sh', () => {
   });
   it.skipIf(!hasDash)('parses under dash and bash', () => {
     for (const shell of ['dash', 'bash']) expect(spawnSync(shell, ['-n', INSTALL_SH]).status).toBe(0);
+  });
+
+  // curl | sh runs what has arrived so far: a download cut at any line (or inside the
+  // last one) must run nothing: no download, no file, no `agentd install` without the
+  // person's arguments. A fake curl/wget on PATH records any call.
+  it.skipIf(!hasDash)('a download cut short at any line, or inside the last one, runs nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentd-installsh-cut-'));
+    try {
+      const fakeBin = join(dir, 'bin');
+      mkdirSync(fakeBin);
+      const calls = join(dir, 'calls');
+      for (const tool of ['curl', 'wget']) {
+        writeFileSync(join(fakeBin, tool), `#!/bin/sh\necho ${tool} "$@" >> '${calls}'\nexit 1\n`, { mode: 0o755 });
+      }
+      const full = readFileSync(INSTALL_SH);
+      const cuts = new Set<number>();
+      for (let i = 0; i < full.length; i++) if (full[i] === 0x0a) cuts.add(i + 1);
+      const lastLine = full.lastIndexOf(0x0a, full.length - 2) + 1;
+      for (let i = lastLine; i < full.length - 1; i++) cuts.add(i);
+      cuts.delete(full.length);
+      const home = join(dir, 'home');
+      mkdirSync(home);
+      const env = { PATH: `${fakeBin}:/usr/bin:/bin`, HOME: home, AGENTD_INSTALL_TOKEN: 'mit_' + '0'.repeat(40), AGENTD_PLATFORM_URL: 'http://127.0.0.1:9', AGENTD_INSTALL_DIR: join(dir, 'lib'), AGENTD_BIN_DIR: join(dir, 'lbin') };
+      const ran: string[] = [];
+      for (const cut of [...cuts].sort((a, b) => a - b)) {
+        for (const shell of ['dash', 'bash']) {
+          const r = spawnSync(shell, ['-s', '--', '--mode', 'user', '--name', 'cut-test'], { input: full.subarray(0, cut), env, encoding: 'utf8' });
+          if (existsSync(calls) || existsSync(join(dir, 'lib')) || existsSync(join(dir, 'lbin')) || /agentd-install:/.test(r.stderr)) {
+            ran.push(`${shell}@${cut}`);
+            rmSync(calls, { force: true });
+            rmSync(join(dir, 'lib'), { recursive: true, force: true });
+            rmSync(join(dir, 'lbin'), { recursive: true, force: true });
+          }
+        }
+      }
+      expect(ran, `cut at these byte offsets ran part of the script: ${ran.join(', ')}`).toEqual([]);
+      // The whole script does run (the harness above would notice it): it reaches the download.
+      const whole = spawnSync('dash', ['-s', '--', '--mode', 'user'], { input: full, env, encoding: 'utf8' });
+      expect(whole.stderr).toMatch(/downloading from http:\/\/127\.0\.0\.1:9/);
+      expect(readFileSync(calls, 'utf8')).toMatch(/^curl .*manifest\.json/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -184,6 +227,32 @@ describe.skipIf(!hasCurl)('the one-liner against the reference platform', () => 
     expect(second).not.toBe(first);
     expect(readdirSync(lib).sort()).toEqual([first, second, 'current'].sort());
     const v = spawnSync(join(home, '.local', 'bin', 'agentd'), ['--version'], { encoding: 'utf8', env: cleanEnv(home) });
+    expect(v.stdout).toMatch(/^agentd \d+\.\d+\.\d+/);
+  });
+
+  it('AGENTD_INSTALL_DIR=$HOME/.local: upgrades remove only builds install.sh put there, never other folders', async () => {
+    const home = join(work, 'home-dotlocal');
+    const local = join(home, '.local');
+    const foreign = ['share/applications/x.desktop', 'lib/python3/site.py', 'state/app/db', 'bin/other-tool', '0.0.1/not-ours'];
+    for (const f of foreign) {
+      mkdirSync(dirname(join(local, f)), { recursive: true });
+      writeFileSync(join(local, f), 'not agentd\n');
+    }
+    const env = cleanEnv(home, { URL: platform.url, AGENTD_SKIP_ENROL: '1', AGENTD_INSTALL_DIR: local, AGENTD_BIN_DIR: join(local, 'bin') });
+    const script = `curl -fsSL "$URL/install.sh" | sh -s -- --mode user`;
+    const builds: string[] = [];
+    for (const shell of ['dash', 'bash', 'dash']) {
+      const r = await sh(shell, script, env);
+      expect(r.code, r.stderr).toBe(0);
+      builds.push(readlinkSync(join(local, 'current')));
+    }
+    for (const f of foreign) expect(readFileSync(join(local, f), 'utf8'), f).toBe('not agentd\n');
+    // The first build went (two upgrades ago); the previous one stays for a running daemon.
+    expect(new Set(builds).size).toBe(3);
+    expect(existsSync(join(local, builds[0]!))).toBe(false);
+    expect(existsSync(join(local, builds[1]!, 'bin', 'agentd'))).toBe(true);
+    expect(readdirSync(local).sort()).toEqual(['0.0.1', 'bin', builds[1]!, builds[2]!, 'current', 'lib', 'share', 'state'].sort());
+    const v = spawnSync(join(local, 'bin', 'agentd'), ['--version'], { encoding: 'utf8', env: cleanEnv(home) });
     expect(v.stdout).toMatch(/^agentd \d+\.\d+\.\d+/);
   });
 
