@@ -39,6 +39,8 @@ export interface DaemonSettings {
   pollIntervalMs: number;
   drainTimeoutMs: number;
   workdirRetentionMs: number;
+  /** AGENTD_TASK_USER: tasks run as this user (system install); null: as the daemon's user. */
+  taskUser: string | null;
 }
 
 // A duration (core/durations.ts): 500ms, 90s, 30m, 2h, 1d, or plain seconds (15, 1.5).
@@ -71,6 +73,7 @@ const VARS = {
   AGENTD_POLL_INTERVAL: duration('30s', `${DURATION_ACCEPTED}, at least 1s`),
   AGENTD_DRAIN_TIMEOUT: duration('30s'),
   AGENTD_WORKDIR_RETENTION: duration('24h'),
+  AGENTD_TASK_USER: { schema: Type.String({ pattern: '^(|[a-z_][a-z0-9_-]{0,31})$' }), default: '', accepted: 'a user name (lower-case letters, digits, _ and -), or empty for the daemon\'s own user' },
 } satisfies Record<string, VarSpec>;
 
 type VarName = keyof typeof VARS;
@@ -147,5 +150,6 @@ export function loadSettings(env: NodeJS.ProcessEnv): DaemonSettings {
     pollIntervalMs: dur('AGENTD_POLL_INTERVAL', 1000),
     drainTimeoutMs: dur('AGENTD_DRAIN_TIMEOUT'),
     workdirRetentionMs: dur('AGENTD_WORKDIR_RETENTION'),
+    taskUser: raw.AGENTD_TASK_USER === '' ? null : raw.AGENTD_TASK_USER,
   };
 }

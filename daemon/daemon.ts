@@ -252,6 +252,7 @@ export class Daemon {
       pollIntervalMs: s.pollIntervalMs,
       statusPollMs: STATUS_POLL_MS,
       workdirRetentionMs: s.workdirRetentionMs,
+      taskUser: s.taskUser,
     });
     this.#tasks = tm;
     // Orphans first: recover-orphans fails the tasks the platform thinks this daemon

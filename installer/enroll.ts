@@ -34,6 +34,7 @@ import { ensureDir } from '../store/atomic.js';
 import { readConfig, type AgentConfig } from '../store/config.js';
 import { loadOrCreateDaemonId } from '../store/daemon-id.js';
 import { probeWritable, writeEnrolment } from '../store/enrolment.js';
+import { checkDir } from '../store/ownership.js';
 import { ConfigFileInvalid, DiskFull, NotRegularFile, NotWritable, StoreError } from '../store/errors.js';
 import { resolvePaths, type AgentdPaths, type InstallMode } from '../store/paths.js';
 
@@ -185,6 +186,10 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   // Preflight: everything that can fail on this machine fails before the token is spent.
   let daemonId: string;
   try {
+    // A config or state directory another user owns (or a link) is refused before root
+    // changes its mode or writes into it.
+    await checkDir(paths.configDir);
+    await checkDir(paths.stateDir);
     await ensureDir(paths.configDir, 0o700);
     await probeWritable(paths.configDir);
     await ensureDir(paths.stateDir, 0o700);

@@ -4,8 +4,8 @@
 import { homedir as osHomedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promises as fs } from 'node:fs';
-import { chownTree, removeServiceDropins, removeServiceFile, writeServiceFile } from '../store/service-files.js';
-import { ensureDir } from '../store/atomic.js';
+import { removeServiceDropins, removeServiceFile, writeServiceFile } from '../store/service-files.js';
+import { claimDir, claimFile, trustedOwners, type Ids } from '../store/ownership.js';
 import { execCommand, formatCommand, toolOutput, type ExecResult } from './exec.js';
 import { readTemplate, renderTemplate } from './template.js';
 import {
@@ -36,6 +36,8 @@ export interface SystemdRenderInput {
   stateDir: string;
   user: string;
   group: string;
+  /** AGENTD_TASK_USER of the system service (default agentd-task). */
+  taskUser?: string;
 }
 
 /** The unit text for these settings (pure: unit tests and --dry-run use it). */
@@ -52,6 +54,7 @@ export function renderSystemdUnit(i: SystemdRenderInput, template = readTemplate
       USER: i.user,
       GROUP: i.group,
       STATE_DIR: quoteExecArg(i.stateDir),
+      TASK_USER: i.taskUser ?? 'agentd-task',
     },
     {
       system,
@@ -70,6 +73,7 @@ export class SystemdService implements ServiceManager {
   readonly unitName: string;
   private readonly o: ServiceOptions;
   private readonly user: string;
+  private readonly taskUser: string;
   private readonly uid: number;
 
   constructor(o: ServiceOptions) {
@@ -78,6 +82,7 @@ export class SystemdService implements ServiceManager {
     this.uid = o.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 0);
     this.user = o.serviceUser ?? 'agentd';
     const env = o.env ?? process.env;
+    this.taskUser = o.taskUser ?? (env.AGENTD_TASK_USER || 'agentd-task');
     const home = o.homedir ?? (env.HOME || osHomedir());
     const xdgConfig = env.XDG_CONFIG_HOME?.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
     this.unitPath = o.mode === 'system' ? join(SYSTEM_UNIT_DIR, this.unitName) : join(xdgConfig, 'systemd', 'user', this.unitName);
@@ -92,6 +97,7 @@ export class SystemdService implements ServiceManager {
       stateDir: this.o.paths.stateDir,
       user: this.user,
       group: this.user,
+      taskUser: this.taskUser,
     });
   }
 
@@ -99,7 +105,10 @@ export class SystemdService implements ServiceManager {
     const cmds: string[] = [];
     if (this.o.mode === 'system') {
       cmds.push(`getent passwd ${this.user} || ${formatCommand('useradd', this.useraddArgs())}`);
-      cmds.push(`chown -R ${this.user}:${this.user} ${this.o.paths.configDir} ${this.o.paths.stateDir}`);
+      cmds.push(`getent passwd ${this.taskUser} || ${formatCommand('useradd', this.taskUseraddArgs())}`);
+      const p = this.o.paths;
+      cmds.push(`chown ${this.user}: ${p.configDir} ${p.configFile} ${p.credentialsFile} ${p.stateDir}   # each path only, never a tree`);
+      cmds.push(`chown ${this.taskUser}: ${p.workRoot} ${p.taskHome}`);
     }
     cmds.push(`write ${this.unitPath}`);
     cmds.push(formatCommand('systemctl', this.ctl('daemon-reload')));
@@ -112,13 +121,10 @@ export class SystemdService implements ServiceManager {
   async install(): Promise<void> {
     if (this.o.mode === 'system') {
       if (this.uid !== 0) throw needsRoot(this.unitPath);
-      const ids = await this.ensureUser();
-      // The daemon runs as the service user: it must own its config (credential 0600)
-      // and state. `agentd install` (root) wrote them.
-      for (const dir of [this.o.paths.configDir, this.o.paths.stateDir]) {
-        await ensureDir(dir, 0o700);
-        await chownTree(dir, ids.uid, ids.gid);
-      }
+      const ids = await this.ensureUser(this.user, this.useraddArgs());
+      const task = await this.ensureUser(this.taskUser, this.taskUseraddArgs());
+      if (task.uid === ids.uid) throw new ServiceError(`the task user ${this.taskUser} is the service user; tasks need a user of their own`, '', { uid: this.uid });
+      await this.claimDirs(ids, task);
     }
     await writeServiceFile(this.unitPath, this.render());
     await this.must('reload systemd', this.ctl('daemon-reload'));
@@ -227,22 +233,45 @@ export class SystemdService implements ServiceManager {
     };
   }
 
+  /**
+   * The daemon runs as the service user: it owns its config (credential 0600) and state,
+   * which `agentd install` (root) wrote; the task user owns the work root and its HOME.
+   * Each known path is opened with O_NOFOLLOW and changed on the inode; nothing is ever
+   * walked (tasks may be running and writing in their work dirs right now).
+   */
+  private async claimDirs(svc: Ids, task: Ids): Promise<void> {
+    const p = this.o.paths;
+    const trusted = trustedOwners(this.user);
+    await claimDir(p.configDir, svc, 0o700, trusted);
+    await claimFile(p.configFile, svc, trusted);
+    await claimFile(p.credentialsFile, svc, trusted);
+    // 0711: the task user passes through to its work root and HOME, and lists nothing.
+    await claimDir(p.stateDir, svc, 0o711, trusted);
+    await claimFile(p.daemonIdFile, svc, trusted);
+    await claimDir(p.workRoot, task, 0o700, trusted);
+    await claimDir(p.taskHome, task, 0o700, trusted);
+  }
+
+  private taskUseraddArgs(): string[] {
+    return ['--system', '--user-group', '--home-dir', this.o.paths.taskHome, '--no-create-home', '--shell', '/usr/sbin/nologin', '--comment', 'agentd tasks', this.taskUser];
+  }
+
   private useraddArgs(): string[] {
     return ['--system', '--user-group', '--home-dir', this.o.paths.stateDir, '--no-create-home', '--shell', '/usr/sbin/nologin', '--comment', 'agentd host daemon', this.user];
   }
 
-  /** The dedicated service user: looked up, created when missing (useradd --system). */
-  private async ensureUser(): Promise<{ uid: number; gid: number }> {
-    let r = await execCommand('getent', ['passwd', this.user]);
+  /** A dedicated system user (service or tasks): looked up, created when missing (useradd --system). */
+  private async ensureUser(name: string, useradd: string[]): Promise<{ uid: number; gid: number }> {
+    let r = await execCommand('getent', ['passwd', name]);
     if (r.code === 2) {
-      const add = await execCommand('useradd', this.useraddArgs());
+      const add = await execCommand('useradd', useradd);
       if (add.code !== 0 && add.code !== 9 /* already exists: a concurrent install */) {
-        throw new ServiceError(`could not create the system user ${this.user}`, toolOutput(add), { uid: this.uid });
+        throw new ServiceError(`could not create the system user ${name}`, toolOutput(add), { uid: this.uid });
       }
-      r = await execCommand('getent', ['passwd', this.user]);
+      r = await execCommand('getent', ['passwd', name]);
     }
     const fields = r.stdout.trim().split(':');
-    if (r.code !== 0 || fields.length < 4) throw new ServiceError(`could not look up the system user ${this.user}`, toolOutput(r), { uid: this.uid });
+    if (r.code !== 0 || fields.length < 4) throw new ServiceError(`could not look up the system user ${name}`, toolOutput(r), { uid: this.uid });
     return { uid: Number(fields[2]), gid: Number(fields[3]) };
   }
 

@@ -8,7 +8,7 @@
 import { constants, promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import writeFileAtomicLib from 'write-file-atomic';
-import { DiskFull, NotRegularFile, NotWritable, StoreError, shellQuote } from './errors.js';
+import { DiskFull, NotRegularFile, NotWritable, StoreError, UntrustedOwner, shellQuote } from './errors.js';
 
 /**
  * Writes `data` to `path` atomically with `mode`; refuses a target that is not a regular
@@ -17,9 +17,12 @@ import { DiskFull, NotRegularFile, NotWritable, StoreError, shellQuote } from '.
 export async function writeFileAtomic(path: string, data: string | Uint8Array, o: { mode: number; owner?: { uid: number; gid: number } }): Promise<void> {
   let realDir = dirname(path);
   try {
-    // stat (not lstat): a symlink to a regular file is written through, like
-    // write-file-atomic does; anything else (dir, socket, FIFO, device) is refused.
-    const st = await fs.stat(path);
+    // lstat: a symlink is refused, never written through. Root writes units, plists and
+    // credentials into directories another user may own; a planted link would turn the
+    // write into one on any file the link names. Anything else but a regular file
+    // (dir, socket, FIFO, device) is refused too.
+    const st = await fs.lstat(path);
+    if (st.isSymbolicLink()) throw new UntrustedOwner(`${path} is a symbolic link; agentd never writes a file through a link`, { path, hint: `Remove the link (rm ${shellQuote(path)}), then retry.` });
     if (!st.isFile()) throw new NotRegularFile(`${path} exists and is not a regular file; refusing to replace it`, { path, hint: `Move it away, then retry: mv ${shellQuote(path)} ${shellQuote(path + '.bak')}` });
     realDir = dirname(await fs.realpath(path));
   } catch (err) {

@@ -5,6 +5,7 @@ import { problem } from '../api/schema.js';
 import { ensureDir } from './atomic.js';
 import { ConfigFileInvalid, shellQuote } from './errors.js';
 import { readSmallFile, writeIfChanged } from './json-file.js';
+import { checkDir, checkFile, trustedOwners, untrusted } from './ownership.js';
 import type { AgentdPaths, InstallMode } from './paths.js';
 
 export interface AgentConfig {
@@ -21,6 +22,9 @@ export const CONFIG_FILE_MODE = 0o600;
 export async function readConfig(paths: AgentdPaths): Promise<AgentConfig | null> {
   const file = await readSmallFile(paths.configFile);
   if (!file) return null;
+  // A config.json another user owns could point the daemon (and its credential) at
+  // any URL: refused, like a credential file others can read.
+  if (!trustedOwners().has(file.uid)) throw untrusted(paths.configFile, 'a file', file.uid);
   const hint = `Re-enrol with a new install token: agentd install --force --config-dir ${shellQuote(paths.configDir)} --platform <URL>`;
   let v: unknown;
   try {
@@ -37,7 +41,9 @@ export async function readConfig(paths: AgentdPaths): Promise<AgentConfig | null
 export async function writeConfig(paths: AgentdPaths, c: AgentConfig): Promise<void> {
   const problem = configProblem(c);
   if (problem) throw new TypeError(`writeConfig: ${problem}`);
+  await checkDir(paths.configDir);
   await ensureDir(paths.configDir, CONFIG_DIR_MODE);
+  await checkFile(paths.configFile);
   await writeIfChanged(paths.configFile, configText(c), CONFIG_FILE_MODE);
 }
 

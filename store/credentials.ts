@@ -9,6 +9,7 @@ import { DAEMON_TOKEN_RE } from '../api/types.js';
 import { ensureDir } from './atomic.js';
 import { CredentialFileInvalid, InsecureCredentialFile } from './errors.js';
 import { readSmallFile, writeIfChanged } from './json-file.js';
+import { checkDir, checkFile, trustedOwners, untrusted } from './ownership.js';
 
 export interface Credentials {
   token: string;
@@ -27,6 +28,8 @@ export async function readCredentials(path: string): Promise<Credentials | null>
   const file = await readSmallFile(path);
   if (!file) return null;
   if ((file.mode & 0o077) !== 0) throw new InsecureCredentialFile(path, file.mode);
+  // Owned by someone else: that user could have written any token (or swapped the file).
+  if (!trustedOwners().has(file.uid)) throw untrusted(path, 'a file', file.uid);
   let v: unknown;
   try {
     v = JSON.parse(file.text);
@@ -43,7 +46,9 @@ export async function readCredentials(path: string): Promise<Credentials | null>
 export async function writeCredentials(path: string, c: Credentials): Promise<void> {
   const problem = credentialsProblem(c);
   if (problem) throw new TypeError(`writeCredentials: ${problem}`);
+  await checkDir(dirname(path));
   await ensureDir(dirname(path), CREDENTIALS_DIR_MODE);
+  await checkFile(path);
   await writeIfChanged(path, credentialsText(c), CREDENTIALS_FILE_MODE);
 }
 

@@ -14,13 +14,18 @@ import { CONFIG_DIR_MODE, CONFIG_FILE_MODE, configText, type AgentConfig } from 
 import { CREDENTIALS_DIR_MODE, CREDENTIALS_FILE_MODE, credentialsProblem, credentialsText, type Credentials } from './credentials.js';
 import { DiskFull, NotRegularFile, NotWritable } from './errors.js';
 import type { AgentdPaths } from './paths.js';
+import { checkDir, checkFile } from './ownership.js';
 
 export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, creds: Credentials): Promise<void> {
   const problem = credentialsProblem(creds);
   if (problem) throw new TypeError(`writeEnrolment: ${problem}`);
   if (creds.daemon_id !== config.daemon_id || creds.workspace_id !== config.workspace_id) throw new TypeError('writeEnrolment: config and credentials disagree');
+  // Directories and files another user owns (or links) are refused before root writes.
+  for (const dir of new Set([dirname(paths.credentialsFile), dirname(paths.configFile)])) await checkDir(dir);
   await ensureDir(dirname(paths.credentialsFile), CREDENTIALS_DIR_MODE);
   if (dirname(paths.configFile) !== dirname(paths.credentialsFile)) await ensureDir(dirname(paths.configFile), CONFIG_DIR_MODE);
+  await checkFile(paths.credentialsFile);
+  await checkFile(paths.configFile);
   // A replaced file keeps its owner: a system service may run as its own user, which the
   // service installer made the owner of these files (root writes them here).
   const credOwner = await refuseNonRegular(paths.credentialsFile);
@@ -47,6 +52,8 @@ export async function writeEnrolment(paths: AgentdPaths, config: AgentConfig, cr
  * that could not be saved): Tailscale's "write {} on first start" habit.
  */
 export async function probeWritable(dir: string): Promise<void> {
+  // A directory owned by another user is refused here, before the token is spent.
+  await checkDir(dir);
   // A plain exclusive create + write, no fsync: this only asks "may I create a file
   // here, is there room", and durability of a file deleted at once does not matter.
   const probe = join(dir, `.agentd-write-test-${process.pid}-${randomBytes(4).toString('hex')}`);

@@ -11,7 +11,8 @@ export type StoreErrorCode =
   | 'AGENTD_LOCK_HELD'
   | 'AGENTD_NOT_WRITABLE'
   | 'AGENTD_DISK_FULL'
-  | 'AGENTD_NOT_REGULAR_FILE';
+  | 'AGENTD_NOT_REGULAR_FILE'
+  | 'AGENTD_UNTRUSTED_OWNER';
 
 export class StoreError extends AgentdError {
   // A file that cannot be written is EX_CANTCREAT; subclasses about a file's content or
@@ -77,6 +78,12 @@ export class DiskFull extends StoreError {
 /** The target exists and is a directory, socket, FIFO… (Tailscale's atomicfile habit). */
 export class NotRegularFile extends StoreError {
   override readonly code = 'AGENTD_NOT_REGULAR_FILE' as const;
+}
+
+/** A directory or file owned by a user agentd does not trust, or a symlink where a real one belongs. */
+export class UntrustedOwner extends StoreError {
+  static override readonly defaultExitCode: ExitCode = EXIT.CONFIG;
+  override readonly code = 'AGENTD_UNTRUSTED_OWNER' as const;
 }
 
 /** Quotes a path for a shell command shown in a hint (only when it needs it). */

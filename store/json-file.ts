@@ -2,7 +2,7 @@
 // null, as Tailscale's FileStore treats an empty file) and write-if-changed.
 import { constants, promises as fs } from 'node:fs';
 import { isCode, mapFsError, writeFileAtomic } from './atomic.js';
-import { NotRegularFile } from './errors.js';
+import { NotRegularFile, UntrustedOwner, shellQuote } from './errors.js';
 
 /** The file's text and stat, or null when it does not exist or is empty. */
 export async function readSmallFile(path: string, maxBytes = 1024 * 1024): Promise<{ text: string; mode: number; uid: number } | null> {
@@ -10,10 +10,13 @@ export async function readSmallFile(path: string, maxBytes = 1024 * 1024): Promi
   try {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
     // it changes nothing for a regular file.
-    fh = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    // O_NOFOLLOW: a symlink is refused, never read through (another user could point
+    // it at a file of their choosing).
+    fh = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOFOLLOW ?? 0));
   } catch (err) {
     // ENOTDIR: a parent is a file, so this file cannot exist (creating it will say why).
     if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) return null;
+    if (isCode(err, 'ELOOP')) throw new UntrustedOwner(`${path} is a symbolic link; agentd never reads its files through a link`, { path, hint: `Remove the link (rm ${shellQuote(path)}) and put the file itself there.` });
     if (isCode(err, 'EISDIR')) throw new NotRegularFile(`${path} is a directory, not a file`, { path });
     throw mapFsError(err, path);
   }

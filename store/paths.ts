@@ -23,6 +23,8 @@ export interface AgentdPaths {
   journalDir: string;
   /** <stateDir>/work */
   workRoot: string;
+  /** <stateDir>/task-home: HOME of the task user of a system install. */
+  taskHome: string;
   /** null: logs go to journald / stdout. */
   logDir: string | null;
 }
@@ -63,6 +65,7 @@ export function resolvePaths(
     daemonIdFile: join(stateDir, 'daemon-id'),
     journalDir: join(stateDir, 'journal'),
     workRoot: join(stateDir, 'work'),
+    taskHome: join(stateDir, 'task-home'),
     logDir: defaults.logDir,
   };
 }

@@ -1,10 +1,10 @@
 // Files the service installer puts on disk: the systemd unit / launchd plist (through
 // the one atomic write path, skipped when unchanged so a re-install does not touch a
-// file the service manager already loaded) and the ownership of agentd's directories
-// for the dedicated system user.
+// file the service manager already loaded). Ownership of agentd's directories is
+// store/ownership.ts (per path, never a tree walk).
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
 import { ensureDir, isCode, mapFsError, removeFile, writeFileAtomic } from './atomic.js';
+import { claimFile } from './ownership.js';
 
 /** Writes a unit/plist file (0644, world-readable like every unit). Returns false when it was already identical. */
 export async function writeServiceFile(path: string, text: string, dirMode = 0o755): Promise<boolean> {
@@ -37,21 +37,6 @@ export async function removeServiceDropins(dir: string): Promise<void> {
   }
 }
 
-/** Gives a directory and everything in it to uid:gid (the dedicated `agentd` user). Symlinks are not followed. */
-export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  try {
-    await fs.lchown(dir, uid, gid);
-    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-      const p = join(dir, entry.name);
-      if (entry.isDirectory()) await chownTree(p, uid, gid);
-      else await fs.lchown(p, uid, gid);
-    }
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return;
-    throw mapFsError(err, dir);
-  }
-}
-
 /** mkdir -p with a mode, for directories the service needs before it first starts (log dir). */
 export async function ensureServiceDir(path: string, mode: number): Promise<void> {
   await ensureDir(path, mode);
@@ -73,12 +58,13 @@ async function ensureParent(path: string, mode: number): Promise<void> {
  * the daemon could no longer read its own 0600 credential.
  */
 export async function adoptDirOwner(path: string): Promise<void> {
+  let dir;
   try {
-    const dir = await fs.stat(path.slice(0, path.lastIndexOf('/')) || '/');
-    const st = await fs.lstat(path);
-    if (st.uid !== dir.uid || st.gid !== dir.gid) await fs.lchown(path, dir.uid, dir.gid);
+    dir = await fs.lstat(path.slice(0, path.lastIndexOf('/')) || '/');
   } catch (err) {
     if (isCode(err, 'ENOENT')) return;
     throw mapFsError(err, path);
   }
+  // On the file opened with O_NOFOLLOW (a link is refused), never by path.
+  await claimFile(path, { uid: dir.uid, gid: dir.gid });
 }

@@ -17,12 +17,12 @@ import type { Logger } from 'pino';
 import { BadRequest, NotFound, RequestAborted, Unauthorized } from '../../api/errors.js';
 import { MAX_CLAIM_TASKS, MAX_CLAIM_WAIT_S, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
 import { TaskJournal } from '../../store/journal.js';
-import { removeStaleWorkDirs } from '../../store/workdirs.js';
 import { adapterFor } from './adapters/index.js';
 import type { RuntimeAdapter } from './adapters/types.js';
 import { groupMembers, groupsWithCwdUnder, killGroupAndWait, signalGroup } from './process-group.js';
 import { processAlive, processStartToken } from '../../store/processes.js';
 import { findOnPath } from './runtimes.js';
+import { TaskIsolation } from './isolation.js';
 import { TaskRun, describe, type TaskOutcome } from './task-run.js';
 import { Backoff, jittered, sleep } from './timing.js';
 import { emptyTaskStats, type CreateTaskManager, type RunningTaskInfo, type TaskManager, type TaskManagerOptions, type TaskStats } from './types.js';
@@ -57,12 +57,16 @@ class Manager implements TaskManager {
   private stopped = false;
   private housekeeping: { stop(): void | Promise<void> } | null = null;
   private readonly s: TaskStats = emptyTaskStats();
+  /** Task user + per-task cgroups; a rejection fails every task (they never fall back to the daemon's user). */
+  private readonly isolation: Promise<TaskIsolation>;
 
   constructor(o: TaskManagerOptions) {
     this.o = o;
     this.log = o.logger.child({ component: 'tasks' });
     this.journal = new TaskJournal(join(o.stateDir, 'journal'));
     this.workRoot = join(o.stateDir, 'work');
+    this.isolation = TaskIsolation.detect({ taskUser: o.taskUser ?? null, log: this.log });
+    this.isolation.catch((err: unknown) => this.log.error({ err: describe(err) }, 'tasks cannot run: task isolation is not available'));
     for (const rt of o.runtimes) {
       const adapter = adapterFor(rt);
       if (!adapter) {
@@ -100,6 +104,10 @@ class Manager implements TaskManager {
         }
       }
     }
+    // Task cgroups a crashed daemon left: everything in them is a task's.
+    const iso = await this.isolation.catch(() => null);
+    const leftovers = iso ? await iso.killLeftovers() : 0;
+    if (leftovers > 0) this.log.warn({ cgroups: leftovers }, 'killed the processes of task cgroups a previous daemon left');
     // Leftovers the journal does not know (a crash between spawn and the journal write):
     // anything still running inside a task work dir belongs to a task of this state dir.
     const mine = new Set([...this.slots.values()].map((sl) => sl.run.info().pid));
@@ -269,6 +277,7 @@ class Manager implements TaskManager {
       platformUrl: this.o.platformUrl,
       workRoot: this.workRoot,
       journal: this.journal,
+      isolation: this.isolation,
       runtime,
       adapter: a.adapter,
       binaryPath: a.binaryPath,
@@ -357,7 +366,8 @@ class Manager implements TaskManager {
   private async startHousekeeping(): Promise<void> {
     const sweep = async (): Promise<void> => {
       const keep = new Set(this.slots.keys());
-      const n = await removeStaleWorkDirs(this.workRoot, this.o.workdirRetentionMs, keep);
+      const iso = await this.isolation.catch(() => null);
+      const n = iso ? await iso.sweepWorkDirs(this.workRoot, this.o.workdirRetentionMs, keep) : 0;
       if (n > 0) this.log.info({ removed: n }, 'removed old task work directories');
     };
     try {

@@ -9,6 +9,7 @@
 // terminate() is idempotent: SIGTERM to the group, SIGKILL after killGraceMs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import type { TaskCgroup } from './isolation.js';
 import { killGroupAndWait, signalGroup } from './process-group.js';
 import { processStartToken } from '../../store/processes.js';
 import { MAX_TIMER_MS } from './timing.js';
@@ -20,6 +21,8 @@ export interface RunSpec {
   env: NodeJS.ProcessEnv;
   /** Written to the child's stdin, then closed; null: stdin is /dev/null. */
   stdin: string | null;
+  /** The task's own cgroup (isolation.ts): emptied with cgroup.kill when the task ends. */
+  cgroup?: TaskCgroup | null;
 }
 
 export interface RunnerOptions {
@@ -47,6 +50,7 @@ export class ChildRun {
   readonly done: Promise<RunResult>;
   private readonly child: ChildProcess;
   private readonly o: RunnerOptions;
+  private readonly cgroup: TaskCgroup | null;
   private terminating = false;
   private killTimer: NodeJS.Timeout | null = null;
   private paused = false;
@@ -54,6 +58,7 @@ export class ChildRun {
 
   constructor(spec: RunSpec, o: RunnerOptions) {
     this.o = o;
+    this.cgroup = spec.cgroup ?? null;
     const child = spawn(spec.file, spec.args, {
       cwd: spec.cwd,
       env: spec.env,
@@ -100,6 +105,7 @@ export class ChildRun {
     this.killTimer = setTimeout(
       () => {
         if (this.pid !== null) signalGroup(this.pid, 'SIGKILL');
+        void this.cgroup?.kill();
       },
       Math.min(this.o.killGraceMs, MAX_TIMER_MS),
     );
@@ -127,6 +133,7 @@ export class ChildRun {
       stdout.destroy();
       stderr.destroy();
       this.clearKillTimer();
+      await this.cgroup?.kill();
       return { code: null, signal: null, spawnError: exit.err, strays: false };
     }
 
@@ -135,8 +142,10 @@ export class ChildRun {
     const pgid = this.pid as number;
     // Kill what is left of the group even when the pipes closed: a daemonised grandchild
     // may have closed its copies and still be running.
-    const strays = signalGroup(pgid, 'SIGKILL');
+    let strays = signalGroup(pgid, 'SIGKILL');
     await killGroupAndWait(pgid);
+    // The cgroup also holds what left the group (setsid, double fork): none of it survives.
+    if (this.cgroup && (await this.cgroup.kill())) strays = true;
     if (!drained) {
       // Every writer in the group is dead now: read the rest of the pipe to EOF. A
       // process that left the group (setsid) could still hold it; stop after a quiet spell.

@@ -9,13 +9,13 @@ import type { PlatformClient } from '../../api/client.js';
 import { BadRequest, NotFound, PlatformError } from '../../api/errors.js';
 import { TERMINAL_TASK_STATUSES, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
 import type { TaskJournal } from '../../store/journal.js';
-import { createWorkDir, markWorkDirFinished } from '../../store/workdirs.js';
 import type { OutMessage, RuntimeAdapter, StreamParser } from './adapters/types.js';
 import { buildTaskEnv } from './env.js';
 import { LineSplitter } from './lines.js';
 import { OutputStream } from './output.js';
 import { signalGroup } from './process-group.js';
 import { ChildRun, type RunResult } from './runner.js';
+import { TaskIsolation } from './isolation.js';
 import { longTimeout, sleep } from './timing.js';
 import type { RunningTaskInfo } from './types.js';
 import { IdleWatchdog } from './watchdog.js';
@@ -49,6 +49,8 @@ export interface TaskRunDeps {
   onMessagesSent?: (count: number, bytes: number) => void;
   /** Output buffered in memory before the child's pipes are paused. */
   highWaterBytes?: number;
+  /** Task user and cgroup (isolation.ts); rejected: tasks must not run (never as the daemon's user instead). */
+  isolation?: Promise<TaskIsolation>;
 }
 
 /** How a task ended: 'completed', or the failure reason ('cancelled' also for platform cancels). */
@@ -62,6 +64,7 @@ export class TaskRun {
   private readonly d: TaskRunDeps;
   private readonly log: Logger;
   private child: ChildRun | null = null;
+  private isolation: TaskIsolation | null = null;
   private watchdog: IdleWatchdog | null = null;
   private stopKind: StopKind | null = null;
   private stopError = '';
@@ -133,9 +136,17 @@ export class TaskRun {
 
   private async runInner(): Promise<TaskOutcome> {
     const { task, d } = this;
+    let isolation: TaskIsolation;
+    try {
+      isolation = d.isolation ? await d.isolation : TaskIsolation.none();
+    } catch (err) {
+      this.started = this.callStart();
+      return this.report({ kind: 'fail', reason: 'agent_error', error: `agentd cannot isolate tasks on this machine: ${(err as Error).message}` }, null);
+    }
+    this.isolation = isolation;
     let workDir: string;
     try {
-      workDir = await createWorkDir(d.workRoot, task.id);
+      workDir = await isolation.prepareWorkDir(d.workRoot, task.id);
     } catch (err) {
       const msg = `could not create the task's work directory under ${d.workRoot}: ${(err as Error).message}; check that the state directory is writable`;
       this.started = this.callStart();
@@ -176,7 +187,7 @@ export class TaskRun {
       split.push(chunk);
     };
 
-    const child = new ChildRun(
+    const launch = isolation.launch(
       {
         file: cmd.file,
         args: cmd.args,
@@ -189,6 +200,10 @@ export class TaskRun {
         }),
         stdin: cmd.stdin,
       },
+      task.id,
+    );
+    const child = new ChildRun(
+      { ...launch.spec, cgroup: launch.cgroup },
       { killGraceMs: d.killGraceMs, onStdout: onChunk(outLines), onStderr: onChunk(errLines) },
     );
     this.child = child;
@@ -366,7 +381,7 @@ export class TaskRun {
     if (reported) {
       await this.d.journal.remove(id).catch((err: unknown) => this.log.warn({ err: describe(err) }, 'could not remove the journal entry'));
     }
-    if (workDir) await markWorkDirFinished(workDir);
+    if (workDir) await (this.isolation ?? TaskIsolation.none()).finishWorkDir(workDir).catch(() => {});
     return outcome;
   }
 }

@@ -34,6 +34,8 @@ export interface TaskManagerOptions {
   statusPollMs: number;
   /** Work dirs of finished tasks are removed after this (AGENTD_WORKDIR_RETENTION, 24h). */
   workdirRetentionMs: number;
+  /** Run every task as this user (AGENTD_TASK_USER; a system install sets it). Null: the daemon's user. */
+  taskUser?: string | null;
 }
 
 /** What /status shows of one running task. */

@@ -18,7 +18,6 @@ import { AGENTD_CMD, AGENTD_JS } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { SystemdService } from '../../installer/systemd.js';
 import { resolvePaths } from '../../store/paths.js';
-import { chownTree } from '../../store/service-files.js';
 import { stageAgentd } from './stage.js';
 
 // A real systemd boots, installs and restarts here; on a loaded 2-core machine (load 14,
@@ -55,7 +54,8 @@ async function setup(platform: TestPlatform, extraDropin = ''): Promise<Fixture>
   // What SystemdService.install() does for the `agentd` user, here for nobody.
   const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
   const nogroup = spawnSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).stdout.trim();
-  await chownTree(dir, Number(nobody), Number(nogroup));
+  // (A test fixture in a fresh temp dir nothing else writes to: chown -R is safe here.)
+  spawnSync('chown', ['-R', `${nobody}:${nogroup}`, dir]);
   chmodSync(dir, 0o700);
 
   const nsPaths = resolvePaths({ mode: 'system', configDir: `${NS_ROOT}/config`, stateDir: `${NS_ROOT}/state`, env: {} });

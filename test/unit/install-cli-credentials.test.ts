@@ -1,7 +1,7 @@
 // `agentd credentials set|show` in-process: the new credential comes from stdin (bare or
 // the rotate JSON), is checked against config.json, written 0600; show never prints it.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { chmodSync, chownSync, existsSync, symlinkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
@@ -45,13 +45,35 @@ describe('agentd credentials set', () => {
     expect(r.stdout + r.stderr).not.toContain(MDT.slice(4));
   });
 
+  // The service user is `nobody` here (AGENTD_SERVICE_USER; the host has no `agentd`).
   it.skipIf(process.getuid?.() !== 0)('as root: a new credential belongs to the config dir\'s owner (the service user); a replaced one keeps its owner', async () => {
-    chownSync(etc, 4242, 4242);
+    vi.stubEnv('AGENTD_SERVICE_USER', 'nobody');
+    chownSync(etc, 65534, 65534);
     expect((await credentials(['set'], `${MDT}\n`)).code).toBe(EXIT.OK);
-    expect(statSync(credFile())).toMatchObject({ uid: 4242, gid: 4242 });
-    chownSync(credFile(), 4343, 4343);
+    expect(statSync(credFile())).toMatchObject({ uid: 65534, gid: 65534 });
     expect((await credentials(['set'], `${MDT_OLD}\n`)).code).toBe(EXIT.OK);
-    expect(statSync(credFile())).toMatchObject({ uid: 4343, gid: 4343 });
+    expect(statSync(credFile())).toMatchObject({ uid: 65534, gid: 65534 });
+    vi.unstubAllEnvs();
+  });
+
+  // A user who owns the config dir plants credentials.json -> a file of root's; root's
+  // `credentials set` must not write through it (nor chown it to that user).
+  it.skipIf(process.getuid?.() !== 0)('as root: a symlink planted in a config dir another user owns is refused, its target untouched', async () => {
+    const target = join(dir, 'root-owned-file');
+    writeFileSync(target, 'root secret\n', { mode: 0o600 });
+    chownSync(join(etc, 'config.json'), 0, 0);
+    symlinkSync(target, credFile());
+    const planted = await credentials(['set'], `${MDT}\n`);
+    expect(planted.code).toBe(EXIT.CONFIG);
+    expect(planted.stderr).toMatch(/symbolic link/);
+    expect(readFileSync(target, 'utf8')).toBe('root secret\n');
+    expect(statSync(target)).toMatchObject({ uid: 0, mode: expect.any(Number) });
+    rmSync(credFile());
+    chownSync(etc, 4242, 4242); // a user that is neither root nor the service user
+    const foreign = await credentials(['set'], `${MDT}\n`);
+    expect(foreign.code).toBe(EXIT.CONFIG);
+    expect(foreign.stderr).toMatch(/owned by uid 4242, not by root or the agentd service user/);
+    expect(existsSync(credFile())).toBe(false);
   });
 
   it('the rotate JSON is accepted when it names this daemon, refused when it names another', async () => {

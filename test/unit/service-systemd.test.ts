@@ -41,7 +41,16 @@ describe('systemd unit rendering', () => {
     expect(d.get('User')).toEqual(['agentd']);
     expect(d.get('StateDirectory')).toEqual(['agentd']);
     expect(d.get('ConfigurationDirectory')).toEqual(['agentd']);
-    expect(d.get('StateDirectoryMode')).toEqual(['0700']);
+    // 0711: the task user passes through to work/ and task-home/ and lists nothing.
+    expect(d.get('StateDirectoryMode')).toEqual(['0711']);
+    // Tasks run as their own user; the daemon keeps only what starting them needs, and
+    // owns its cgroup so that each task gets one (ProtectControlGroups would make it read-only).
+    expect(d.get('Environment')).toContain('AGENTD_TASK_USER=agentd-task');
+    expect(d.get('AmbientCapabilities')).toEqual(['CAP_SETUID CAP_SETGID CAP_KILL']);
+    expect(d.get('CapabilityBoundingSet')).toEqual(['CAP_SETUID CAP_SETGID CAP_KILL']);
+    expect(d.get('Delegate')).toEqual(['yes']);
+    expect(d.has('ProtectControlGroups')).toBe(false);
+    expect(d.get('ProtectProc')).toEqual(['invisible']);
     expect(d.get('ProtectSystem')).toEqual(['strict']);
     expect(d.get('NoNewPrivileges')).toEqual(['yes']);
     expect(d.get('PrivateTmp')).toEqual(['yes']);

@@ -11,10 +11,10 @@ import { resolvePaths, type AgentdPaths } from '../../store/paths.js';
 import { ensureDir, writeFileAtomic } from '../../store/atomic.js';
 import { readConfig, writeConfig, type AgentConfig } from '../../store/config.js';
 import { readCredentials, writeCredentials, type Credentials } from '../../store/credentials.js';
-import { writeEnrolment } from '../../store/enrolment.js';
+import { probeWritable, writeEnrolment } from '../../store/enrolment.js';
 import { acquireStateLock } from '../../store/lock.js';
 import { loadOrCreateDaemonId } from '../../store/daemon-id.js';
-import { ConfigFileInvalid, CredentialFileInvalid, DiskFull, InsecureCredentialFile, LockHeld, NotRegularFile, NotWritable } from '../../store/errors.js';
+import { ConfigFileInvalid, CredentialFileInvalid, DiskFull, InsecureCredentialFile, LockHeld, NotRegularFile, NotWritable, UntrustedOwner } from '../../store/errors.js';
 
 const TOKEN = 'mdt_' + 'c'.repeat(40);
 const TOKEN2 = 'mdt_' + 'd'.repeat(40);
@@ -179,13 +179,19 @@ describe('non-regular targets are refused', () => {
     await expect(readCredentials(fifo)).rejects.toBeInstanceOf(NotRegularFile);
   });
 
-  it('a symlink to a regular file is written through (the link stays)', async () => {
+  // A link planted where agentd writes (root into a dir another user could write) would
+  // turn the write into one on any file it names: refused, the target untouched.
+  it('a symlink is never written through, nor read through', async () => {
     const real = join(dir, 'real.json');
     writeFileSync(real, 'old');
     fs.symlinkSync(real, join(dir, 'link.json'));
-    await writeFileAtomic(join(dir, 'link.json'), 'new', { mode: 0o600 });
-    expect(fs.lstatSync(join(dir, 'link.json')).isSymbolicLink()).toBe(true);
-    expect(readFileSync(real, 'utf8')).toBe('new');
+    await expect(writeFileAtomic(join(dir, 'link.json'), 'new', { mode: 0o600 })).rejects.toBeInstanceOf(UntrustedOwner);
+    expect(readFileSync(real, 'utf8')).toBe('old');
+    await writeCredentials(paths.credentialsFile, creds());
+    fs.renameSync(paths.credentialsFile, join(dir, 'elsewhere.json'));
+    fs.symlinkSync(join(dir, 'elsewhere.json'), paths.credentialsFile);
+    await expect(readCredentials(paths.credentialsFile)).rejects.toBeInstanceOf(UntrustedOwner);
+    await expect(writeCredentials(paths.credentialsFile, creds(TOKEN2))).rejects.toBeInstanceOf(UntrustedOwner);
   });
 });
 
@@ -339,19 +345,42 @@ describe('daemon id', () => {
 });
 
 describe('ownership on replace', () => {
-  it.skipIf(process.getuid?.() !== 0)('writeEnrolment keeps the owner of replaced files (a service user owns them)', async () => {
+  // The service user here is `nobody` (AGENTD_SERVICE_USER): the host has no `agentd`.
+  const SVC = 65534;
+  it.skipIf(process.getuid?.() !== 0)('writeEnrolment keeps the owner of replaced files (the service user owns them)', async () => {
+    vi.stubEnv('AGENTD_SERVICE_USER', 'nobody');
     await writeEnrolment(paths, config('old'), creds());
-    fs.chownSync(paths.credentialsFile, 4242, 4343);
-    fs.chownSync(paths.configFile, 4242, 4343);
+    fs.chownSync(paths.credentialsFile, SVC, SVC);
+    fs.chownSync(paths.configFile, SVC, SVC);
     await writeEnrolment(paths, config('new'), creds(TOKEN2));
-    for (const f of [paths.credentialsFile, paths.configFile]) expect([statSync(f).uid, statSync(f).gid]).toEqual([4242, 4343]);
+    for (const f of [paths.credentialsFile, paths.configFile]) expect([statSync(f).uid, statSync(f).gid]).toEqual([SVC, SVC]);
     expect((await readCredentials(paths.credentialsFile))?.token).toBe(TOKEN2);
+    vi.unstubAllEnvs();
   });
 
   it.skipIf(process.getuid?.() !== 0)('writeCredentials keeps the owner too', async () => {
+    vi.stubEnv('AGENTD_SERVICE_USER', 'nobody');
     await writeCredentials(paths.credentialsFile, creds());
-    fs.chownSync(paths.credentialsFile, 4242, 4343);
+    fs.chownSync(paths.credentialsFile, SVC, SVC);
     await writeCredentials(paths.credentialsFile, creds(TOKEN2));
-    expect(statSync(paths.credentialsFile).uid).toBe(4242);
+    expect(statSync(paths.credentialsFile).uid).toBe(SVC);
+    vi.unstubAllEnvs();
+  });
+
+  // Another user's directory or file: they could swap what root writes through, or what
+  // the daemon trusts (a config.json naming another platform URL gets the credential).
+  it.skipIf(process.getuid?.() !== 0)('a config dir, config.json or credential owned by another user is refused, for reading and writing', async () => {
+    await writeEnrolment(paths, config('old'), creds());
+    fs.chownSync(paths.configFile, 4242, 4242);
+    await expect(readConfig(paths)).rejects.toBeInstanceOf(UntrustedOwner);
+    await expect(writeEnrolment(paths, config('new'), creds(TOKEN2))).rejects.toBeInstanceOf(UntrustedOwner);
+    fs.chownSync(paths.configFile, 0, 0);
+    fs.chownSync(paths.credentialsFile, 4242, 4242);
+    await expect(readCredentials(paths.credentialsFile)).rejects.toBeInstanceOf(UntrustedOwner);
+    fs.chownSync(paths.credentialsFile, 0, 0);
+    fs.chownSync(paths.configDir, 4242, 4242);
+    await expect(writeCredentials(paths.credentialsFile, creds(TOKEN2))).rejects.toBeInstanceOf(UntrustedOwner);
+    await expect(probeWritable(paths.configDir)).rejects.toBeInstanceOf(UntrustedOwner);
+    expect((await readCredentials(paths.credentialsFile))?.token).not.toBe(TOKEN2);
   });
 });
