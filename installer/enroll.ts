@@ -36,7 +36,7 @@ import { loadOrCreateDaemonId } from '../store/daemon-id.js';
 import { probeWritable, writeEnrolment } from '../store/enrolment.js';
 import { checkDir } from '../store/ownership.js';
 import { ConfigFileInvalid, DiskFull, NotRegularFile, NotWritable, StoreError } from '../store/errors.js';
-import { resolvePaths, type AgentdPaths, type InstallMode } from '../store/paths.js';
+import { STATE_DIR_TRAVERSE, resolvePaths, type AgentdPaths, type InstallMode } from '../store/paths.js';
 
 export const INSTALL_TOKEN_ENV = 'AGENTD_INSTALL_TOKEN';
 
@@ -192,7 +192,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
     await checkDir(paths.stateDir);
     await ensureDir(paths.configDir, 0o700);
     await probeWritable(paths.configDir);
-    await ensureDir(paths.stateDir, 0o700);
+    await ensureDir(paths.stateDir, 0o700, STATE_DIR_TRAVERSE);
     daemonId = await loadOrCreateDaemonId(paths);
   } catch (err) {
     throw storeFailure(err, mode, false);

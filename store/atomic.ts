@@ -37,13 +37,17 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   await fsyncDir(realDir);
 }
 
-/** mkdir -p, then chmod the leaf to `mode` (umask-proof; parents keep theirs). */
-export async function ensureDir(path: string, mode: number): Promise<void> {
+/**
+ * mkdir -p, then chmod the leaf to `mode` (umask-proof; parents keep theirs). An existing
+ * leaf at exactly `mode | keep` is left so (the state dir of a system install is 0711
+ * so the task user can pass through it; 0700 everywhere else).
+ */
+export async function ensureDir(path: string, mode: number, keep = 0): Promise<void> {
   try {
     await mkdirp(path, mode);
     const st = await fs.stat(path);
     if (!st.isDirectory()) throw new NotRegularFile(`${path} exists and is not a directory`, { path });
-    if ((st.mode & 0o7777) !== mode) await fs.chmod(path, mode);
+    if ((st.mode & 0o7777) !== mode && (st.mode & 0o7777) !== (mode | keep)) await fs.chmod(path, mode);
   } catch (err) {
     if (err instanceof StoreError) throw err;
     if (isCode(err, 'ENOENT')) throw new NotWritable(`cannot create the directory ${path}`, { path, cause: err, hint: 'Choose a directory on a normal, writable file system with --config-dir/--state-dir.' });

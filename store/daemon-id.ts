@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { ensureDir, writeFileAtomic } from './atomic.js';
 import { readSmallFile } from './json-file.js';
-import type { AgentdPaths } from './paths.js';
+import { STATE_DIR_TRAVERSE, type AgentdPaths } from './paths.js';
 
 const DAEMON_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MACHINE_ID_FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
@@ -18,7 +18,7 @@ export async function loadOrCreateDaemonId(paths: AgentdPaths, o: { machineIdFil
   const existing = await readDaemonId(paths);
   if (existing) return existing;
   const id = (await derivedId(paths.stateDir, o.machineIdFiles ?? MACHINE_ID_FILES)) ?? randomUUID();
-  await ensureDir(paths.stateDir, 0o700);
+  await ensureDir(paths.stateDir, 0o700, STATE_DIR_TRAVERSE);
   await writeFileAtomic(paths.daemonIdFile, `${id}\n`, { mode: 0o644 });
   return id;
 }

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { ensureDir, fsyncDir, isCode, mapFsError } from './atomic.js';
 import { LockHeld } from './errors.js';
 import { processAlive } from './processes.js';
+import { STATE_DIR_TRAVERSE } from './paths.js';
 
 export const LOCK_FILE_NAME = 'agentd.lock';
 
@@ -29,7 +30,7 @@ export interface StateLock {
 }
 
 export async function acquireStateLock(stateDir: string): Promise<StateLock> {
-  await ensureDir(stateDir, 0o700);
+  await ensureDir(stateDir, 0o700, STATE_DIR_TRAVERSE);
   const lockPath = join(stateDir, LOCK_FILE_NAME);
   if (held.has(lockPath)) throw new LockHeld(lockPath, process.pid);
   // Claimed before the first await, so a concurrent acquire in this process sees it.

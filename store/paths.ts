@@ -7,6 +7,9 @@
 import { homedir as osHomedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+/** Bits a state dir may carry beyond 0700: 0711 lets a system install's task user pass through to its work root. */
+export const STATE_DIR_TRAVERSE = 0o011;
+
 export type InstallMode = 'system' | 'user';
 
 export interface AgentdPaths {
