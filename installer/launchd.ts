@@ -6,7 +6,10 @@
 import { homedir as osHomedir } from 'node:os';
 import { join } from 'node:path';
 import { promises as fs } from 'node:fs';
-import { removeServiceFile, writeServiceFile, ensureServiceDir } from '../store/service-files.js';
+import { claimServiceDirs, removeServiceFile, writeServiceFile, ensureServiceDir } from '../store/service-files.js';
+
+/** The sudoers drop-in of a system install (macOS): daemon user → task user only. */
+export const SUDOERS_FILE = '/etc/sudoers.d/agentd';
 import { execCommand, formatCommand, toolOutput, type ExecResult } from './exec.js';
 import { readTemplate, renderTemplate } from './template.js';
 import {
@@ -28,6 +31,8 @@ export interface LaunchdRenderInput {
   programArguments: string[];
   stateDir: string;
   logDir: string;
+  /** LaunchDaemon only: the daemon's user and its tasks' user (never root). */
+  system?: { user: string; group: string; taskUser: string };
 }
 
 /** The plist text (pure: unit tests and --dry-run use it). */
@@ -39,8 +44,11 @@ export function renderLaunchdPlist(i: LaunchdRenderInput, template = readTemplat
       PROGRAM_ARGUMENTS: i.programArguments.map((a) => `    <string>${xmlEscape(a)}</string>`).join('\n'),
       STATE_DIR: xmlEscape(i.stateDir),
       LOG_DIR: xmlEscape(i.logDir),
+      USER: xmlEscape(i.system?.user ?? ''),
+      GROUP: xmlEscape(i.system?.group ?? ''),
+      TASK_USER: xmlEscape(i.system?.taskUser ?? ''),
     },
-    {},
+    { system: i.system !== undefined },
   );
 }
 
@@ -53,9 +61,14 @@ export class LaunchdService implements ServiceManager {
   private readonly o: ServiceOptions;
   private readonly uid: number;
   private readonly logDir: string;
+  private readonly user: string;
+  private readonly taskUser: string;
 
   constructor(o: ServiceOptions) {
     this.o = o;
+    // Leading underscore: the macOS convention for service accounts (hidden from the login window).
+    this.user = o.serviceUser ?? '_agentd';
+    this.taskUser = o.taskUser ?? ((o.env ?? process.env).AGENTD_TASK_USER || '_agentdtask');
     this.uid = o.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 0);
     this.label = `io.agentd.${o.name ?? 'agentd'}`;
     const home = o.homedir ?? ((o.env ?? process.env).HOME || osHomedir());
@@ -77,11 +90,21 @@ export class LaunchdService implements ServiceManager {
       programArguments: daemonArgv(agentd, this.o.mode, this.o.paths),
       stateDir: this.o.paths.stateDir,
       logDir: this.logDir,
+      ...(this.o.mode === 'system' ? { system: { user: this.user, group: this.user, taskUser: this.taskUser } } : {}),
     });
   }
 
+  /** The sudoers rule that lets the daemon's user start tasks as the task user, and nothing else. */
+  sudoersRule(): string {
+    return `# Written by agentd install: the agentd daemon (${this.user}) may start its tasks as ${this.taskUser}, nothing else.\n${this.user} ALL=(${this.taskUser}) NOPASSWD:SETENV: ALL\n`;
+  }
+
   plan(): string[] {
+    const system = this.o.mode === 'system'
+      ? [`dscl . -read /Users/${this.user} || dscl . -create /Users/${this.user} …   # hidden service user`, `dscl . -read /Users/${this.taskUser} || dscl . -create /Users/${this.taskUser} …   # task user`, `write ${SUDOERS_FILE}`, `chown ${this.user} ${this.o.paths.configDir} ${this.o.paths.stateDir}; chown ${this.taskUser} ${this.o.paths.workRoot} ${this.o.paths.taskHome}`]
+      : [];
     return [
+      ...system,
       `mkdir -p ${this.logDir} ${this.o.paths.stateDir}`,
       `write ${this.unitPath}`,
       formatCommand('launchctl', ['bootout', this.target]) + '   # if already loaded',
@@ -94,7 +117,15 @@ export class LaunchdService implements ServiceManager {
   async install(): Promise<void> {
     if (this.o.mode === 'system' && this.uid !== 0) throw needsRoot(this.unitPath);
     await ensureServiceDir(this.logDir, 0o755);
-    await ensureServiceDir(this.o.paths.stateDir, 0o700);
+    if (this.o.mode === 'system') {
+      const svc = await this.ensureMacUser(this.user, 'agentd host daemon', this.o.paths.stateDir);
+      const task = await this.ensureMacUser(this.taskUser, 'agentd tasks', this.o.paths.taskHome);
+      if (task.uid === svc.uid) throw new ServiceError(`the task user ${this.taskUser} is the service user; tasks need a user of their own`, '', { uid: this.uid });
+      await claimServiceDirs(this.o.paths, svc, task, this.user);
+      await writeServiceFile(this.o.sudoersFile ?? SUDOERS_FILE, this.sudoersRule(), 0o755, 0o440);
+    } else {
+      await ensureServiceDir(this.o.paths.stateDir, 0o700);
+    }
     const changed = await writeServiceFile(this.unitPath, this.render());
     const loaded = await this.isLoaded();
     if (changed && loaded) await this.launchctl('bootout', this.target); // reload the new plist
@@ -165,6 +196,46 @@ export class LaunchdService implements ServiceManager {
 
   logsHint(): string {
     return `tail -n 50 ${join(this.logDir, 'agentd.log')}`;
+  }
+
+  /** A hidden service account (dscl): looked up, created with a free id below 500 when missing. */
+  private async ensureMacUser(name: string, comment: string, home: string): Promise<{ uid: number; gid: number }> {
+    const read = async (): Promise<{ uid: number; gid: number } | null> => {
+      const r = await this.dscl('-read', `/Users/${name}`, 'UniqueID', 'PrimaryGroupID');
+      const uid = /UniqueID:\s*(\d+)/.exec(r.stdout)?.[1];
+      const gid = /PrimaryGroupID:\s*(\d+)/.exec(r.stdout)?.[1];
+      return r.code === 0 && uid && gid ? { uid: Number(uid), gid: Number(gid) } : null;
+    };
+    const found = await read();
+    if (found) return found;
+    const taken = new Set<number>();
+    for (const kind of ['/Users UniqueID', '/Groups PrimaryGroupID']) {
+      const r = await this.dscl('-list', ...kind.split(' '));
+      for (const m of r.stdout.matchAll(/\s(\d+)\s*$/gm)) taken.add(Number(m[1]));
+    }
+    let id = 499;
+    while (id > 200 && taken.has(id)) id--;
+    if (taken.has(id)) throw new ServiceError(`could not find a free id for the user ${name}`, '', { uid: this.uid });
+    const steps: string[][] = [
+      ['-create', `/Groups/${name}`, 'PrimaryGroupID', String(id)],
+      ['-create', `/Users/${name}`, 'UniqueID', String(id)],
+      ['-create', `/Users/${name}`, 'PrimaryGroupID', String(id)],
+      ['-create', `/Users/${name}`, 'UserShell', '/usr/bin/false'],
+      ['-create', `/Users/${name}`, 'NFSHomeDirectory', home],
+      ['-create', `/Users/${name}`, 'RealName', comment],
+      ['-create', `/Users/${name}`, 'IsHidden', '1'],
+    ];
+    for (const s of steps) {
+      const r = await this.dscl(...s);
+      if (r.code !== 0) throw new ServiceError(`could not create the user ${name}`, toolOutput(r), { uid: this.uid });
+    }
+    const made = await read();
+    if (!made) throw new ServiceError(`could not look up the user ${name} after creating it`, '', { uid: this.uid });
+    return made;
+  }
+
+  private dscl(...args: string[]): Promise<ExecResult> {
+    return execCommand('dscl', ['.', ...args], { env: this.o.env });
   }
 
   private async isLoaded(): Promise<boolean> {

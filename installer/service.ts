@@ -63,6 +63,8 @@ export interface ServiceOptions {
   agentdCommand?: string[];
   /** The system service's user (default `agentd`; created when missing). */
   serviceUser?: string;
+  /** Where the macOS sudoers rule goes (tests: a temp dir). */
+  sudoersFile?: string;
   /** The user tasks of a system service run as (default AGENTD_TASK_USER, else `agentd-task`; created when missing). */
   taskUser?: string;
   /** Service name: `agentd` → agentd.service / label io.agentd.agentd. */

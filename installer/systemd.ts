@@ -4,8 +4,7 @@
 import { homedir as osHomedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promises as fs } from 'node:fs';
-import { removeServiceDropins, removeServiceFile, writeServiceFile } from '../store/service-files.js';
-import { claimDir, claimFile, trustedOwners, type Ids } from '../store/ownership.js';
+import { claimServiceDirs, removeServiceDropins, removeServiceFile, writeServiceFile } from '../store/service-files.js';
 import { execCommand, formatCommand, toolOutput, type ExecResult } from './exec.js';
 import { readTemplate, renderTemplate } from './template.js';
 import {
@@ -124,7 +123,7 @@ export class SystemdService implements ServiceManager {
       const ids = await this.ensureUser(this.user, this.useraddArgs());
       const task = await this.ensureUser(this.taskUser, this.taskUseraddArgs());
       if (task.uid === ids.uid) throw new ServiceError(`the task user ${this.taskUser} is the service user; tasks need a user of their own`, '', { uid: this.uid });
-      await this.claimDirs(ids, task);
+      await claimServiceDirs(this.o.paths, ids, task, this.user);
     }
     await writeServiceFile(this.unitPath, this.render());
     await this.must('reload systemd', this.ctl('daemon-reload'));
@@ -231,25 +230,6 @@ export class SystemdService implements ServiceManager {
       const r = await this.enableLinger();
       return { ok: r.code === 0, command: `loginctl enable-linger ${this.loginName()}`, detail: toolOutput(r).split('\n')[0] ?? '' };
     };
-  }
-
-  /**
-   * The daemon runs as the service user: it owns its config (credential 0600) and state,
-   * which `agentd install` (root) wrote; the task user owns the work root and its HOME.
-   * Each known path is opened with O_NOFOLLOW and changed on the inode; nothing is ever
-   * walked (tasks may be running and writing in their work dirs right now).
-   */
-  private async claimDirs(svc: Ids, task: Ids): Promise<void> {
-    const p = this.o.paths;
-    const trusted = trustedOwners(this.user);
-    await claimDir(p.configDir, svc, 0o700, trusted);
-    await claimFile(p.configFile, svc, trusted);
-    await claimFile(p.credentialsFile, svc, trusted);
-    // 0711: the task user passes through to its work root and HOME, and lists nothing.
-    await claimDir(p.stateDir, svc, 0o711, trusted);
-    await claimFile(p.daemonIdFile, svc, trusted);
-    await claimDir(p.workRoot, task, 0o700, trusted);
-    await claimDir(p.taskHome, task, 0o700, trusted);
   }
 
   private taskUseraddArgs(): string[] {

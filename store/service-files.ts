@@ -4,18 +4,37 @@
 // store/ownership.ts (per path, never a tree walk).
 import { promises as fs } from 'node:fs';
 import { ensureDir, isCode, mapFsError, removeFile, writeFileAtomic } from './atomic.js';
-import { claimFile } from './ownership.js';
+import { claimDir, claimFile, trustedOwners, type Ids } from './ownership.js';
+import type { AgentdPaths } from './paths.js';
 
 /** Writes a unit/plist file (0644, world-readable like every unit). Returns false when it was already identical. */
-export async function writeServiceFile(path: string, text: string, dirMode = 0o755): Promise<boolean> {
+export async function writeServiceFile(path: string, text: string, dirMode = 0o755, mode = 0o644): Promise<boolean> {
   try {
     if ((await fs.readFile(path, 'utf8')) === text) return false;
   } catch (err) {
     if (!isCode(err, 'ENOENT')) throw mapFsError(err, path);
   }
   await ensureParent(path, dirMode);
-  await writeFileAtomic(path, text, { mode: 0o644 });
+  await writeFileAtomic(path, text, { mode });
   return true;
+}
+
+/**
+ * The ownership a system install needs: the service user owns its config (credential
+ * 0600) and state, which `agentd install` (root) wrote; the task user owns the work root
+ * and its HOME. Each known path is opened with O_NOFOLLOW and changed on the inode;
+ * nothing is ever walked (tasks may be running and writing in their work dirs now).
+ */
+export async function claimServiceDirs(p: AgentdPaths, svc: Ids, task: Ids, serviceUser: string): Promise<void> {
+  const trusted = trustedOwners(serviceUser);
+  await claimDir(p.configDir, svc, 0o700, trusted);
+  await claimFile(p.configFile, svc, trusted);
+  await claimFile(p.credentialsFile, svc, trusted);
+  // 0711: the task user passes through to its work root and HOME, and lists nothing.
+  await claimDir(p.stateDir, svc, 0o711, trusted);
+  await claimFile(p.daemonIdFile, svc, trusted);
+  await claimDir(p.workRoot, task, 0o700, trusted);
+  await claimDir(p.taskHome, task, 0o700, trusted);
 }
 
 /** Removes a unit/plist file; a missing one is fine. Returns whether it existed. */

@@ -68,14 +68,26 @@ export class TaskIsolation {
     const env = o.env ?? process.env;
     let user: TaskUser | null = null;
     let setpriv: string | null = null;
-    if (o.taskUser) {
+    if (o.taskUser && process.platform === 'darwin') {
+      // macOS has no setpriv: the install's sudoers rule lets the daemon's user run
+      // commands as the task user and nothing else (-n: never ask for a password).
+      const ids = await run('/usr/bin/id', [o.taskUser]);
+      const uid = /uid=(\d+)/.exec(ids.stdout)?.[1];
+      const gid = /gid=(\d+)/.exec(ids.stdout)?.[1];
+      if (!uid || !gid) throw new Error(`AGENTD_TASK_USER=${o.taskUser}: no such user on this machine (agentd install creates it)`);
+      const home = /NFSHomeDirectory:\s*(\S+)/.exec((await run('/usr/bin/dscl', ['.', '-read', `/Users/${o.taskUser}`, 'NFSHomeDirectory'])).stdout)?.[1] ?? '/var/empty';
+      user = { name: o.taskUser, uid: Number(uid), gid: Number(gid), home };
+      setpriv = '/usr/bin/sudo';
+      const probe = await run(setpriv, [...switchArgs(user), 'true']);
+      if (probe.code !== 0) throw new Error(`cannot start processes as ${o.taskUser} (${probe.stderr.trim() || `exit ${probe.code}`}); the sudoers rule /etc/sudoers.d/agentd is missing (re-run agentd install)`);
+    } else if (o.taskUser) {
       const u = localUser(o.taskUser);
       if (!u) throw new Error(`AGENTD_TASK_USER=${o.taskUser}: no such user on this machine (agentd install creates it)`);
       if (typeof process.geteuid === 'function' && u.uid === process.geteuid()) throw new Error(`AGENTD_TASK_USER=${o.taskUser} is the daemon's own user; tasks need a user of their own`);
       setpriv = findOnPath('setpriv', { PATH: `${env.PATH ?? ''}:/usr/bin:/bin:/usr/sbin:/sbin` });
       if (!setpriv) throw new Error('AGENTD_TASK_USER is set but setpriv (util-linux) is not installed');
       user = { name: o.taskUser, uid: u.uid, gid: u.gid, home: u.home };
-      const probe = await run(setpriv, [...switchArgs(user), '--', 'true']);
+      const probe = await run(setpriv, [...switchArgs(user), 'true']);
       if (probe.code !== 0) {
         throw new Error(`cannot start processes as ${o.taskUser} (${probe.stderr.trim() || `exit ${probe.code}`}); the service needs AmbientCapabilities=CAP_SETUID CAP_SETGID CAP_KILL (re-run agentd install)`);
       }
@@ -104,7 +116,7 @@ export class TaskIsolation {
     let env = spec.env;
     if (this.user && this.setpriv) {
       // The daemon's user may not enter the task's 0700 work dir: the task user does.
-      args = [...switchArgs(this.user), '--', SH, '-c', ENTER_WORKDIR, spec.cwd, file, ...args];
+      args = [...switchArgs(this.user), SH, '-c', ENTER_WORKDIR, spec.cwd, file, ...args];
       file = this.setpriv;
       cwd = '/';
       env = { ...spec.env, HOME: this.user.home, USER: this.user.name, LOGNAME: this.user.name };
@@ -152,12 +164,14 @@ export class TaskIsolation {
 
   private async asTaskUser(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     if (!this.user || !this.setpriv) throw new Error('no task user');
-    return run(this.setpriv, [...switchArgs(this.user), '--', ...argv]);
+    return run(this.setpriv, [...switchArgs(this.user), ...argv]);
   }
 }
 
+/** The launcher's arguments up to the command: setpriv (Linux) or sudo (macOS). */
 function switchArgs(u: TaskUser): string[] {
-  return [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all'];
+  if (process.platform === 'darwin') return ['-n', '-E', '-H', '-u', u.name, '--'];
+  return [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all', '--'];
 }
 
 function run(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

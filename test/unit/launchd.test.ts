@@ -2,7 +2,7 @@
 // only) and holds the right keys; the launchctl calls go to a fake, recording
 // `launchctl` put first on PATH.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -86,6 +86,52 @@ describe.skipIf(!hasPython)('launchd plist', () => {
     expect(s.unitPath).toBe('/Library/LaunchDaemons/io.agentd.agentd.plist');
     expect((p.ProgramArguments as string[])[0]).toBe('/opt/a&b <x>/agentd');
     expect(p.StandardOutPath).toBe('/Library/Logs/agentd/agentd.log');
+  });
+
+  // Without UserName a LaunchDaemon, and every task it starts, runs as root.
+  it('LaunchDaemon: runs as its own user, names the separate task user; a LaunchAgent has neither', () => {
+    const paths = resolvePaths({ mode: 'system', platform: 'darwin', env: {}, uid: 0 });
+    const p = parsePlist(new LaunchdService({ mode: 'system', paths, platform: 'darwin', env, uid: 0, agentdCommand: ['/a'] }).render());
+    expect(p.UserName).toBe('_agentd');
+    expect(p.GroupName).toBe('_agentd');
+    expect(p.EnvironmentVariables).toMatchObject({ AGENTD_TASK_USER: '_agentdtask', HOME: paths.stateDir });
+    const u = parsePlist(agent('user').render());
+    expect(u.UserName).toBeUndefined();
+    expect((u.EnvironmentVariables as Record<string, string>).AGENTD_TASK_USER).toBeUndefined();
+  });
+
+  // dscl is faked like launchctl: a recording script that keeps the users it created.
+  it.skipIf(process.getuid?.() !== 0)('system install creates both hidden users, gives each its directories, writes a sudoers rule for exactly that switch', async () => {
+    writeFileSync(
+      join(dir, 'dscl'),
+      `#!/bin/sh
+(IFS='	'; printf 'dscl\t%s\n' "$*") >> "${log}"
+db="${dir}/dscl.db"; touch "$db"
+shift
+case "$1" in
+  -read) grep -q "^$2 " "$db" || exit 56; id=$(grep "^$2 " "$db" | head -1 | cut -d' ' -f2); echo "UniqueID: $id"; echo "PrimaryGroupID: $id";;
+  -list) if [ "$2" = /Users ]; then printf 'root 0\n_www 70\n_taken 499\n'; sed 's|^/Users/||' "$db"; else printf 'wheel 0\n'; fi;;
+  -create) case "$3" in UniqueID) echo "$2 $4" >> "$db";; esac;;
+esac
+exit 0
+`,
+    );
+    chmodSync(join(dir, 'dscl'), 0o755);
+    const paths = resolvePaths({ mode: 'system', platform: 'darwin', configDir: join(dir, 'conf'), stateDir: join(dir, 'state'), env: {}, uid: 0 });
+    const s = new LaunchdService({ mode: 'system', paths, platform: 'darwin', env, uid: 0, agentdCommand: ['/a'], sudoersFile: join(dir, 'sudoers.d', 'agentd') });
+    (s as unknown as { logDir: string }).logDir = join(dir, 'logs');
+    (s as unknown as { unitPath: string }).unitPath = join(dir, 'io.agentd.agentd.plist');
+    await s.install();
+    const created = calls().filter((c) => c[0] === 'dscl' && c[2] === '-create' && c[4] === 'UniqueID');
+    expect(created.map((c) => [c[3], c[5]])).toEqual([['/Users/_agentd', '498'], ['/Users/_agentdtask', '497']]);
+    expect(statSync(paths.configDir)).toMatchObject({ uid: 498 });
+    expect(statSync(paths.stateDir).uid).toBe(498);
+    expect(statSync(paths.stateDir).mode & 0o777).toBe(0o711);
+    expect(statSync(paths.workRoot).uid).toBe(497);
+    expect(statSync(paths.taskHome).uid).toBe(497);
+    const rule = readFileSync(join(dir, 'sudoers.d', 'agentd'), 'utf8');
+    expect(rule).toMatch(/^_agentd ALL=\(_agentdtask\) NOPASSWD:SETENV: ALL$/m);
+    expect(statSync(join(dir, 'sudoers.d', 'agentd')).mode & 0o777).toBe(0o440);
   });
 });
 

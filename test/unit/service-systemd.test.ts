@@ -69,7 +69,7 @@ describe('systemd unit rendering', () => {
     expect(d.has('StateDirectory')).toBe(false);
     expect(d.has('ConfigurationDirectory')).toBe(false);
     expect(d.get('ReadWritePaths')).toEqual(['/srv/agentd/state']);
-    expect(d.get('Environment')).toEqual(['HOME=/srv/agentd/state']);
+    expect(d.get('Environment')).toEqual(['HOME=/srv/agentd/state', 'AGENTD_TASK_USER=agentd-task']);
   });
 
   it('user mode: no User=, no system-only sandboxing, default.target', () => {
