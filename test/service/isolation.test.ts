@@ -113,8 +113,13 @@ ${agentd} uninstall ${dirs} > /dev/null 2>&1; out uninstall_rc $?
         ].join('; '),
       });
       const a = await text(attack.id);
-      // A leftover that called setsid: out of the task's process group, not out of its cgroup.
-      const leftover = await platform.admin.enqueueTask(platform.workspaceId, { runtime: 'command', prompt: 'setsid sleep 4242 </dev/null >/dev/null 2>&1 & echo started leftover' });
+      // A leftover that called setsid: out of the task's process group, not out of its
+      // cgroup. The task ends only once the leftover has left the group (it writes its
+      // pid after setsid), so the task's own group kill cannot catch it by luck.
+      const leftover = await platform.admin.enqueueTask(platform.workspaceId, {
+        runtime: 'command',
+        prompt: "setsid sh -c 'echo $$ > leftover.pid; exec sleep 4242' </dev/null >/dev/null 2>&1 & while [ ! -s leftover.pid ]; do sleep 0.05; done; echo started leftover $(cat leftover.pid)",
+      });
       const l = await text(leftover.id);
       writeFileSync(join(dir, 'go-on'), '');
       await closed;
