@@ -112,11 +112,15 @@ describe('service step', () => {
     const cmds = text.slice(text.indexOf('# commands')).split('\n').slice(1).filter(Boolean);
     expect(cmds.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual([
       'getent passwd agentd',
-      'chown -R agentd:agentd',
+      'getent passwd agentd-task',
+      'chown agentd: /etc/agentd',
+      'chown agentd-task: /var/lib/agentd/work',
       'write /etc/systemd/system/agentd.service',
       'systemctl daemon-reload',
       'systemctl enable agentd.service',
       'systemctl restart --no-block',
     ]);
+    // Each path is named; root never walks a tree (chown -R) over work dirs tasks write in.
+    expect(text).not.toMatch(/chown -R/);
   });
 });
