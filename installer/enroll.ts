@@ -35,7 +35,7 @@ import { readConfig, type AgentConfig } from '../store/config.js';
 import { loadOrCreateDaemonId } from '../store/daemon-id.js';
 import { probeWritable, writeEnrolment } from '../store/enrolment.js';
 import { checkDir } from '../store/ownership.js';
-import { ConfigFileInvalid, DiskFull, NotRegularFile, NotWritable, StoreError } from '../store/errors.js';
+import { ConfigFileInvalid, DiskFull, NotRegularFile, NotWritable, StoreError, UntrustedOwner } from '../store/errors.js';
 import { STATE_DIR_TRAVERSE, resolvePaths, type AgentdPaths, type InstallMode } from '../store/paths.js';
 
 export const INSTALL_TOKEN_ENV = 'AGENTD_INSTALL_TOKEN';
@@ -312,6 +312,8 @@ function storeFailure(err: unknown, mode: InstallMode, tokenSpent: boolean): unk
     return new UserError(err.message, { exitCode: EXIT.CANTCREAT, hint: `${err.hint ?? ''}${sudo}${spent}`.trim(), cause: err });
   }
   if (err instanceof DiskFull) return new UserError(err.message, { exitCode: EXIT.CANTCREAT, hint: `${err.hint ?? ''}${spent}`.trim(), cause: err });
+  // Another user's directory or a link: a configuration problem (78), not a full disk.
+  if (err instanceof UntrustedOwner) return new UserError(err.message, { exitCode: EXIT.CONFIG, hint: `${err.hint ?? ''}${spent}`.trim(), cause: err });
   return new UserError(err.message, { exitCode: EXIT.CANTCREAT, hint: `${err.hint ?? ''}${spent}`.trim() || undefined, cause: err });
 }
 

@@ -73,6 +73,7 @@ i=0; while [ ! -e ${NS}/go-on ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); 
 out go_on "$([ -e ${NS}/go-on ] && echo yes || echo no)"
 sleep 5
 out survivors "$(ps -eo user=,args= | grep -c '[s]leep 4242')"
+out slow_survivors "$(ps -eo user=,args= | grep -c '[s]leep 4343')"
 out still_active "$(p ActiveState)"
 out leftover_cgroups "$(find /sys/fs/cgroup/system.slice/agentd.service -mindepth 1 -maxdepth 1 -type d -name 'task-*' | wc -l)"
 
@@ -121,6 +122,9 @@ ${agentd} uninstall ${dirs} > /dev/null 2>&1; out uninstall_rc $?
         prompt: "setsid sh -c 'echo $$ > leftover.pid; exec sleep 4242' </dev/null >/dev/null 2>&1 & while [ ! -s leftover.pid ]; do sleep 0.05; done; echo started leftover $(cat leftover.pid)",
       });
       const l = await text(leftover.id);
+      // The wall-clock limit: the daemon (agentd) stops a process of agentd-task (CAP_KILL).
+      const slow = await platform.admin.enqueueTask(platform.workspaceId, { runtime: 'command', prompt: 'echo slow; exec sleep 4343', timeout_s: 2 });
+      const s = await platform.admin.waitForTask(platform.workspaceId, slow.id, (x) => ['completed', 'failed', 'cancelled'].includes(x.status), 60_000);
       writeFileSync(join(dir, 'go-on'), '');
       await closed;
 
@@ -145,6 +149,8 @@ ${agentd} uninstall ${dirs} > /dev/null 2>&1; out uninstall_rc $?
       // No survivor 5 s after the task ended, and the service kept running.
       expect(l, all).toMatch(/^completed /);
       expect(kv, all).toMatchObject({ survivors: '0', still_active: 'active', leftover_cgroups: '0' });
+      expect([s.status, s.failure_reason], all).toEqual(['failed', 'timeout']);
+      expect(kv.slow_survivors, all).toBe('0');
       // Root's re-install touched nothing inside a work dir.
       expect(kv, all).toMatchObject({ force_rc: '0', planted_owner: 'root', force_active: 'active', uninstall_rc: '0' });
     } finally {

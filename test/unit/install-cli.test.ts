@@ -357,6 +357,30 @@ describe('unwritable places fail before the token is spent', () => {
     expect(requests).toHaveLength(0);
   });
 
+  // A directory another user owns: they could swap config.json (the daemon would send
+  // its credential to the URL in it) or plant a link where root writes the credential.
+  it.skipIf(process.getuid?.() !== 0)('a config or state dir owned by another user, or a link in its place, is refused; nothing sent, nothing changed', async () => {
+    for (const which of ['etc', 'state']) {
+      rmSync(join(dir, 'etc'), { recursive: true, force: true });
+      rmSync(join(dir, 'state'), { recursive: true, force: true });
+      fs.mkdirSync(join(dir, which), { mode: 0o755 });
+      fs.chownSync(join(dir, which), 4242, 4242);
+      const r = await install(base(), { env: { AGENTD_INSTALL_TOKEN: MIT } });
+      expect(r.code, r.stderr).toBe(EXIT.CONFIG);
+      expect(r.stderr).toContain(`${join(dir, which)} is a directory owned by uid 4242, not by root or the agentd service user`);
+      expect(statSync(join(dir, which)).mode & 0o777).toBe(0o755); // not even chmod'ed
+      expect(existsSync(credFile())).toBe(false);
+    }
+    rmSync(join(dir, 'state'), { recursive: true, force: true });
+    fs.mkdirSync(join(dir, 'elsewhere'));
+    fs.symlinkSync(join(dir, 'elsewhere'), join(dir, 'etc'));
+    const link = await install(base(), { env: { AGENTD_INSTALL_TOKEN: MIT } });
+    expect(link.code).toBe(EXIT.CONFIG);
+    expect(link.stderr).toMatch(/is a symbolic link/);
+    expect(fs.readdirSync(join(dir, 'elsewhere'))).toEqual([]);
+    expect(requests).toHaveLength(0);
+  });
+
   it('disk full in the config dir (probe write)', async () => {
     vi.spyOn(fs, 'write').mockImplementation(((...args: unknown[]) => (args[args.length - 1] as (e: Error) => void)(Object.assign(new Error('ENOSPC (injected)'), { code: 'ENOSPC' }))) as typeof fs.write);
     const r = await install(base(), { env: { AGENTD_INSTALL_TOKEN: MIT } });

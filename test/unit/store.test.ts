@@ -12,6 +12,7 @@ import { ensureDir, writeFileAtomic } from '../../store/atomic.js';
 import { readConfig, writeConfig, type AgentConfig } from '../../store/config.js';
 import { readCredentials, writeCredentials, type Credentials } from '../../store/credentials.js';
 import { probeWritable, writeEnrolment } from '../../store/enrolment.js';
+import { claimDir, claimFile } from '../../store/ownership.js';
 import { acquireStateLock } from '../../store/lock.js';
 import { loadOrCreateDaemonId } from '../../store/daemon-id.js';
 import { ConfigFileInvalid, CredentialFileInvalid, DiskFull, InsecureCredentialFile, LockHeld, NotRegularFile, NotWritable, UntrustedOwner } from '../../store/errors.js';
@@ -365,6 +366,25 @@ describe('ownership on replace', () => {
     await writeCredentials(paths.credentialsFile, creds(TOKEN2));
     expect(statSync(paths.credentialsFile).uid).toBe(SVC);
     vi.unstubAllEnvs();
+  });
+
+  // Root hands a path to a user on the inode it opened without following links: a link
+  // swapped in for a directory or file is refused, and what it names keeps its owner.
+  it.skipIf(process.getuid?.() !== 0)('claimDir / claimFile change the one path they are given, never through a link, never below it', async () => {
+    const target = join(dir, 'root-owned');
+    mkdirSync(target);
+    writeFileSync(join(target, 'inside'), 'x');
+    fs.symlinkSync(target, join(dir, 'work'));
+    await expect(claimDir(join(dir, 'work'), { uid: SVC, gid: SVC }, 0o700)).rejects.toBeInstanceOf(UntrustedOwner);
+    fs.symlinkSync(join(target, 'inside'), join(dir, 'cred.json'));
+    await expect(claimFile(join(dir, 'cred.json'), { uid: SVC, gid: SVC })).rejects.toBeInstanceOf(UntrustedOwner);
+    expect(statSync(target).uid).toBe(0);
+    expect(statSync(join(target, 'inside')).uid).toBe(0);
+    // A real directory: it and only it changes owner and mode; its contents do not.
+    await claimDir(target, { uid: SVC, gid: SVC }, 0o711);
+    expect(statSync(target)).toMatchObject({ uid: SVC, gid: SVC });
+    expect(statSync(target).mode & 0o7777).toBe(0o711);
+    expect(statSync(join(target, 'inside')).uid).toBe(0);
   });
 
   // Another user's directory or file: they could swap what root writes through, or what
