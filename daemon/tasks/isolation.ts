@@ -11,7 +11,9 @@
 // user's (ProtectProc=invisible hides them).
 //
 // Own cgroup: under systemd with Delegate=yes the service's cgroup belongs to the daemon's
-// user. Each task gets a child cgroup `task-<id>`; the launcher moves itself there before
+// user. Each task gets a child cgroup `task-<tag>-<id>` (tag: a hash of the state dir, so
+// daemons that happen to share a cgroup never touch each other's; one daemon per state
+// dir is the lock's job); the launcher moves itself there before
 // exec, so every process the task ever starts (setsid and double forks included) is in
 // it, and the task's end writes cgroup.kill: nothing of a task outlives it.
 //
@@ -19,6 +21,7 @@
 // removed by small commands run as the task user, never by the daemon walking a tree
 // the task can write.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -52,11 +55,13 @@ export class TaskIsolation {
   /** The daemon's own (delegated) cgroup directory, or null when tasks get none. */
   readonly cgroupRoot: string | null;
   private readonly setpriv: string | null;
+  private readonly prefix: string;
 
-  constructor(o: { user: TaskUser | null; cgroupRoot: string | null; setpriv: string | null }) {
+  constructor(o: { user: TaskUser | null; cgroupRoot: string | null; setpriv: string | null; stateDir?: string }) {
     this.user = o.user;
     this.cgroupRoot = o.cgroupRoot;
     this.setpriv = o.setpriv;
+    this.prefix = `task-${createHash('sha256').update(o.stateDir ?? '').digest('hex').slice(0, 8)}-`;
   }
 
   /**
@@ -64,7 +69,7 @@ export class TaskIsolation {
    * the daemon must be able to switch to it, or this throws: tasks never silently run as
    * the daemon's user instead), a cgroup per task when the daemon runs in a delegated one.
    */
-  static async detect(o: { taskUser: string | null; env?: NodeJS.ProcessEnv; log?: Logger }): Promise<TaskIsolation> {
+  static async detect(o: { taskUser: string | null; stateDir?: string; env?: NodeJS.ProcessEnv; log?: Logger }): Promise<TaskIsolation> {
     const env = o.env ?? process.env;
     let user: TaskUser | null = null;
     let setpriv: string | null = null;
@@ -94,7 +99,7 @@ export class TaskIsolation {
     }
     const cgroupRoot = delegatedCgroup(env);
     o.log?.info({ task_user: user?.name ?? null, task_cgroups: cgroupRoot !== null }, 'task isolation');
-    return new TaskIsolation({ user, cgroupRoot, setpriv });
+    return new TaskIsolation({ user, cgroupRoot, setpriv, ...(o.stateDir ? { stateDir: o.stateDir } : {}) });
   }
 
   /** No task user, no cgroups: tasks run as the daemon's user in their process group only. */
@@ -123,7 +128,7 @@ export class TaskIsolation {
     }
     let cgroup: TaskCgroup | null = null;
     if (this.cgroupRoot) {
-      const path = join(this.cgroupRoot, `task-${taskId}`);
+      const path = join(this.cgroupRoot, `${this.prefix}${taskId}`);
       try {
         mkdirSync(path);
       } catch (err) {
@@ -156,7 +161,7 @@ export class TaskIsolation {
     if (!this.cgroupRoot) return 0;
     let n = 0;
     for (const name of safeReaddir(this.cgroupRoot)) {
-      if (!name.startsWith('task-')) continue;
+      if (!name.startsWith(this.prefix)) continue;
       if (await cgroupAt(join(this.cgroupRoot, name)).kill()) n++;
     }
     return n;

@@ -65,7 +65,7 @@ class Manager implements TaskManager {
     this.log = o.logger.child({ component: 'tasks' });
     this.journal = new TaskJournal(join(o.stateDir, 'journal'));
     this.workRoot = join(o.stateDir, 'work');
-    this.isolation = TaskIsolation.detect({ taskUser: o.taskUser ?? null, log: this.log });
+    this.isolation = TaskIsolation.detect({ taskUser: o.taskUser ?? null, stateDir: o.stateDir, log: this.log });
     this.isolation.catch((err: unknown) => this.log.error({ err: describe(err) }, 'tasks cannot run: task isolation is not available'));
     for (const rt of o.runtimes) {
       const adapter = adapterFor(rt);

@@ -55,12 +55,14 @@ describe('launch', () => {
   it.skipIf(process.platform !== 'linux')('task user + cgroup: join the cgroup, switch user dropping every capability, make and enter the work dir, exec the task', () => {
     const root = join(dir, 'svc');
     mkdirSync(root);
-    const iso = new TaskIsolation({ user: { name: 'agentd-task', uid: 995, gid: 994, home: '/state/task-home' }, cgroupRoot: root, setpriv: '/usr/bin/setpriv' });
+    const iso = new TaskIsolation({ user: { name: 'agentd-task', uid: 995, gid: 994, home: '/state/task-home' }, cgroupRoot: root, setpriv: '/usr/bin/setpriv', stateDir: '/state' });
     const l = iso.launch(spec, 't1');
-    expect(l.cgroup?.path).toBe(join(root, 'task-t1'));
+    // task-<hash of the state dir>-<task id>: daemons sharing a cgroup keep apart.
+    expect(l.cgroup?.path).toMatch(new RegExp(`^${root}/task-[0-9a-f]{8}-t1$`));
+    const cg = l.cgroup!.path;
     expect(l.spec.file).toBe('/bin/sh');
     const a = l.spec.args;
-    expect(a.slice(0, 4)).toEqual(['-c', 'echo $$ > "$0" || exit 126; exec "$@"', join(root, 'task-t1', 'cgroup.procs'), '/usr/bin/setpriv']);
+    expect(a.slice(0, 4)).toEqual(['-c', 'echo $$ > "$0" || exit 126; exec "$@"', join(cg, 'cgroup.procs'), '/usr/bin/setpriv']);
     expect(a.slice(4, 11)).toEqual(['--reuid=995', '--regid=994', '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all', '--', '/bin/sh']);
     expect(a.slice(-4)).toEqual(['/state/work/t1', '/bin/sh', '-c', 'echo hi']);
     // The daemon's user cannot enter the task's 0700 work dir: the task user cds there.
