@@ -13,6 +13,7 @@ export const SUDOERS_FILE = '/etc/sudoers.d/agentd';
 import { execCommand, formatCommand, toolOutput, type ExecResult } from './exec.js';
 import { readTemplate, renderTemplate } from './template.js';
 import {
+  checkUserName,
   daemonArgv,
   needsRoot,
   resolveAgentdCommand,
@@ -68,7 +69,8 @@ export class LaunchdService implements ServiceManager {
     this.o = o;
     // Leading underscore: the macOS convention for service accounts (hidden from the login window).
     this.user = o.serviceUser ?? '_agentd';
-    this.taskUser = o.taskUser ?? ((o.env ?? process.env).AGENTD_TASK_USER || '_agentdtask');
+    this.taskUser = checkUserName(o.taskUser ?? ((o.env ?? process.env).AGENTD_TASK_USER || '_agentdtask'), 'the task user (AGENTD_TASK_USER)');
+    checkUserName(this.user, 'the service user');
     this.uid = o.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 0);
     this.label = `io.agentd.${o.name ?? 'agentd'}`;
     const home = o.homedir ?? ((o.env ?? process.env).HOME || osHomedir());

@@ -4,7 +4,7 @@
 // picks one). Both are idempotent and put the service manager's own output into their errors.
 import { realpathSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { UserError } from '../core/errors.js';
+import { UsageError, UserError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { AgentdPaths, InstallMode } from '../store/paths.js';
 
@@ -72,6 +72,15 @@ export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
   uid?: number;
   homedir?: string;
+}
+
+/** A user name the installer may put in a unit, a plist or a sudoers rule (POSIX portable, as useradd takes). */
+export const USER_NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** Refuses a service or task user name that is not a plain account name (it goes into a unit and a sudoers rule). */
+export function checkUserName(name: string, what: string): string {
+  if (!USER_NAME_RE.test(name)) throw new UsageError(`${what} ${JSON.stringify(name)} is not a valid user name`, 'Use lower-case letters, digits, _ and - (at most 32), starting with a letter or _.');
+  return name;
 }
 
 /**

@@ -8,6 +8,7 @@ import { claimServiceDirs, removeServiceDropins, removeServiceFile, writeService
 import { execCommand, formatCommand, toolOutput, type ExecResult } from './exec.js';
 import { readTemplate, renderTemplate } from './template.js';
 import {
+  checkUserName,
   daemonArgv,
   needsRoot,
   resolveAgentdCommand,
@@ -81,7 +82,8 @@ export class SystemdService implements ServiceManager {
     this.uid = o.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 0);
     this.user = o.serviceUser ?? 'agentd';
     const env = o.env ?? process.env;
-    this.taskUser = o.taskUser ?? (env.AGENTD_TASK_USER || 'agentd-task');
+    this.taskUser = checkUserName(o.taskUser ?? (env.AGENTD_TASK_USER || 'agentd-task'), 'the task user (AGENTD_TASK_USER)');
+    checkUserName(this.user, 'the service user');
     const home = o.homedir ?? (env.HOME || osHomedir());
     const xdgConfig = env.XDG_CONFIG_HOME?.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
     this.unitPath = o.mode === 'system' ? join(SYSTEM_UNIT_DIR, this.unitName) : join(xdgConfig, 'systemd', 'user', this.unitName);

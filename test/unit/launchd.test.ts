@@ -100,6 +100,12 @@ describe.skipIf(!hasPython)('launchd plist', () => {
     expect((u.EnvironmentVariables as Record<string, string>).AGENTD_TASK_USER).toBeUndefined();
   });
 
+  // The names go into the plist and a sudoers rule: only plain account names.
+  it('a task user that is not a plain account name is refused before anything is written', () => {
+    const paths = resolvePaths({ mode: 'system', platform: 'darwin', env: {}, uid: 0 });
+    expect(() => new LaunchdService({ mode: 'system', paths, platform: 'darwin', env: { ...env, AGENTD_TASK_USER: 'x) ALL\nevil ALL=(ALL' }, uid: 0, agentdCommand: ['/a'] })).toThrow(/is not a valid user name/);
+  });
+
   // dscl is faked like launchctl: a recording script that keeps the users it created.
   it.skipIf(process.getuid?.() !== 0)('system install creates both hidden users, gives each its directories, writes a sudoers rule for exactly that switch', async () => {
     writeFileSync(
