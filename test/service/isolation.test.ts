@@ -93,7 +93,7 @@ ${agentd} uninstall ${dirs} > /dev/null 2>&1; out uninstall_rc $?
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-    const kill = setTimeout(() => child.kill('SIGTERM'), 240_000);
+    const kill = setTimeout(() => child.kill('SIGTERM'), 280_000);
     try {
       const pidFile = join(dir, 'daemon.pid');
       const daemonPid = await waitFor('the service to be ready', () => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : undefined), 120_000, () => output);
@@ -157,5 +157,7 @@ ${agentd} uninstall ${dirs} > /dev/null 2>&1; out uninstall_rc $?
       clearTimeout(kill);
       if (child.exitCode === null) child.kill('SIGTERM');
     }
-  });
+    // One install, three tasks, a deliberate 5 s wait and a re-install under a real
+    // systemd: far more than the 30 s default on a loaded 2-core machine.
+  }, 300_000);
 });
