@@ -144,6 +144,12 @@ export class LaunchdService implements ServiceManager {
     await removeServiceFile(this.unitPath).catch((e: unknown) => {
       if (!first && e instanceof Error) first = e;
     });
+    // The daemon's right to start processes as the task user goes with the service.
+    if (this.o.mode === 'system') {
+      await removeServiceFile(this.o.sudoersFile ?? SUDOERS_FILE).catch((e: unknown) => {
+        if (!first && e instanceof Error) first = e;
+      });
+    }
     if (first) throw first;
   }
 

@@ -138,6 +138,9 @@ exit 0
     const rule = readFileSync(join(dir, 'sudoers.d', 'agentd'), 'utf8');
     expect(rule).toMatch(/^_agentd ALL=\(_agentdtask\) NOPASSWD:SETENV: ALL$/m);
     expect(statSync(join(dir, 'sudoers.d', 'agentd')).mode & 0o777).toBe(0o440);
+    // Uninstall takes the rule away with the service.
+    await s.uninstall();
+    expect(existsSync(join(dir, 'sudoers.d', 'agentd'))).toBe(false);
   });
 });
 
