@@ -37,6 +37,7 @@ import {
   BadRequest,
   BadResponse,
   InstallTokenAlreadyUsed,
+  DaemonIdInUse,
   InvalidInstallToken,
   NotFound,
   PlatformError,
@@ -191,6 +192,7 @@ export class PlatformClient {
         mapStatus: (status, perr, route) => {
           const opts = { route, status, platformError: perr };
           if (perr === 'install_token_already_used') return new InstallTokenAlreadyUsed('the install token was already used', opts);
+          if (status === 409 && perr === 'daemon_id_in_use') return new DaemonIdInUse('the platform has this daemon id enrolled with a live credential', opts);
           if (perr === 'invalid_install_token' || status === 401) return new InvalidInstallToken('the platform does not accept this install token (unknown, expired or malformed)', opts);
           return undefined;
         },

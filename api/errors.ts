@@ -9,6 +9,7 @@ import { EXIT, type ExitCode } from '../core/exit-codes.js';
 export type PlatformErrorCode =
   | 'AGENTD_INVALID_INSTALL_TOKEN'
   | 'AGENTD_INSTALL_TOKEN_ALREADY_USED'
+  | 'AGENTD_DAEMON_ID_IN_USE'
   | 'AGENTD_UNAUTHORIZED'
   | 'AGENTD_NOT_FOUND'
   | 'AGENTD_BAD_REQUEST'
@@ -54,6 +55,14 @@ export class InvalidInstallToken extends PlatformError {
 export class InstallTokenAlreadyUsed extends PlatformError {
   static override readonly defaultExitCode: ExitCode = EXIT.REVOKED;
   override readonly code = 'AGENTD_INSTALL_TOKEN_ALREADY_USED' as const;
+}
+
+/**
+ * 409 `daemon_id_in_use`: this daemon id is enrolled with a live credential and the
+ * exchange did not prove it holds it. The install token was not used.
+ */
+export class DaemonIdInUse extends PlatformError {
+  override readonly code = 'AGENTD_DAEMON_ID_IN_USE' as const;
 }
 
 /** The daemon credential was refused (401): revoked, rotated or never valid. */

@@ -51,10 +51,15 @@ export interface InstallTokenCreated {
  * the exchange itself, because a bad token answers with the contract's error code
  * (`invalid_install_token`, never a sentence that could help guess one).
  */
-export const ExchangeBody = Type.Object({ token: Type.Optional(Type.Unknown()), daemon_id: Type.Optional(Type.Unknown()) }, open);
+export const ExchangeBody = Type.Object({ token: Type.Optional(Type.Unknown()), daemon_id: Type.Optional(Type.Unknown()), current_token: Type.Optional(Type.Unknown()) }, open);
 export interface ExchangeRequest {
   token: string; // mit_…
   daemon_id: string;
+  /**
+   * The mdt_ this machine holds for `daemon_id` (agentd install --force): proves a
+   * re-enrolment is the same machine. Without it an enrolled id answers 409.
+   */
+  current_token?: string;
 }
 export const ExchangeResponse = Type.Object(
   {
@@ -71,6 +76,7 @@ export type ExchangeResponse = Static<typeof ExchangeResponse>;
 export type ExchangeErrorCode =
   | 'invalid_install_token' // 400 malformed, or 401 unknown/expired
   | 'install_token_already_used' // 401
+  | 'daemon_id_in_use' // 409: the id holds a live credential and current_token did not prove it
   | 'daemon_id is required'; // 400
 
 // ---------------------------------------------------------------- daemon
@@ -268,6 +274,12 @@ export interface DaemonSummary {
   deregistered?: boolean; // every runtime deregistered (e.g. after `agentd uninstall`)
   runtimes: RegisteredRuntime[];
   running_tasks: number;
+  // Reference-platform extras: what exchanges did to this daemon id.
+  enrolled_at?: string | null; // the latest (re-)enrolment or rotation
+  reenrolled_at?: string | null;
+  /** Exchanges refused with daemon_id_in_use (someone tried to take this id over). */
+  refused_enrolments?: number;
+  last_refused_enrolment_at?: string | null;
 }
 
 /** GET …/daemons/{daemon_id}/connection and POST …/rotate (rotate returns the token once) */

@@ -18,6 +18,7 @@ import { promises as fs } from 'node:fs';
 import {
   BadRequest,
   BadResponse,
+  DaemonIdInUse,
   InstallTokenAlreadyUsed,
   InvalidInstallToken,
   NotFound,
@@ -32,7 +33,8 @@ import { UserError, UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { ensureDir } from '../store/atomic.js';
 import { readConfig, type AgentConfig } from '../store/config.js';
-import { loadOrCreateDaemonId } from '../store/daemon-id.js';
+import { loadOrCreateDaemonId, replaceDaemonId } from '../store/daemon-id.js';
+import { readCredentials } from '../store/credentials.js';
 import { probeWritable, writeEnrolment } from '../store/enrolment.js';
 import { checkDir } from '../store/ownership.js';
 import { ConfigFileInvalid, DiskFull, NotRegularFile, NotWritable, StoreError, UntrustedOwner } from '../store/errors.js';
@@ -199,11 +201,29 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   }
   await o.beforeExchange?.({ mode, paths });
 
+  // A re-enrolment proves it is this machine with the credential it holds (the
+  // platform refuses to re-bind an enrolled daemon id otherwise: 409 daemon_id_in_use).
+  // Only ever sent back to the platform that issued it.
+  const currentToken = o.force ? await currentCredential(paths, replaced, platformUrl, daemonId) : undefined;
+
   const { PlatformClient } = await import('../api/client.js');
   const client: PlatformClient = new PlatformClient({ baseUrl: platformUrl, ...o.client });
   let exchanged;
   try {
-    exchanged = await client.exchangeInstallToken({ token: o.token, daemon_id: daemonId });
+    try {
+      exchanged = await client.exchangeInstallToken({ token: o.token, daemon_id: daemonId, ...(currentToken ? { current_token: currentToken } : {}) });
+    } catch (err) {
+      if (!(err instanceof DaemonIdInUse)) throw err;
+      // The id is enrolled elsewhere or its credential is gone from this machine (after
+      // `agentd uninstall`, or a lost credentials.json): enrol as a new daemon. The
+      // token was not used by the refused exchange.
+      try {
+        daemonId = await replaceDaemonId(paths);
+      } catch (e) {
+        throw storeFailure(e, mode, false);
+      }
+      exchanged = await client.exchangeInstallToken({ token: o.token, daemon_id: daemonId });
+    }
   } catch (err) {
     throw exchangeFailure(err, platformUrl);
   } finally {
@@ -225,6 +245,13 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
     throw storeFailure(err, mode, true);
   }
   return { paths, config, replaced, issuedAt };
+}
+
+/** The mdt_ this machine holds for `daemonId` on `platformUrl`, if readable. */
+async function currentCredential(paths: AgentdPaths, replaced: AgentConfig | 'unreadable' | null, platformUrl: string, daemonId: string): Promise<string | undefined> {
+  if (replaced === null || replaced === 'unreadable' || replaced.platform_url !== platformUrl || replaced.daemon_id !== daemonId) return undefined;
+  const c = await readCredentials(paths.credentialsFile).catch(() => null);
+  return c && c.daemon_id === daemonId && DAEMON_TOKEN_RE.test(c.token) ? c.token : undefined;
 }
 
 /** null when not enrolled; the previous config when --force replaces it; throws otherwise. */
@@ -257,6 +284,13 @@ async function existingEnrolment(paths: AgentdPaths, force: boolean): Promise<Ag
 function exchangeFailure(err: unknown, url: string): unknown {
   if (err instanceof InstallTokenAlreadyUsed) {
     return new UserError('this install token was already used: each one enrols a single machine, once', { exitCode: EXIT.REVOKED, hint: MINT_HINT, cause: err });
+  }
+  if (err instanceof DaemonIdInUse) {
+    return new UserError(`the platform at ${url} refused to enrol this machine: its daemon id is enrolled there with a live credential`, {
+      exitCode: EXIT.FAILURE,
+      hint: 'The install token was not used. Revoke the old daemon in the platform UI (Daemons → Revoke), then run the same command again.',
+      cause: err,
+    });
   }
   if (err instanceof InvalidInstallToken) {
     return new UserError(`the platform at ${url} does not know this install token, or it has expired (install tokens are valid for 15 minutes)`, { exitCode: EXIT.REVOKED, hint: MINT_HINT, cause: err });

@@ -33,6 +33,10 @@ interface DaemonRow {
   deregistered_at: number | null;
   revoked: number;
   running: number;
+  enrolled_at: number;
+  reenrolled_at: number | null;
+  refused: number;
+  refused_at: number | null;
 }
 
 export class Daemons {
@@ -86,7 +90,14 @@ export class Daemons {
                 NOT EXISTS (SELECT 1 FROM daemon_token t WHERE t.workspace_id = d.workspace_id
                             AND t.daemon_id = d.daemon_id AND t.revoked_at IS NULL) AS revoked,
                 (SELECT COUNT(*) FROM task k WHERE k.workspace_id = d.workspace_id AND k.daemon_id = d.daemon_id
-                   AND k.status IN ('claimed', 'running')) AS running
+                   AND k.status IN ('claimed', 'running')) AS running,
+                d.enrolled_at,
+                (SELECT MAX(e.at) FROM enrolment_event e WHERE e.workspace_id = d.workspace_id
+                   AND e.daemon_id = d.daemon_id AND e.kind = 're-enrolled') AS reenrolled_at,
+                (SELECT COUNT(*) FROM enrolment_event e WHERE e.workspace_id = d.workspace_id
+                   AND e.daemon_id = d.daemon_id AND e.kind = 'refused') AS refused,
+                (SELECT MAX(e.at) FROM enrolment_event e WHERE e.workspace_id = d.workspace_id
+                   AND e.daemon_id = d.daemon_id AND e.kind = 'refused') AS refused_at
            FROM daemon d WHERE d.workspace_id = ? ORDER BY d.enrolled_at, d.daemon_id`,
       ),
       listRuntimes: db.prepare(
@@ -177,6 +188,10 @@ export class Daemons {
       deregistered: d.deregistered_at !== null,
       runtimes: byDaemon.get(d.daemon_id) ?? [],
       running_tasks: d.running,
+      enrolled_at: iso(d.enrolled_at),
+      reenrolled_at: iso(d.reenrolled_at),
+      refused_enrolments: d.refused,
+      last_refused_enrolment_at: iso(d.refused_at),
     }));
   }
 }

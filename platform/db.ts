@@ -53,6 +53,16 @@ CREATE TABLE IF NOT EXISTS daemon_token (
   revoked_at   INTEGER
 );
 CREATE INDEX IF NOT EXISTS daemon_token_by_daemon ON daemon_token (workspace_id, daemon_id);
+-- What each exchange did to a daemon id, for the operator: enrolled (new id), re-enrolled
+-- (proved the current credential, or the id was revoked), refused (daemon_id_in_use).
+CREATE TABLE IF NOT EXISTS enrolment_event (
+  workspace_id     TEXT NOT NULL,
+  daemon_id        TEXT NOT NULL,
+  kind             TEXT NOT NULL,
+  install_token_id TEXT,
+  at               INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS enrolment_event_by_daemon ON enrolment_event (workspace_id, daemon_id, at);
 CREATE TABLE IF NOT EXISTS runtime (
   id                TEXT PRIMARY KEY,
   workspace_id      TEXT NOT NULL,

@@ -5,7 +5,7 @@ import type { ConnectionInfo, ExchangeResponse, InstallTokenCreated, Workspace }
 import { INSTALL_TOKEN_RE } from '../api/types.js';
 import { newToken, sha256Hex } from './crypto.js';
 import type { DB } from './db.js';
-import { HttpError, badRequest, notFound } from './http.js';
+import { HttpError, badRequest, conflict, notFound } from './http.js';
 import { iso } from './time.js';
 
 /** Daemon tokens end by revocation, not by age (docs/architecture.md §5): ~100 years. */
@@ -40,7 +40,7 @@ export class Enrolment {
       consume: db.prepare(
         `UPDATE install_token SET used_at = ?, used_by = ?
            WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
-           RETURNING workspace_id`,
+           RETURNING workspace_id, id`,
       ),
       lookupInstall: db.prepare('SELECT used_at FROM install_token WHERE token_hash = ?'),
       revokeAll: db.prepare(
@@ -58,6 +58,9 @@ export class Enrolment {
         'SELECT workspace_id, daemon_id FROM daemon_token WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?',
       ),
       daemonExists: db.prepare('SELECT 1 FROM daemon WHERE workspace_id = ? AND daemon_id = ?'),
+      liveToken: db.prepare('SELECT 1 FROM daemon_token WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL AND expires_at > ? LIMIT 1'),
+      installWorkspace: db.prepare('SELECT id, workspace_id FROM install_token WHERE token_hash = ?'),
+      insertEvent: db.prepare('INSERT INTO enrolment_event (workspace_id, daemon_id, kind, install_token_id, at) VALUES (?, ?, ?, ?, ?)'),
       latestToken: db.prepare(
         `SELECT created_at, revoked_at FROM daemon_token WHERE workspace_id = ? AND daemon_id = ?
            ORDER BY created_at DESC, rowid DESC LIMIT 1`,
@@ -88,24 +91,56 @@ export class Enrolment {
     return { id, token, workspace_id: workspaceId, expires_at: iso(expires), created_at: iso(now) };
   }
 
-  /** POST /api/install-tokens/exchange — the four errors of docs/protocol.md. */
-  exchange(token: unknown, daemonId: unknown): ExchangeResponse {
+  /**
+   * POST /api/install-tokens/exchange — the errors of docs/protocol.md, including `409
+   * daemon_id_in_use`: an install token never re-binds a daemon id that still holds a
+   * live credential unless the caller proves it holds that credential (`current_token`,
+   * which `agentd install --force` sends from the machine's own credentials.json).
+   * Anyone who can read a daemon's id (its /status) could otherwise take it over.
+   */
+  exchange(token: unknown, daemonId: unknown, currentToken?: unknown): ExchangeResponse {
     if (typeof token !== 'string' || !INSTALL_TOKEN_RE.test(token)) throw badRequest('invalid_install_token');
     if (typeof daemonId !== 'string' || daemonId.trim() === '') throw badRequest('daemon_id is required');
     if (daemonId.length > MAX_DAEMON_ID_LENGTH) throw badRequest(`daemon_id is longer than ${MAX_DAEMON_ID_LENGTH} characters`);
+    if (currentToken !== undefined && currentToken !== null && typeof currentToken !== 'string') throw badRequest('current_token must be a string');
     const hash = sha256Hex(token);
-    return this.db.transaction((): ExchangeResponse => {
-      const now = Date.now();
-      const row = this.q.consume.get(now, daemonId, hash, now) as { workspace_id: string } | undefined;
-      if (!row) {
-        // The gate said no; a second look only chooses the error to report.
-        const seen = this.q.lookupInstall.get(hash) as { used_at: number | null } | undefined;
-        if (seen && seen.used_at !== null) throw new HttpError(401, 'install_token_already_used');
-        throw new HttpError(401, 'invalid_install_token');
+    try {
+      return this.db.transaction((): ExchangeResponse => {
+        const now = Date.now();
+        const row = this.q.consume.get(now, daemonId, hash, now) as { workspace_id: string; id: string } | undefined;
+        if (!row) {
+          // The gate said no; a second look only chooses the error to report.
+          const seen = this.q.lookupInstall.get(hash) as { used_at: number | null } | undefined;
+          if (seen && seen.used_at !== null) throw new HttpError(401, 'install_token_already_used');
+          throw new HttpError(401, 'invalid_install_token');
+        }
+        const kind = this.bindKind(row.workspace_id, daemonId, typeof currentToken === 'string' ? currentToken : undefined, now);
+        // Thrown inside the transaction: the install token stays unused, so the person
+        // who hit this can fix it (revoke the old machine) and run the same command again.
+        if (kind === 'refused') throw conflict('daemon_id_in_use');
+        const minted = this.mintDaemonToken(row.workspace_id, daemonId, now);
+        this.q.insertEvent.run(row.workspace_id, daemonId, kind, row.id, now);
+        return { token: minted.token, workspace_id: row.workspace_id, daemon_id: daemonId, expires_at: iso(minted.expires) };
+      })();
+    } catch (err) {
+      if (err instanceof HttpError && err.error === 'daemon_id_in_use') {
+        const t = this.q.installWorkspace.get(hash) as { id: string; workspace_id: string } | undefined;
+        if (t) this.q.insertEvent.run(t.workspace_id, daemonId, 'refused', t.id, Date.now());
       }
-      const minted = this.mintDaemonToken(row.workspace_id, daemonId, now);
-      return { token: minted.token, workspace_id: row.workspace_id, daemon_id: daemonId, expires_at: iso(minted.expires) };
-    })();
+      throw err;
+    }
+  }
+
+  /**
+   * How an exchange may bind `daemonId`: a new id is `enrolled`; a known one is
+   * `re-enrolled` when the caller proved its live credential or none is live (the
+   * operator revoked it, so nobody loses an identity); otherwise `refused`.
+   */
+  private bindKind(workspaceId: string, daemonId: string, currentToken: string | undefined, now: number): 'enrolled' | 're-enrolled' | 'refused' {
+    if (!this.q.daemonExists.get(workspaceId, daemonId)) return 'enrolled';
+    if (!this.q.liveToken.get(workspaceId, daemonId, now)) return 're-enrolled';
+    const who = currentToken === undefined ? undefined : this.authenticateDaemon(currentToken);
+    return who && who.workspace_id === workspaceId && who.daemon_id === daemonId ? 're-enrolled' : 'refused';
   }
 
   /** Revokes the daemon's current tokens and mints a new one (enrolment and rotation). */

@@ -95,7 +95,7 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   // ---------------------------------------------------------------- enrolment (the mit_ is the credential)
   router.post('/api/install-tokens/exchange', async ({ req }) => {
     const body = parseBody(ExchangeBody, await readJson(req));
-    return [200, app.enrolment.exchange(body.token, body.daemon_id)];
+    return [200, app.enrolment.exchange(body.token, body.daemon_id, body.current_token)];
   });
 
   // ---------------------------------------------------------------- daemon

@@ -23,6 +23,17 @@ export async function loadOrCreateDaemonId(paths: AgentdPaths, o: { machineIdFil
   return id;
 }
 
+/**
+ * A new random id, persisted in place of the old one: the platform refused the old one
+ * (daemon_id_in_use), so this installation enrols as a new daemon.
+ */
+export async function replaceDaemonId(paths: AgentdPaths): Promise<string> {
+  const id = randomUUID();
+  await ensureDir(paths.stateDir, 0o700);
+  await writeFileAtomic(paths.daemonIdFile, `${id}\n`, { mode: 0o644 });
+  return id;
+}
+
 /** The persisted id, or null when none (or an unusable one) is stored. */
 export async function readDaemonId(paths: AgentdPaths): Promise<string | null> {
   const file = await readSmallFile(paths.daemonIdFile, 4096);

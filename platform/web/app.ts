@@ -8,7 +8,7 @@
 import { AdminApiError, AdminClient } from '../admin-client.js';
 import type { ConnectionInfo, DaemonSummary, TaskDetail, TaskMessage, Workspace } from '../../api/types.js';
 import { byId, copyText, fillFacts, h, setText } from './dom.js';
-import { daemonState, formatAge, formatCountdown, formatTime, installCommand, isTerminal, shortId, taskState } from './format.js';
+import { daemonState, enrolmentNote, formatAge, formatCountdown, formatTime, installCommand, isTerminal, shortId, taskState } from './format.js';
 
 const TOKEN_KEY = 'agentd.adminToken';
 const WORKSPACE_KEY = 'agentd.workspace';
@@ -193,6 +193,7 @@ interface DaemonRow {
   tr: HTMLTableRowElement;
   name: HTMLElement;
   sub: HTMLElement;
+  enrolNote: HTMLElement;
   badge: HTMLElement;
   heartbeat: HTMLElement;
   heartbeatAt: string | null;
@@ -214,6 +215,7 @@ function makeDaemonRow(d: DaemonSummary): DaemonRow {
     tr: h('tr', { 'data-daemon-id': d.daemon_id }),
     name: h('strong'),
     sub: h('span', { class: 'sub' }),
+    enrolNote: h('span', { class: 'sub enrol-note' }),
     badge: h('span', { class: 'badge' }),
     heartbeat: h('td'),
     heartbeatAt: null,
@@ -225,7 +227,7 @@ function makeDaemonRow(d: DaemonSummary): DaemonRow {
     data: d,
   };
   row.tr.append(
-    h('td', {}, row.name, row.sub),
+    h('td', {}, row.name, row.sub, row.enrolNote),
     h('td', {}, row.badge),
     row.heartbeat,
     row.runtimes,
@@ -263,6 +265,8 @@ function renderDaemons(list: DaemonSummary[]): void {
     r.revoke.setAttribute('aria-label', `Revoke ${d.device_name}`);
     setText(r.name, d.device_name);
     setText(r.sub, [shortId(d.daemon_id), d.os, d.cli_version ? `agentd ${d.cli_version}` : null].filter(Boolean).join(' · '));
+    setText(r.enrolNote, enrolmentNote(d));
+    r.enrolNote.hidden = r.enrolNote.textContent === '';
     const st = daemonState(d);
     setText(r.badge, st.label);
     r.badge.className = `badge ${st.tone}`;

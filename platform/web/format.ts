@@ -53,3 +53,14 @@ export function formatTime(iso: string | null | undefined): string {
 }
 
 export const shortId = (id: string): string => id.slice(0, 8);
+
+/** What exchanges did to this daemon id: re-enrolments, and refused take-overs (daemon_id_in_use). */
+export function enrolmentNote(d: DaemonSummary): string {
+  const parts: string[] = [];
+  if (d.refused_enrolments) {
+    const last = d.last_refused_enrolment_at ? `, last ${formatTime(d.last_refused_enrolment_at)}` : '';
+    parts.push(`${d.refused_enrolments} enrolment${d.refused_enrolments === 1 ? '' : 's'} with this id refused (no proof of its credential${last})`);
+  }
+  if (d.reenrolled_at) parts.push(`re-enrolled ${formatTime(d.reenrolled_at)}`);
+  return parts.join(' · ');
+}

@@ -142,6 +142,35 @@ describe('agentd install --no-service against the reference platform', () => {
     tokensSeen.push(after.token);
     expect(after.daemon_id).toBe(before.daemon_id);
     expect(after.token).not.toBe(before.token);
+    // It proved the credential it held (no refused take-over on the operator's list).
+    const listed = (await platform.admin.listDaemons(platform.workspaceId)).find((x) => x.daemon_id === before.daemon_id)!;
+    expect(listed.reenrolled_at).toEqual(expect.any(String));
+    expect(listed.refused_enrolments).toBe(0);
+  });
+
+  it('an install on a machine whose daemon id is enrolled but whose credential is gone enrols a new daemon id', async () => {
+    const d = dirsFor('gone');
+    const a = await agentd(['install', '--platform', platform.url, '--no-service', ...d.args], { env: { AGENTD_INSTALL_TOKEN: await mint() } });
+    expect(a.code).toBe(0);
+    const before = JSON.parse(readFileSync(join(d.configDir, 'credentials.json'), 'utf8')) as { token: string; daemon_id: string };
+    tokensSeen.push(before.token);
+    // What `agentd uninstall` leaves: the state dir (daemon id) without config or credential.
+    rmSync(join(d.configDir, 'credentials.json'));
+    rmSync(join(d.configDir, 'config.json'));
+    const b = await agentd(['install', '--platform', platform.url, '--no-service', ...d.args], { env: { AGENTD_INSTALL_TOKEN: await mint() } });
+    expect(b.code).toBe(0);
+    const after = JSON.parse(readFileSync(join(d.configDir, 'credentials.json'), 'utf8')) as { token: string; daemon_id: string };
+    tokensSeen.push(after.token);
+    expect(after.daemon_id).not.toBe(before.daemon_id);
+    expect(readFileSync(join(d.stateDir, 'daemon-id'), 'utf8').trim()).toBe(after.daemon_id);
+    // The old identity kept its credential: nobody took it over.
+    const client = new PlatformClient({ baseUrl: platform.url, getToken: () => before.token });
+    try {
+      await expect(client.register({ workspace_id: platform.workspaceId, daemon_id: before.daemon_id, device_name: 'x', cli_version: '1', runtimes: [] })).resolves.toBeDefined();
+    } finally {
+      await client.close();
+    }
+    expectNoSecrets(b.stdout + b.stderr);
   });
 
   it('--token-file works and a plain --token value is refused without being echoed', async () => {

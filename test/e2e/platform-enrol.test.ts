@@ -86,11 +86,50 @@ describe('platform enrolment', () => {
     expect(rest.every((r) => r.status === 401 && r.json.error === 'install_token_already_used')).toBe(true);
   });
 
-  it('re-enrolling the same daemon id revokes its previous daemon token', async () => {
+  it('a second install token cannot take over an enrolled daemon id: 409 daemon_id_in_use, token unspent, operator told', async () => {
     const a = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-re' });
     const reg = { workspace_id: p.workspaceId, daemon_id: 'd-re', device_name: 'box', cli_version: '1', runtimes: [] };
     expect(await daemonCall(p, a.json.token as string, '/api/daemon/register', reg)).toBe(200);
-    const b = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-re' });
+
+    // The attacker read d-re from the victim's /status and holds a fresh install token.
+    const stolen = (await p.admin.createInstallToken(p.workspaceId)).token;
+    expect(await exchange(p, { token: stolen, daemon_id: 'd-re' })).toEqual({ status: 409, json: { error: 'daemon_id_in_use' } });
+    // A wrong proof is no proof: another daemon's live credential, or garbage.
+    const other = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-other' });
+    expect(await exchange(p, { token: stolen, daemon_id: 'd-re', current_token: other.json.token })).toEqual({ status: 409, json: { error: 'daemon_id_in_use' } });
+    expect(await exchange(p, { token: stolen, daemon_id: 'd-re', current_token: 'mdt_' + '0'.repeat(40) })).toEqual({ status: 409, json: { error: 'daemon_id_in_use' } });
+    expect(await exchange(p, { token: stolen, daemon_id: 'd-re', current_token: 5 })).toEqual({ status: 400, json: { error: 'current_token must be a string' } });
+    // The victim keeps its identity and credential.
+    expect(await daemonCall(p, a.json.token as string, '/api/daemon/register', reg)).toBe(200);
+    // The operator sees the refused attempts.
+    const listed = (await p.admin.listDaemons(p.workspaceId)).find((d) => d.daemon_id === 'd-re')!;
+    expect(listed.refused_enrolments).toBe(3);
+    expect(listed.last_refused_enrolment_at).toEqual(expect.any(String));
+    expect(listed.reenrolled_at).toBeNull();
+    // The refused exchanges did not spend the token: it enrols a new identity.
+    const fresh = await exchange(p, { token: stolen, daemon_id: 'd-attacker' });
+    expect(fresh.status).toBe(200);
+    expect(fresh.json.daemon_id).toBe('d-attacker');
+  });
+
+  it('re-enrolling with proof of the current credential (agentd install --force) replaces it', async () => {
+    const a = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-force' });
+    const reg = { workspace_id: p.workspaceId, daemon_id: 'd-force', device_name: 'box', cli_version: '1', runtimes: [] };
+    const b = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-force', current_token: a.json.token });
+    expect(b.status).toBe(200);
+    expect(await daemonCall(p, a.json.token as string, '/api/daemon/register', reg)).toBe(401);
+    expect(await daemonCall(p, b.json.token as string, '/api/daemon/register', reg)).toBe(200);
+    const listed = (await p.admin.listDaemons(p.workspaceId)).find((d) => d.daemon_id === 'd-force')!;
+    expect(listed.reenrolled_at).toEqual(expect.any(String));
+    expect(listed.refused_enrolments).toBe(0);
+  });
+
+  it('a daemon id whose credential the operator revoked may be enrolled again without proof', async () => {
+    const a = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-revoked' });
+    await p.admin.revokeDaemon(p.workspaceId, 'd-revoked');
+    const b = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-revoked' });
+    expect(b.status).toBe(200);
+    const reg = { workspace_id: p.workspaceId, daemon_id: 'd-revoked', device_name: 'box', cli_version: '1', runtimes: [] };
     expect(await daemonCall(p, a.json.token as string, '/api/daemon/register', reg)).toBe(401);
     expect(await daemonCall(p, b.json.token as string, '/api/daemon/register', reg)).toBe(200);
   });
