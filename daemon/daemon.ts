@@ -25,7 +25,7 @@ import { CredentialState } from './credential-state.js';
 import type { Enrolment } from './credentials.js';
 import { currentDeviceInfo, gatherRichDeviceInfo } from './device.js';
 import { EXIT } from '../core/exit-codes.js';
-import { startHealthServer, type HealthServer, type HealthSource } from './health.js';
+import { HealthPortInUse, startHealthServer, type HealthServer, type HealthSource } from './health.js';
 import { HeartbeatLoop } from './heartbeat.js';
 import { Lifecycle } from './lifecycle.js';
 import { healthDoc, metricsText, statusDoc, type Snapshot } from './report.js';
@@ -125,6 +125,35 @@ export class Daemon {
 
   // ------------------------------------------------------------------ start
 
+  /** The health port was taken at start: bind it with backoff (1 s … 30 s) until it is free. */
+  async #bindHealthLater(addr: NonNullable<DaemonSettings['healthAddr']>): Promise<void> {
+    const backoff = new Backoff({ baseMs: 1_000, capMs: 30_000 });
+    const signal = this.#root.signal;
+    while (!signal.aborted && !this.#closed) {
+      await sleep(backoff.next(), signal).catch(() => undefined);
+      if (signal.aborted || this.#closed) return;
+      try {
+        const health = await startHealthServer(addr, this.#healthSource(), this.#log);
+        if (this.#closed) {
+          await health.close();
+          return;
+        }
+        this.#health = health;
+        await writeRuntimeInfo(this.#o.paths, { pid: process.pid, health_url: this.healthUrl, version: VERSION, started_at: this.startedAt.toISOString() });
+        this.#log.info({ event: 'health_port_bound', health_url: this.healthUrl, attempts: backoff.failures }, `health port ${this.healthUrl} is listening now`);
+        return;
+      } catch (err) {
+        const n = backoff.failures;
+        if (err instanceof HealthPortInUse) {
+          if (n % 10 === 0) this.#log.warn({ event: 'health_port_in_use', addr: err.where, holder: err.holder, attempt: n }, `${err.message}; still retrying`);
+        } else {
+          this.#log.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot bind the health port; giving up on it until the next start');
+          return;
+        }
+      }
+    }
+  }
+
   /** Opens the health port, writes daemon.json and starts registering in the background. */
   async start(): Promise<void> {
     // Work that overlaps start-up: the task code + runtime detection.
@@ -133,7 +162,15 @@ export class Daemon {
     detected.catch(() => undefined);
 
     const addr = this.#o.settings.healthAddr;
-    if (addr) this.#health = await startHealthServer(addr, this.#healthSource(), this.#log);
+    if (addr) {
+      try {
+        this.#health = await startHealthServer(addr, this.#healthSource(), this.#log);
+      } catch (err) {
+        if (!(err instanceof HealthPortInUse)) throw err;
+        this.#log.error({ event: 'health_port_in_use', addr: err.where, holder: err.holder }, `${err.message}. ${err.hint ?? ''}`);
+        void this.#bindHealthLater(addr);
+      }
+    }
     // A signal during start-up may already have closed us: leave nothing behind.
     if (this.#closed) {
       await this.#health?.close();

@@ -2,7 +2,8 @@
 // `agentd status`, `agentd install` and Prometheus. It only reads: every answer is
 // pulled from the daemon at request time through HealthSource.
 //
-// It must never disturb the daemon, so it is defensive: GET/HEAD only (405 otherwise),
+// It must never disturb the daemon, so it is defensive: loopback Host names only (421
+// otherwise, against DNS rebinding; no CORS headers), GET/HEAD only (405 otherwise),
 // 404 for unknown paths, small header limit, header/request/keep-alive timeouts against
 // slowloris, a connection cap, malformed requests answered 400 and closed, and any error
 // inside a handler answered 500 and logged, never thrown.
@@ -11,6 +12,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ConfigError } from '../core/errors.js';
 import type { HealthAddr } from './config.js';
+import { describePortHolder, portHolder } from './port-holder.js';
 
 export interface Verdict {
   ok: boolean;
@@ -110,16 +112,31 @@ export async function startHealthServer(addr: HealthAddr, source: HealthSource, 
   };
 }
 
+/**
+ * The health port is taken. Not fatal: any local user can bind a loopback port first,
+ * and exiting would hand them a permanent denial of service (the unit does not restart
+ * exit 78). The daemon runs on without it and binds again with backoff (daemon.ts).
+ */
+export class HealthPortInUse extends ConfigError {
+  constructor(
+    readonly where: string,
+    /** Who listens there, e.g. "held by uid 1001 (bob), pid 4242 (python3)". */
+    readonly holder: string,
+    cause: unknown,
+  ) {
+    super(
+      'AGENTD_HEALTH_ADDR',
+      `the health port ${where} is already in use (AGENTD_HEALTH_ADDR): ${holder}`,
+      `agentd keeps running and binds it once it is free. To use another port, set AGENTD_HEALTH_ADDR to a free loopback port (e.g. AGENTD_HEALTH_ADDR=127.0.0.1:${Number(where.slice(where.lastIndexOf(':') + 1)) + 1}) or AGENTD_HEALTH_ADDR=0 to disable the health port, then restart agentd.`,
+      cause,
+    );
+    this.name = 'HealthPortInUse';
+  }
+}
+
 function listenError(addr: HealthAddr, err: NodeJS.ErrnoException): ConfigError {
   const where = `${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
-  if (err.code === 'EADDRINUSE') {
-    return new ConfigError(
-      'AGENTD_HEALTH_ADDR',
-      `the health port ${where} is already in use (AGENTD_HEALTH_ADDR)`,
-      `Another process listens there (see: ss -ltnp 'sport = :${addr.port}'). Set AGENTD_HEALTH_ADDR to a free loopback port, e.g. AGENTD_HEALTH_ADDR=127.0.0.1:${addr.port + 1}, or AGENTD_HEALTH_ADDR=0 to disable the health port.`,
-      err,
-    );
-  }
+  if (err.code === 'EADDRINUSE') return new HealthPortInUse(where, describePortHolder(addr.port, portHolder(addr.port)), err);
   return new ConfigError('AGENTD_HEALTH_ADDR', `cannot listen on the health port ${where} (AGENTD_HEALTH_ADDR): ${err.code ?? err.message}`, 'Set AGENTD_HEALTH_ADDR to a loopback HOST:PORT this user may bind, or 0 to disable the health port.', err);
 }
 
@@ -137,10 +154,24 @@ function send(res: ServerResponse, req: IncomingMessage, status: number, content
 const JSON_TYPE = 'application/json; charset=utf-8';
 const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
 
+/**
+ * Loopback names only, with or without a port. A page on another site whose DNS name
+ * resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host: it gets 421, so it
+ * never reads /status (daemon id, workspace, task ids, pids).
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  return /^(?:localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(?::\d{1,5})?$/i.test(host);
+}
+
 function handle(req: IncomingMessage, res: ServerResponse, source: HealthSource, logger: Logger): void {
   // Bodies are never read: drain them so a client cannot park data in our buffers.
   req.resume();
   try {
+    if (!isLoopbackHost(req.headers.host)) {
+      send(res, req, 421, JSON_TYPE, json({ error: 'misdirected request: the health port answers only Host 127.0.0.1, [::1] or localhost' }));
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, req, 405, JSON_TYPE, json({ error: 'method not allowed' }), { Allow: 'GET, HEAD' });
       return;

@@ -10,6 +10,15 @@ import { enrollDaemon, spawnDaemon, startDaemon, type Enrolled } from '../helper
 
 const TOKEN_RE = /m[dia]t_[0-9a-f]{40}/;
 
+/** Polls `f` until it returns something truthy (no timed assertion: vitest's timeout bounds it). */
+async function until<T>(f: () => T | Promise<T>): Promise<NonNullable<T>> {
+  for (;;) {
+    const v = await f();
+    if (v) return v as NonNullable<T>;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 let p: TestPlatform;
 let e: Enrolled;
 beforeAll(async () => {
@@ -92,23 +101,42 @@ describe('agentd run', () => {
     expect(lines[0]).toMatch(/90s, 30m, 2h/);
   });
 
-  it('a taken health port exits 78 naming the port and AGENTD_HEALTH_ADDR', async () => {
+  it('a health port taken by another process: agentd keeps running, names who holds it, and binds it once it is free', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as AddressInfo).port;
+    const s = spawnDaemon(e, { AGENTD_HEALTH_ADDR: `127.0.0.1:${port}`, AGENTD_HEARTBEAT_INTERVAL: '1s' });
+    let exited: { code: number | null } | null = null;
+    void s.exited.then((x) => (exited = x));
     try {
-      const s = spawnDaemon(e, { AGENTD_HEALTH_ADDR: `127.0.0.1:${port}` });
-      const x = await s.exited;
-      expect(x.code).toBe(78);
-      expect(s.err()).toContain(`127.0.0.1:${port}`);
-      expect(s.err()).toContain('AGENTD_HEALTH_ADDR');
-      // It released the lock: a daemon starts right after.
-      const d = await startDaemon(e);
-      await d.stop();
+      const said = () => s.out() + s.err();
+      await until(() => said().includes('health_port_in_use') || exited !== null);
+      expect(exited).toBeNull();
+      expect(said()).toContain(`127.0.0.1:${port}`);
+      // The squatter is this test process: its uid and pid are named.
+      expect(said()).toContain(`uid ${process.getuid!()}`);
+      expect(said()).toContain(`pid ${process.pid}`);
+      // The daemon works without its health port: the platform sees it online.
+      await until(async () => (await p.admin.listDaemons(p.workspaceId)).some((d) => d.daemon_id === e.daemonId && d.online));
+      await new Promise<void>((r) => blocker.close(() => r()));
+      // Bound once free, and daemon.json says where.
+      const info = await until(() => {
+        try {
+          const i = JSON.parse(readFileSync(join(e.stateDir, 'daemon.json'), 'utf8')) as { pid: number; health_url: string | null };
+          return i.pid === s.proc.pid && i.health_url ? i : null;
+        } catch {
+          return null;
+        }
+      });
+      expect(info.health_url).toBe(`http://127.0.0.1:${port}`);
+      await until(async () => (await fetch(`${info.health_url}/readyz`).catch(() => null))?.status === 200);
+      s.proc.kill('SIGTERM');
+      expect((await s.exited).code).toBe(0);
     } finally {
+      s.proc.kill('SIGKILL');
       blocker.close();
     }
-  });
+  }, 90_000);
 
   it('an insecure credential file exits 78 with the chmod that fixes it', async () => {
     const file = join(e.configDir, 'credentials.json');

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { startHealthServer, type HealthServer, type HealthSource } from '../../daemon/health.js';
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { HealthPortInUse, startHealthServer, type HealthServer, type HealthSource } from '../../daemon/health.js';
 import { ConfigError } from '../../core/errors.js';
 import { createLogger } from '../../daemon/logger.js';
 
@@ -16,6 +18,14 @@ const source: HealthSource = {
   },
   health: () => ({ status: 'running' }),
   metrics: () => '# HELP x y\n# TYPE x gauge\nx 1\n',
+};
+
+const userSuffix = (): string => {
+  try {
+    return ` (${userInfo().username})`;
+  } catch {
+    return '';
+  }
 };
 
 let server: HealthServer | undefined;
@@ -88,7 +98,24 @@ describe('health server', () => {
     expect(out === '' || /^HTTP\/1.1 408/.test(out)).toBe(true);
   }, 20_000);
 
-  it('a taken port is a ConfigError naming the port and AGENTD_HEALTH_ADDR', async () => {
+  it('answers only loopback Host names (DNS rebinding): 421 for any other, and no CORS headers', async () => {
+    server = await startHealthServer({ host: '127.0.0.1', port: 0 }, source, logger);
+    const get = (host: string | null) => raw(server!.port, `GET /status HTTP/1.1\r\n${host === null ? '' : `Host: ${host}\r\n`}Origin: http://evil.example\r\nConnection: close\r\n\r\n`);
+    for (const host of ['evil.example', `evil.example:${server.port}`, '127.0.0.1.evil.example', 'localhost.evil.example', '[::2]', '0.0.0.0']) {
+      const out = await get(host);
+      expect(out, host).toMatch(/^HTTP\/1.1 421/);
+      expect(out, host).not.toContain('"state"');
+    }
+    for (const host of ['127.0.0.1', `127.0.0.1:${server.port}`, 'localhost', `LOCALHOST:${server.port}`, '[::1]', `[::1]:${server.port}`]) {
+      const out = await get(host);
+      expect(out, host).toMatch(/^HTTP\/1.1 200/);
+      expect(out, host).toContain('"state"');
+      expect(out.toLowerCase(), host).not.toContain('access-control-');
+    }
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('a taken port is a HealthPortInUse naming the port, AGENTD_HEALTH_ADDR and who holds it', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as AddressInfo).port;
@@ -97,10 +124,10 @@ describe('health server', () => {
         () => null,
         (e: unknown) => e,
       );
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).exitCode).toBe(78);
+      expect(err).toBeInstanceOf(HealthPortInUse);
       expect((err as ConfigError).message).toContain(`127.0.0.1:${port}`);
       expect((err as ConfigError).message).toContain('AGENTD_HEALTH_ADDR');
+      if (process.platform === 'linux') expect((err as HealthPortInUse).holder).toBe(`held by uid ${process.getuid!()}${userSuffix()}, pid ${process.pid} (${readFileSync('/proc/self/comm', 'utf8').trim()})`);
     } finally {
       blocker.close();
     }
