@@ -33,6 +33,7 @@ import undiciApi from 'undici/lib/api/index.js';
 Object.assign(DispatcherBase.prototype, undiciApi);
 const apiRequest = undiciApi.request;
 import { Backoff, DEFAULT_RETRY, sleep, type RetryPolicy } from './backoff.js';
+import { sanitizeText } from './text.js';
 import {
   BadRequest,
   BadResponse,
@@ -56,6 +57,7 @@ import {
   LegacyClaimResponse,
   RegisterResponse,
   TaskStatusResponse,
+  SAFE_ID_RE,
   clientOS,
   type ClaimRequest,
   type CompleteRequest,
@@ -537,7 +539,7 @@ function extractError(text: string): string | undefined {
     // Not JSON (a proxy's HTML page…): no platform error code to report.
   }
   if (raw === undefined) return undefined;
-  return raw.replace(TOKEN_LIKE_RE, '[redacted]').slice(0, 200);
+  return sanitizeText(raw).replace(TOKEN_LIKE_RE, '[redacted]').slice(0, 200);
 }
 
 function parseRetryAfter(v: string | string[] | undefined): number | undefined {
@@ -603,8 +605,13 @@ function normalizeBaseUrl(raw: string): string {
   return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
 }
 
+/** A platform-supplied id as one path segment; refuses ids that could change the path. */
 function seg(id: string): string {
-  return encodeURIComponent(id);
+  if (typeof id !== 'string' || !SAFE_ID_RE.test(id)) {
+    const shown = typeof id === 'string' ? JSON.stringify(sanitizeText(id).slice(0, 60)) : typeof id;
+    throw new BadResponse(`refusing to build a platform URL from the id ${shown}: ids must be letters, digits, '.', '_' or '-' and not start with '.'`, { route: 'client' });
+  }
+  return id;
 }
 
 /** A field name from a hostile answer goes into an error message: no control characters. */

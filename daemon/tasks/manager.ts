@@ -15,7 +15,8 @@
 // deadline, then stops the rest with a typed reason; cancelAll() stops them now.
 import type { Logger } from 'pino';
 import { BadRequest, NotFound, RequestAborted, Unauthorized } from '../../api/errors.js';
-import { MAX_CLAIM_TASKS, MAX_CLAIM_WAIT_S, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
+import { MAX_CLAIM_TASKS, MAX_CLAIM_WAIT_S, SAFE_ID_RE, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
+import { sanitizeText } from '../../api/text.js';
 import { TaskJournal } from '../../store/journal.js';
 import { adapterFor } from './adapters/index.js';
 import type { RuntimeAdapter } from './adapters/types.js';
@@ -241,7 +242,7 @@ class Manager implements TaskManager {
       const tClaimed = performance.now();
       if (tasks.length > 0) {
         quickEmpty = 0;
-        for (const t of tasks) this.launch(t, tClaimed);
+        this.launchClaimed(tasks, ids, max, tClaimed);
         continue; // more work is likely queued: claim again at once
       }
       if (tClaimed - t0 < QUICK_EMPTY_MS) {
@@ -257,6 +258,38 @@ class Manager implements TaskManager {
   }
 
   // ------------------------------------------------------------------ tasks
+
+  /**
+   * A claim answer is trusted only as far as the claim asked: at most `max` tasks, of
+   * the runtimes listed, with ids that can name a URL and a directory. Tasks past that
+   * are released: never started, so the platform's claim lease (30 s on the reference
+   * platform) queues them again for another daemon.
+   */
+  private launchClaimed(tasks: Task[], ids: string[], max: number, claimedAt: number): void {
+    let launched = 0;
+    const released: string[] = [];
+    for (const t of tasks) {
+      if (!isObject(t) || typeof t.id !== 'string' || !SAFE_ID_RE.test(t.id) || typeof t.runtime_id !== 'string' || !SAFE_ID_RE.test(t.runtime_id)) {
+        // Not reportable either: every task route is built from the id.
+        const shown = isObject(t) && typeof t.id === 'string' ? JSON.stringify(sanitizeText(t.id).slice(0, 60)) : typeof (t as { id?: unknown })?.id;
+        this.log.error({ task_id: shown }, 'the platform handed over a task whose id or runtime id is not letters, digits, \'.\', \'_\' or \'-\' (or starts with \'.\'); ignored');
+        continue;
+      }
+      const ours = this.o.runtimes.some((r) => r.id === t.runtime_id);
+      if (launched >= max || (ours && !ids.includes(t.runtime_id))) {
+        released.push(t.id);
+        continue;
+      }
+      launched++;
+      this.launch(t, claimedAt);
+    }
+    if (released.length > 0) {
+      this.log.warn(
+        { asked: max, got: tasks.length, released: released.length, task_ids: released.slice(0, 10) },
+        `the platform handed over ${tasks.length} task(s) for a claim of at most ${max} (AGENTD_MAX_TASKS and per-runtime caps); ${released.length} not started, the platform will queue them again`,
+      );
+    }
+  }
 
   private launch(task: Task, claimedAt: number): void {
     this.s.claimed_total++;
@@ -404,4 +437,8 @@ async function killIfOurs(pgid: number, pid: number, procStart: string | null): 
   }
   if (groupMembers(pgid).length === 0) return false;
   return killGroupAndWait(pgid);
+}
+
+function isObject(v: unknown): v is Task {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -77,6 +77,8 @@ export class TaskRun {
   private started: Promise<void> = Promise.resolve();
   /** Set once the terminal call is under way (a failure after it is not re-reported). */
   private reporting = false;
+  /** How the child ended (null: it never ran). */
+  private exit: RunResult | null = null;
 
   constructor(task: Task, d: TaskRunDeps) {
     this.task = task;
@@ -246,7 +248,7 @@ export class TaskRun {
     this.watchdog = watchdog;
     watchdog.start();
 
-    const limitMs = typeof task.timeout_s === 'number' && task.timeout_s > 0 ? task.timeout_s * 1000 : d.taskTimeoutMs;
+    const limitMs = wallClockLimitMs(task.timeout_s, d.taskTimeoutMs);
     const cancelWall =
       limitMs > 0 && Number.isFinite(limitMs)
         ? longTimeout(() => this.stop('timeout', `the task ran longer than its time limit of ${fmtDuration(limitMs)}`), limitMs)
@@ -255,6 +257,7 @@ export class TaskRun {
     const polling = this.pollStatus(pollStop.signal);
 
     const result = await child.done;
+    this.exit = result;
     outLines.end();
     errLines.end();
     cancelWall?.();
@@ -366,7 +369,12 @@ export class TaskRun {
         await client.cancelAck(id, o);
       }
       reported = true;
-      this.log.info({ outcome, ...(r.kind === 'fail' ? { error: r.error } : {}) }, 'task finished');
+      // Only the size of the error: it quotes the task's own stderr, which may hold its
+      // secrets. Task output belongs to the platform, not to the daemon's log.
+      this.log.info(
+        { outcome, exit_code: this.exit?.code ?? null, exit_signal: this.exit?.signal ?? null, ...(r.kind === 'fail' ? { error_bytes: Buffer.byteLength(r.error) } : {}) },
+        'task finished',
+      );
     } catch (err) {
       outcome = r.kind === 'complete' ? 'completed' : r.kind === 'fail' ? r.reason : 'cancelled';
       // Final 4xx: the platform already considers the task over (e.g. cancelled); nothing to keep.
@@ -399,6 +407,19 @@ function exitError(name: string, r: RunResult, a: { error?: string; diagnostics?
   const detail = a.error ?? a.diagnostics;
   return detail ? `${name} ${how}: ${detail.slice(-2000)}` : `${name} ${how}`;
 }
+
+/**
+ * The task's wall-clock limit: its `timeout_s`, never longer than the configured maximum
+ * (AGENTD_TASK_TIMEOUT). A platform's `timeout_s: 1e308` must not remove the limit.
+ * 0 only when neither sets one (tests).
+ */
+export function wallClockLimitMs(timeoutS: unknown, maxMs: number): number {
+  const asked = typeof timeoutS === 'number' && Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS * 1000 : null;
+  if (maxMs > 0) return asked === null ? maxMs : Math.max(1, Math.min(asked, maxMs));
+  return asked === null ? 0 : Math.min(asked, MAX_LIMIT_MS);
+}
+/** One year, as AGENTD_TASK_TIMEOUT's own ceiling. */
+const MAX_LIMIT_MS = 8760 * 3_600_000;
 
 export function fmtDuration(ms: number): string {
   const s = Math.round(ms / 1000);

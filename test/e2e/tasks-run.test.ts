@@ -38,6 +38,29 @@ describe('tasks against the real platform', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
   });
 
+  it('a command task\'s prompt is not in its argv (ps shows every user argv); its stdin is empty, as before', async () => {
+    h = await startHarness({ platform: p });
+    const id = await h.enqueue('tr "\\0" " " < /proc/$$/cmdline; echo; cat; echo "SECRET-PROMPT-MARK done"');
+    const t = await h.waitDone(id);
+    expect(t.status).toBe('completed');
+    const [argv, ...rest] = t.output!.split('\n');
+    expect(argv).toContain('/bin/sh');
+    expect(argv).not.toContain('SECRET-PROMPT-MARK');
+    expect(rest.join('\n')).toBe('SECRET-PROMPT-MARK done\n');
+  });
+
+  it('a failed task\'s stderr goes to the platform, never into the daemon\'s log: the log gets its size and exit status', async () => {
+    h = await startHarness({ platform: p });
+    const id = await h.enqueue('echo "password=hunter2" >&2; exit 3');
+    const t = await h.waitDone(id);
+    expect(t.status).toBe('failed');
+    expect(t.error).toContain('password=hunter2');
+    await waitFor(() => h!.logs().includes('"task finished"'), 10_000, 'the task finished log line');
+    expect(h.logs()).not.toContain('hunter2');
+    const line = JSON.parse(h.logs().split('\n').find((l) => l.includes('"task finished"'))!) as Record<string, unknown>;
+    expect(line).toMatchObject({ outcome: 'agent_error', exit_code: 3, error_bytes: Buffer.byteLength(t.error!) });
+  });
+
   it('ends when the main process exits even though a grandchild holds stdout open; the grandchild is killed', async () => {
     h = await startHarness({ platform: p });
     const id = await h.enqueue('sleep 300 & echo $! > gc.pid; echo main done');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { claudeAdapter } from '../../daemon/tasks/adapters/claude.js';
 import { codexAdapter } from '../../daemon/tasks/adapters/codex.js';
-import { commandAdapter } from '../../daemon/tasks/adapters/command.js';
+import { PROMPT_FROM_STDIN, commandAdapter } from '../../daemon/tasks/adapters/command.js';
 import type { OutMessage, RuntimeAdapter } from '../../daemon/tasks/adapters/types.js';
 import { ROOT } from '../helpers/bin.js';
 
@@ -110,9 +110,10 @@ describe('codex adapter (exec --json)', () => {
 });
 
 describe('command adapter', () => {
-  it('runs the prompt with /bin/sh -c; lines are text, stderr is stderr, output is the stdout tail', () => {
+  it('runs the prompt with /bin/sh, read from stdin (never argv); lines are text, stderr is stderr, output is the stdout tail', () => {
     const cmd = commandAdapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt: 'echo hi' }, { binaryPath: null });
-    expect(cmd).toEqual({ file: '/bin/sh', args: ['-c', 'echo hi'], stdin: null });
+    expect(cmd).toEqual({ file: '/bin/sh', args: ['-c', PROMPT_FROM_STDIN], stdin: 'echo hi' });
+    expect(cmd.args.join(' ')).not.toContain('echo hi');
     const p = commandAdapter.parser();
     expect(p.stdoutLine('one')).toEqual([{ type: 'text', content: 'one' }]);
     expect(p.stdoutLine('{"type":"result"}')).toEqual([{ type: 'text', content: '{"type":"result"}' }]);
