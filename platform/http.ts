@@ -5,6 +5,13 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { problem, withoutNulls } from '../api/schema.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Deepest nesting of arrays and objects a body may have. JSON.parse copes with any depth,
+ * but what comes after (JSON.stringify of register.device or a message's input, schema
+ * checks) recurses and threw RangeError (a 500) at ~10,000 levels. Tool inputs nest a
+ * handful of levels; 64 leaves plenty of room.
+ */
+export const MAX_JSON_DEPTH = 64;
 
 /** Thrown by handlers; the server turns it into `status` + {"error": message}. */
 export class HttpError extends Error {
@@ -41,11 +48,31 @@ export async function readJson(req: IncomingMessage, limit = MAX_BODY_BYTES): Pr
   }
   if (size === 0) return {};
   const text = Buffer.concat(chunks, size).toString('utf8');
+  let v: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    v = JSON.parse(text) as unknown;
   } catch {
     throw badRequest('request body is not valid JSON');
   }
+  if (jsonDepth(v, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw badRequest(`request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return v;
+}
+
+/** Nesting depth of a parsed JSON value (a scalar is 0), counted without recursion; stops past `limit`. */
+export function jsonDepth(v: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (typeof x !== 'object' || x === null) continue;
+    const depth = d + 1;
+    if (depth > max) max = depth;
+    if (max > limit) return max;
+    for (const child of Array.isArray(x) ? x : Object.values(x as Record<string, unknown>)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth]);
+    }
+  }
+  return max;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -21,6 +21,35 @@ async function claim(token: string, daemonId: string, runtimeIds: string[], max 
   return rawCall(p, token, 'POST', '/api/daemon/tasks/claim', { daemon_id: daemonId, runtime_ids: runtimeIds, max_tasks: max, ...(wait_s === undefined ? {} : { wait_s }) });
 }
 
+describe('deeply nested JSON', () => {
+  /** JSON text nested `levels` deep (built as text: JSON.stringify itself overflows). */
+  const deep = (levels: number): string => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+  const send = async (token: string, path: string, text: string) => {
+    const res = await fetch(p.url + path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: text });
+    return { status: res.status, json: (await res.json()) as unknown };
+  };
+  const tooDeep = { status: 400, json: { error: 'request body is nested deeper than 64 levels' } };
+
+  it('register.device or a message input nested 100,000 deep is a 400, never a 500; 50 levels pass', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-deep', [rt]);
+    const reg = (device: string) =>
+      send(d.token, '/api/daemon/register', `{"workspace_id":${JSON.stringify(p.workspaceId)},"daemon_id":"d-deep","device_name":"x","cli_version":"1","runtimes":[{"name":"${rt}","type":"${rt}","version":"1","status":"online"}],"device":${device}}`);
+    expect(await reg(deep(100_000))).toEqual(tooDeep);
+    expect((await reg(deep(50))).status).toBe(200);
+
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'x' });
+    const c = await claim(d.token, 'd-deep', [d.runtimeIds[rt]!], 1);
+    expect(c.json.tasks[0].id).toBe(id);
+    const post = (input: string) => send(d.token, `/api/daemon/tasks/${id}/messages`, `{"messages":[{"seq":1,"type":"tool_use","tool":"t","input":${input}}]}`);
+    expect(await post(deep(100_000))).toEqual(tooDeep);
+    expect(await post('['.repeat(10_000) + ']'.repeat(10_000))).toEqual(tooDeep);
+    expect((await post(deep(50))).status).toBe(200);
+    expect(p.output()).not.toContain('RangeError');
+    expect(p.output()).not.toContain('internal error');
+  });
+});
+
 describe('task lifecycle', () => {
   it('runs enqueue → claim → start → messages → complete, and revokes the task token at the end', async () => {
     const rt = uniqueRuntime();
