@@ -44,8 +44,23 @@ function notFound(res: ServerResponse): void {
   res.end(body);
 }
 
+/**
+ * Headers of the operator page and its files. The page is self-contained (index.html,
+ * app.js, style.css from this origin, JSON from /api/), so the policy allows exactly
+ * that: no inline script or style, no other origin, no framing (clickjacking of the
+ * Revoke and Rotate buttons), no plugins, no <base> rewriting.
+ */
+export const WEB_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; " +
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
 /** Streams a regular file with its content type and length; 404 when it is missing. */
-export async function sendFile(req: IncomingMessage, res: ServerResponse, path: string | undefined, cache = 'no-cache'): Promise<void> {
+export async function sendFile(req: IncomingMessage, res: ServerResponse, path: string | undefined, cache = 'no-cache', extra: Readonly<Record<string, string>> = {}): Promise<void> {
   if (path === undefined) return notFound(res);
   let size: number;
   try {
@@ -60,6 +75,7 @@ export async function sendFile(req: IncomingMessage, res: ServerResponse, path: 
     'content-length': size,
     'cache-control': cache,
     'x-content-type-options': 'nosniff',
+    ...extra,
   });
   if (req.method === 'HEAD') {
     res.end();

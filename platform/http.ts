@@ -81,6 +81,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
     'content-type': 'application/json; charset=utf-8',
     'content-length': data.length,
     'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
   });
   res.end(data);
 }

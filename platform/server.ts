@@ -7,7 +7,7 @@ import type { App, PlatformConfig } from './app.js';
 import { Daemons } from './daemons.js';
 import { openDb } from './db.js';
 import { Enrolment } from './enrolment.js';
-import { safeJoin, sendFile, sendInstallScript, webPath } from './files.js';
+import { WEB_SECURITY_HEADERS, safeJoin, sendFile, sendInstallScript, webPath } from './files.js';
 import { HttpError, sendError, sendJson } from './http.js';
 import { Router } from './router.js';
 import { mountRoutes } from './routes.js';
@@ -86,7 +86,7 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
     if (path === '/healthz') return sendJson(res, 200, { ok: true });
     if (path === '/install.sh') return sendInstallScript(req, res, config.installScript, publicUrl);
     if (path.startsWith('/download/')) return sendFile(req, res, safeJoin(config.artifactsDir, path.slice('/download/'.length)));
-    if (existsSync(config.webDir)) return sendFile(req, res, webPath(config.webDir, path));
+    if (existsSync(config.webDir)) return sendFile(req, res, webPath(config.webDir, path), 'no-cache', WEB_SECURITY_HEADERS);
     return sendError(res, 404, 'not found');
   }
 

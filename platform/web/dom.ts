@@ -43,7 +43,8 @@ export async function copyText(text: string): Promise<boolean> {
   } catch {
     // fall through to the legacy path
   }
-  const ta = h('textarea', { readonly: true, 'aria-hidden': 'true', style: 'position:fixed;opacity:0;left:-9999px' });
+  // A class, not a style attribute: the page's Content-Security-Policy allows no inline style.
+  const ta = h('textarea', { readonly: true, 'aria-hidden': 'true', class: 'offscreen' });
   ta.value = text;
   document.body.append(ta);
   ta.select();

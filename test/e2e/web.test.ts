@@ -38,6 +38,12 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
     });
     ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+    // Every Content-Security-Policy violation on the page, as the browser reports it.
+    await ctx.addInitScript(() => {
+      const w = window as unknown as { __cspViolations: string[] };
+      w.__cspViolations = [];
+      document.addEventListener('securitypolicyviolation', (ev) => w.__cspViolations.push(`${ev.violatedDirective} ${ev.blockedURI}`));
+    });
     page = await ctx.newPage();
     page.setDefaultTimeout(UI_TIMEOUT);
     page.on('pageerror', (err) => pageErrors.push(String(err)));
@@ -211,6 +217,29 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     await page.getByLabel('Admin token').waitFor();
     expect(await page.evaluate(() => sessionStorage.getItem('agentd.adminToken'))).toBeNull();
     expect(pageErrors).toEqual([]);
+  });
+
+  it('is served with a strict CSP, no framing and nosniff, and nothing on it violated the policy', async () => {
+    for (const path of ['/', '/app.js', '/style.css']) {
+      const res = await fetch(p.url + path);
+      await res.arrayBuffer();
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp, path).toContain("default-src 'none'");
+      expect(csp, path).toContain("script-src 'self'");
+      expect(csp, path).toContain("frame-ancestors 'none'");
+      expect(csp, path).not.toContain('unsafe-inline');
+      expect(csp, path).not.toContain('unsafe-eval');
+      expect(res.headers.get('x-frame-options'), path).toBe('DENY');
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+    }
+    expect(await page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations)).toEqual([]);
+    // Framed by another page: the browser refuses to render it (setContent waits for the
+    // iframe's load event, blocked or not).
+    const framer = await ctx.newPage();
+    await framer.setContent(`<iframe id="f" src="${p.url}/"></iframe>`, { waitUntil: 'load' });
+    const frame = await (await framer.waitForSelector('#f')).contentFrame();
+    expect(await frame!.evaluate(() => document.getElementById('login-form') !== null).catch(() => false)).toBe(false);
+    await framer.close();
   });
 });
 
