@@ -2,6 +2,7 @@
 // port /status), on one screen for a person (colours on a TTY) or as JSON for scripts.
 // Exit: 0 ready · 1 running but not ready · 3 not running (LSB).
 import pc from 'picocolors';
+import { sanitizeText } from '../api/text.js';
 import { defineCommand } from './command.js';
 import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -36,7 +37,10 @@ export function formatAge(seconds: number): string {
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+// Every string shown comes from the daemon's /status, much of it first from the platform
+// (reasons quoting its errors, runtime names, task ids): no control character reaches
+// the terminal (an ESC sequence could retitle it, recolour it or hide lines).
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? sanitizeText(v) : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
@@ -52,7 +56,8 @@ export function formatStatus(r: StatusReport, o: { color: boolean; now: Date }):
   lines.push(`${c.bold('agentd')} ${paint(c.bold(state))}${str(d.device_name) ? ` as "${str(d.device_name)}"` : ''}${str(d.version) ? c.dim(` (v${str(d.version)})`) : ''}`);
   if (r.running) {
     row('since', `${ago(str(d.state_since))}${str(d.state_since) ? c.dim(` (${str(d.state_since)})`) : ''}`);
-    if (r.reason) row('why', state === 'ready' ? r.reason : paint(r.reason));
+    const why = r.reason ? sanitizeText(r.reason) : '';
+    if (why) row('why', state === 'ready' ? why : paint(why));
     if (state === 'revoked') {
       const url = str(d.platform_url) ?? '<platform>';
       row('fix', `get a new install token from the platform, then: curl -fsSL ${url}/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh -s -- --force`);
@@ -60,7 +65,7 @@ export function formatStatus(r: StatusReport, o: { color: boolean; now: Date }):
     }
   } else {
     if (r.service?.since) row('since', `${ago(r.service.since)}${c.dim(` (${r.service.since})`)}`);
-    row('why', c.red(r.reason));
+    row('why', c.red(sanitizeText(r.reason)));
   }
   if (r.service) {
     const s = r.service;

@@ -141,6 +141,24 @@ describe('a hostile platform', () => {
     expect(logText).toContain('ignored');
   });
 
+  it('error text from the platform is stripped of control characters before anyone shows it', async () => {
+    const evil = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'bad \x1b]0;pwned\x07\x1b[31mred\x9b0m\u202eevil\nline' }));
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const c = new PlatformClient({ baseUrl: `http://127.0.0.1:${(evil.address() as AddressInfo).port}`, getToken: () => `mdt_${'b'.repeat(40)}` });
+    try {
+      const err = (await c.heartbeat({ runtime_id: 'r1' }).catch((e: unknown) => e)) as Error & { platformError?: string };
+      expect(err.platformError).toBe('bad ]0;pwned[31mred0mevil line');
+      expect(err.message).toContain('pwned');
+      expect(err.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    } finally {
+      await c.close();
+      evil.close();
+    }
+  });
+
   it('the client refuses to build a URL from an unsafe id', async () => {
     const c = new PlatformClient({ baseUrl: 'http://127.0.0.1:1', getToken: () => `mdt_${'b'.repeat(40)}` });
     try {

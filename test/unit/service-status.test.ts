@@ -47,6 +47,24 @@ describe('agentd status output', () => {
     expect(text).not.toMatch(/\x1b\[/);
   });
 
+  it('platform-supplied text (reasons, runtime names, task ids, device name) reaches the terminal without control characters', () => {
+    const evil = '\x1b]0;pwned\x07\x1b[2J\x9b31m\u202eevil\r\n';
+    const r: StatusReport = {
+      ...base,
+      ready: false,
+      reason: `cannot register: the platform answered 500: ${evil}`,
+      daemon: { ...base.daemon!, state: 'degraded', device_name: `box${evil}`, platform_url: `https://p.example/${evil}`, runtimes: [{ name: `rt${evil}` }], tasks: { max: 4, running: [{ id: `t${evil}`, runtime: `r${evil}`, started_at: '2026-01-01T11:58:00Z' }] } },
+    };
+    for (const color of [false, true]) {
+      const text = formatStatus(r, { color, now });
+      expect(text).toContain('pwned');
+      // Only the SGR colour codes this command writes itself, and only with colour on.
+      const stripped = text.replace(/\x1b\[[0-9;]*m/g, '');
+      expect(stripped).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+      if (!color) expect(text).toBe(stripped);
+    }
+  });
+
   it('colours only when asked (TTY)', () => {
     expect(formatStatus(base, { color: true, now })).toMatch(/\x1b\[32m/);
   });
