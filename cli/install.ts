@@ -19,6 +19,7 @@ const flags = {
   'state-dir': { type: 'string', value: 'DIR', description: 'Where the lock, journal and work dirs go (env AGENTD_STATE_DIR)' },
   'token-file': { type: 'string', value: 'FILE', description: 'Read the install token from FILE' },
   token: { type: 'string', value: '-', description: 'Only "-": read the install token from standard input' },
+  'insecure-http': { type: 'boolean', description: 'Accept a plain http:// platform URL to another host (the credential travels unencrypted)' },
   json: { type: 'boolean', description: 'Print the result as JSON' },
   'dry-run': { type: 'boolean', description: 'Print the service unit/plist and the commands; change nothing, spend no token' },
 } as const;
@@ -67,6 +68,7 @@ export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | v
         configDir: f['config-dir'],
         stateDir: f['state-dir'],
         force: f.force,
+        insecureHttp: f['insecure-http'],
         env: io.env,
         beforeExchange: withService && service ? (ctx) => service.preflight(ctx) : undefined,
       });

@@ -41,6 +41,8 @@ export interface DaemonSettings {
   workdirRetentionMs: number;
   /** AGENTD_TASK_USER: tasks run as this user (system install); null: as the daemon's user. */
   taskUser: string | null;
+  /** AGENTD_INSECURE_HTTP=1: accept a plain http:// platform URL to another host. */
+  insecureHttp: boolean;
 }
 
 // A duration (core/durations.ts): 500ms, 90s, 30m, 2h, 1d, or plain seconds (15, 1.5).
@@ -74,6 +76,7 @@ const VARS = {
   AGENTD_DRAIN_TIMEOUT: duration('30s'),
   AGENTD_WORKDIR_RETENTION: duration('24h'),
   AGENTD_TASK_USER: { schema: Type.String({ pattern: '^(|[a-z_][a-z0-9_-]{0,31})$' }), default: '', accepted: 'a user name (lower-case letters, digits, _ and -), or empty for the daemon\'s own user' },
+  AGENTD_INSECURE_HTTP: { schema: Type.Union([Type.Literal('0'), Type.Literal('1')]), default: '0', accepted: '1 (accept a plain http:// platform URL to another host) or 0' },
 } satisfies Record<string, VarSpec>;
 
 type VarName = keyof typeof VARS;
@@ -151,5 +154,6 @@ export function loadSettings(env: NodeJS.ProcessEnv): DaemonSettings {
     drainTimeoutMs: dur('AGENTD_DRAIN_TIMEOUT'),
     workdirRetentionMs: dur('AGENTD_WORKDIR_RETENTION'),
     taskUser: raw.AGENTD_TASK_USER === '' ? null : raw.AGENTD_TASK_USER,
+    insecureHttp: raw.AGENTD_INSECURE_HTTP === '1',
   };
 }

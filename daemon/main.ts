@@ -1,8 +1,9 @@
 // `agentd run`: everything between the command line and a running Daemon, in order:
 //   1. settings from the environment (bad value → exit 78, one line)
-//   2. config.json + credentials.json (missing/invalid/insecure → exit 78 with the fix)
+//   2. config.json + credentials.json (missing/invalid/insecure → exit 78 with the fix;
+//      a plain http:// platform URL to another host unless asked for by name → exit 78)
 //   3. the state-directory lock (held → exit 75 naming the running pid)
-//   4. the daemon: health port (taken → exit 78), register, heartbeats, tasks
+//   4. the daemon: health port (taken → bound later), register, heartbeats, tasks
 //   5. signals: SIGTERM/SIGINT drain → exit 0; second signal → exit 1; SIGHUP reload;
 //      a bug → exit 70. Revoked and credential removed → exit 77.
 // Start-up errors are thrown as AgentdError (the CLI prints them); once running, this
@@ -16,7 +17,9 @@ import { LockHeld } from '../store/errors.js';
 import { loadSettings } from './config.js';
 import { loadEnrolment } from './credentials.js';
 import { Daemon } from './daemon.js';
-import { AgentdError, hintOf } from '../core/errors.js';
+import { AgentdError, ConfigError, hintOf } from '../core/errors.js';
+import { isPlainHttpRemote } from '../api/plain-http.js';
+import type { AgentConfig } from '../store/config.js';
 import { createLogger } from './logger.js';
 import { createNotifier } from './sdnotify.js';
 import { installSignalHandlers } from './signals.js';
@@ -30,6 +33,16 @@ export interface RunOptions {
   exit?: (code: number) => void;
 }
 
+/** The credential would travel in clear: only to this machine, or when asked for by name. */
+function refusePlainHttp(config: AgentConfig, allowedByEnv: boolean, configFile: string): void {
+  if (!isPlainHttpRemote(config.platform_url) || config.insecure_http === true || allowedByEnv) return;
+  throw new ConfigError(
+    'platform_url',
+    `refusing the plain http:// platform URL ${config.platform_url} (${configFile}): the daemon credential would travel unencrypted to another machine`,
+    "Re-enrol with the platform's https:// URL (agentd install --force --platform https://…), or accept the risk by name: set AGENTD_INSECURE_HTTP=1 for the service, or re-enrol with --insecure-http.",
+  );
+}
+
 /** Margin on top of the drain timeout for reporting, deregistering and closing. */
 const STOP_MARGIN_MS = 15_000;
 
@@ -39,6 +52,7 @@ export async function runDaemon(o: RunOptions): Promise<Daemon> {
   const settings = loadSettings(o.env);
   const paths = resolvePaths({ mode: o.mode, configDir: o.configDir, stateDir: o.stateDir, env: o.env });
   const enrolment = await loadEnrolment(paths);
+  refusePlainHttp(enrolment.config, settings.insecureHttp, paths.configFile);
   const logger = createLogger({ level: settings.logLevel });
 
   let lock: StateLock;

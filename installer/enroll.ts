@@ -28,6 +28,7 @@ import {
   isTlsCode,
 } from '../api/errors.js';
 import { DAEMON_TOKEN_RE, INSTALL_TOKEN_RE } from '../api/types.js';
+import { isPlainHttpRemote } from '../api/plain-http.js';
 import type { PlatformClient, PlatformClientOptions } from '../api/client.js';
 import { UserError, UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -162,6 +163,8 @@ export interface EnrollOptions {
   configDir?: string;
   stateDir?: string;
   force?: boolean;
+  /** Accept a plain http:// platform URL to another host (the credential then travels in clear). */
+  insecureHttp?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Runs between the preflight and the exchange (service preflight). */
   beforeExchange?: (ctx: { mode: InstallMode; paths: AgentdPaths }) => Promise<void>;
@@ -179,6 +182,14 @@ export interface EnrollResult {
 
 export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const platformUrl = normalizePlatformUrl(o.platformUrl);
+  // Before anything else: the install token itself would travel in clear.
+  const insecure = isPlainHttpRemote(platformUrl);
+  if (insecure && !o.insecureHttp) {
+    throw new UsageError(
+      `refusing the plain http:// platform URL ${platformUrl}: the install token and the daemon credential would travel unencrypted to another machine`,
+      "Use the platform's https:// URL. To accept the risk anyway (a trusted network, a VPN), add --insecure-http.",
+    );
+  }
   const deviceName = checkDeviceName(o.deviceName ?? hostname());
   const paths = resolvePaths({ mode: o.mode, configDir: o.configDir, stateDir: o.stateDir, env: o.env });
   const mode = paths.mode;
@@ -238,6 +249,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
     daemon_id: exchanged.daemon_id || daemonId,
     device_name: deviceName,
     mode,
+    ...(insecure ? { insecure_http: true } : {}),
   };
   try {
     await writeEnrolment(paths, config, { token: exchanged.token, daemon_id: config.daemon_id, workspace_id: config.workspace_id, issued_at: issuedAt });

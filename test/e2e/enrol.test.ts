@@ -3,8 +3,8 @@
 // up in the installer's output nor in the platform's log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PlatformClient } from '../../api/client.js';
 import { InstallTokenAlreadyUsed } from '../../api/errors.js';
@@ -202,3 +202,87 @@ describe('agentd install --no-service against the reference platform', () => {
     expectNoSecrets(platform.output());
   });
 });
+
+// A non-loopback address of this machine, to reach the platform the way a remote one is reached.
+const REMOTE_IP = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+
+describe.skipIf(!REMOTE_IP)('a plain http:// platform URL to another host', () => {
+  let remote: TestPlatform;
+  beforeAll(async () => {
+    remote = await startPlatform({ args: ['--host', '0.0.0.0'] });
+  });
+  afterAll(async () => {
+    await remote?.stop();
+  });
+
+  it('agentd install refuses it before the token is spent unless --insecure-http; loopback http needs no flag', async () => {
+    const url = `http://${REMOTE_IP}:${remote.port}`;
+    const d = dirsFor('insecure');
+    const token = await mint(remote);
+    const refused = await agentd(['install', '--platform', url, '--no-service', ...d.args], { env: { AGENTD_INSTALL_TOKEN: token } });
+    expect(refused.code).toBe(64);
+    expect(refused.stderr).toContain('plain http://');
+    expect(refused.stderr).toContain('--insecure-http');
+    expect(existsSync(join(d.configDir, 'config.json'))).toBe(false);
+    // The same token still works: the refusal never reached the platform.
+    const ok = await agentd(['install', '--platform', url, '--no-service', '--insecure-http', ...d.args], { env: { AGENTD_INSTALL_TOKEN: token } });
+    expect(ok.code, ok.stderr).toBe(0);
+    const config = JSON.parse(readFileSync(join(d.configDir, 'config.json'), 'utf8')) as { platform_url: string; insecure_http?: boolean };
+    expect(config).toMatchObject({ platform_url: url, insecure_http: true });
+    tokensSeen.push((JSON.parse(readFileSync(join(d.configDir, 'credentials.json'), 'utf8')) as { token: string }).token);
+    expectNoSecrets(refused.stdout + refused.stderr + ok.stdout + ok.stderr);
+  });
+
+  it('agentd run refuses it (exit 78) unless config.json says insecure_http or AGENTD_INSECURE_HTTP=1', async () => {
+    const url = `http://${REMOTE_IP}:${remote.port}`;
+    const d = dirsFor('insecure-run');
+    const ok = await agentd(['install', '--platform', url, '--no-service', '--insecure-http', ...d.args], { env: { AGENTD_INSTALL_TOKEN: await mint(remote) } });
+    expect(ok.code, ok.stderr).toBe(0);
+    const file = join(d.configDir, 'config.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    delete config.insecure_http;
+    writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+    const run = await agentd(['run', ...d.args]);
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain(`refusing the plain http:// platform URL ${url}`);
+    expect(run.stderr).toContain('AGENTD_INSECURE_HTTP=1');
+    // Asked for by name, it runs: registered with the remote platform.
+    await startsAndStops(d, { AGENTD_INSECURE_HTTP: '1' });
+    writeFileSync(file, JSON.stringify({ ...config, insecure_http: true }), { mode: 0o600 });
+    await startsAndStops(d, {});
+  });
+});
+
+/** `agentd run` until its health port says ready, then SIGTERM → exit 0. */
+async function startsAndStops(d: { args: string[]; stateDir: string }, env: NodeJS.ProcessEnv): Promise<void> {
+  const proc = spawn(AGENTD_CMD[0]!, [...AGENTD_CMD.slice(1), 'run', ...d.args], {
+    env: { PATH: process.env.PATH, HOME: join(dir, 'home'), AGENTD_HEALTH_ADDR: '127.0.0.1:0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  let code: number | null | undefined;
+  void exited.then((c) => (code = c));
+  try {
+    for (;;) {
+      if (code !== undefined) throw new Error(`agentd run exited ${code}:\n${out}`);
+      const url = (() => {
+        try {
+          return (JSON.parse(readFileSync(join(d.stateDir, 'daemon.json'), 'utf8')) as { health_url: string | null }).health_url;
+        } catch {
+          return null;
+        }
+      })();
+      if (url && (await fetch(`${url}/readyz`).catch(() => null))?.status === 200) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  } finally {
+    proc.kill('SIGKILL');
+  }
+}

@@ -43,7 +43,9 @@ describe('loadSettings', () => {
       drainTimeoutMs: 30_000,
       workdirRetentionMs: 86_400_000,
       maxTasksPerRuntime: {},
+      insecureHttp: false,
     });
+    expect(loadSettings({ AGENTD_INSECURE_HTTP: '1' }).insecureHttp).toBe(true);
   });
 
   it('reads every variable', () => {
@@ -86,6 +88,7 @@ describe('loadSettings', () => {
     ['AGENTD_POLL_INTERVAL', '10ms'],
     ['AGENTD_TASK_TIMEOUT', '10000000000h'],
     ['AGENTD_WORKDIR_RETENTION', '8761h'],
+    ['AGENTD_INSECURE_HTTP', 'yes'],
   ])('%s=%j → one line naming the variable, the value and what is accepted', (name, value) => {
     const e = err({ [name]: value });
     expect(e.exitCode).toBe(78);
