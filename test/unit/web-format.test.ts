@@ -1,13 +1,21 @@
 // The operator page's text helpers (platform/web/format.ts): what a person reads.
 import { describe, expect, it } from 'vitest';
 import type { DaemonSummary } from '../../api/types.js';
-import { daemonState, formatAge, formatCountdown, installCommand, taskState } from '../../platform/web/format.js';
+import { daemonState, enrolmentNote, formatAge, formatCountdown, installCommand, taskState } from '../../platform/web/format.js';
 
 const daemon = (o: Partial<DaemonSummary>): DaemonSummary => ({
   daemon_id: 'd1', device_name: 'build-01', cli_version: '0.1.0', last_heartbeat_at: null, online: false, revoked: false, runtimes: [], running_tasks: 0, ...o,
 });
 
 describe('web page text', () => {
+  it('enrolment note: refused take-overs and re-enrolments, nothing when neither happened', () => {
+    expect(enrolmentNote(daemon({}))).toBe('');
+    expect(enrolmentNote(daemon({ refused_enrolments: 0, reenrolled_at: null }))).toBe('');
+    const one = enrolmentNote(daemon({ refused_enrolments: 1, last_refused_enrolment_at: '2026-01-01T12:00:00Z' }));
+    expect(one).toMatch(/^1 enrolment with this id refused \(no proof of its credential, last .+\)$/);
+    expect(enrolmentNote(daemon({ refused_enrolments: 3, reenrolled_at: '2026-01-01T12:00:00Z' }))).toMatch(/^3 enrolments with this id refused .* · re-enrolled /);
+  });
+
   it('ages: never negative, coarser as they grow', () => {
     expect(formatAge(-5000)).toBe('just now');
     expect(formatAge(1500)).toBe('just now');
