@@ -88,14 +88,15 @@ describe('requests', () => {
     expect(JSON.parse(calls[0].body)).toEqual({ token: MIT, daemon_id: 'd' });
   });
 
-  it('keeps a base path prefix and escapes ids in paths', async () => {
+  it('keeps a base path prefix; an id that is not a safe path segment is refused, never escaped into the path', async () => {
     agent
       .get(ORIGIN)
-      .intercept({ path: '/prefix/api/daemon/tasks/a%2Fb/status', method: 'GET' })
+      .intercept({ path: '/prefix/api/daemon/tasks/t-1.a_b/status', method: 'GET' })
       .reply(200, { status: 'running' });
     const c = client({ baseUrl: `${ORIGIN}/prefix/` });
     expect(c.baseUrl).toBe(`${ORIGIN}/prefix`);
-    expect(await c.taskStatus('a/b')).toEqual({ status: 'running' });
+    expect(await c.taskStatus('t-1.a_b')).toEqual({ status: 'running' });
+    for (const id of ['a/b', '..', '.', '%2e%2e', 'a b']) expect(() => c.taskStatus(id), id).toThrow(/refusing to build a platform URL/);
   });
 
   it('rejects a base URL that is not http(s) or carries credentials', () => {
