@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -191,6 +192,33 @@ out result "$(p Result)"
     expect(r.kv.start_rc, r.output).not.toBe('0');
     expect(r.kv, r.output).toMatchObject({ active: 'failed', status: '78', restarts: '0', result: 'exit-code' });
   });
+
+  it('a health port another user holds first: the service stays up (no exit 78), names the holder, and binds it once free', async () => {
+    const probe = createNetServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const f = await fixture(`Environment=AGENTD_HEALTH_ADDR=127.0.0.1:${port}`);
+    const squat = `require('net').createServer().listen(${port}, '127.0.0.1')`;
+    const r = await harness(
+      f,
+      `
+setpriv --reuid=daemon --regid=daemon --clear-groups ${process.execPath} -e "${squat}" &
+sq=$!
+wait_for 10 'grep -q ":$(printf %04X ${port}) 00000000:0000 0A" /proc/net/tcp'; out squatting $?
+timeout 30 systemctl start agentd.service; out start_rc $?
+wait_for 20 'journalctl -u agentd.service --no-pager -o cat | grep -q health_port_in_use'; out logged $?
+out holder "$(journalctl -u agentd.service --no-pager -o cat | grep -o 'held by uid [0-9]* ([a-z]*)' | head -n 1)"
+out active "$(p ActiveState)"
+kill $sq
+wait_for 45 '[ "$(readyz)" = 200 ]'; out ready $?
+out bound "$(health)"
+out restarts "$(p NRestarts)"
+`,
+      90_000,
+    );
+    expect(r.kv, r.output).toMatchObject({ squatting: '0', start_rc: '0', logged: '0', holder: 'held by uid 1 (daemon)', active: 'active', ready: '0', bound: `http://127.0.0.1:${port}`, restarts: '0' });
+  }, 120_000);
 
   it('systemctl stop drains and exits 0 within TimeoutStopSec', async () => {
     const f = await fixture();
