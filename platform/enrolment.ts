@@ -28,6 +28,12 @@ export class Enrolment {
   constructor(
     private readonly db: DB,
     private readonly installTokenTtlMs: number,
+    /**
+     * Called inside the exchange's transaction when a revoked daemon id is enrolled again
+     * without proof of any credential: whoever holds it now must not inherit the old
+     * machine's unfinished tasks (forge their output, complete them).
+     */
+    private readonly onRebindWithoutProof: (workspaceId: string, daemonId: string) => void = () => {},
   ) {
     this.q = {
       workspaces: db.prepare('SELECT id, name, created_at FROM workspace ORDER BY created_at, id'),
@@ -114,10 +120,11 @@ export class Enrolment {
           if (seen && seen.used_at !== null) throw new HttpError(401, 'install_token_already_used');
           throw new HttpError(401, 'invalid_install_token');
         }
-        const kind = this.bindKind(row.workspace_id, daemonId, typeof currentToken === 'string' ? currentToken : undefined, now);
+        const { kind, proven } = this.bindKind(row.workspace_id, daemonId, typeof currentToken === 'string' ? currentToken : undefined, now);
         // Thrown inside the transaction: the install token stays unused, so the person
         // who hit this can fix it (revoke the old machine) and run the same command again.
         if (kind === 'refused') throw conflict('daemon_id_in_use');
+        if (kind === 're-enrolled' && !proven) this.onRebindWithoutProof(row.workspace_id, daemonId);
         const minted = this.mintDaemonToken(row.workspace_id, daemonId, now);
         this.q.insertEvent.run(row.workspace_id, daemonId, kind, row.id, now);
         return { token: minted.token, workspace_id: row.workspace_id, daemon_id: daemonId, expires_at: iso(minted.expires) };
@@ -136,11 +143,12 @@ export class Enrolment {
    * `re-enrolled` when the caller proved its live credential or none is live (the
    * operator revoked it, so nobody loses an identity); otherwise `refused`.
    */
-  private bindKind(workspaceId: string, daemonId: string, currentToken: string | undefined, now: number): 'enrolled' | 're-enrolled' | 'refused' {
-    if (!this.q.daemonExists.get(workspaceId, daemonId)) return 'enrolled';
-    if (!this.q.liveToken.get(workspaceId, daemonId, now)) return 're-enrolled';
+  private bindKind(workspaceId: string, daemonId: string, currentToken: string | undefined, now: number): { kind: 'enrolled' | 're-enrolled' | 'refused'; proven: boolean } {
+    if (!this.q.daemonExists.get(workspaceId, daemonId)) return { kind: 'enrolled', proven: false };
     const who = currentToken === undefined ? undefined : this.authenticateDaemon(currentToken);
-    return who && who.workspace_id === workspaceId && who.daemon_id === daemonId ? 're-enrolled' : 'refused';
+    if (who && who.workspace_id === workspaceId && who.daemon_id === daemonId) return { kind: 're-enrolled', proven: true };
+    if (!this.q.liveToken.get(workspaceId, daemonId, now)) return { kind: 're-enrolled', proven: false };
+    return { kind: 'refused', proven: false };
   }
 
   /** Revokes the daemon's current tokens and mints a new one (enrolment and rotation). */

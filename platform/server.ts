@@ -30,13 +30,14 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
   const { db, defaultWorkspaceId } = openDb(config.dataDir);
   const waiters = new ClaimWaiters();
   let publicUrl = config.publicUrl ?? '';
+  const tasks = new Tasks(db, (ws, runtime) => waiters.notify(ws, runtime));
   const app: App = {
     config,
     db,
     defaultWorkspaceId,
-    enrolment: new Enrolment(db, config.installTokenTtlMs),
+    enrolment: new Enrolment(db, config.installTokenTtlMs, (ws, daemonId) => void tasks.abandonTasksOf(ws, daemonId)),
     daemons: new Daemons(db, config.offlineAfterMs),
-    tasks: new Tasks(db, (ws, runtime) => waiters.notify(ws, runtime)),
+    tasks,
     publicUrl: () => publicUrl,
   };
   // The claim lease sweep (see Tasks.requeueExpiredClaims): requeued tasks wake claimers.

@@ -140,6 +140,12 @@ export class Tasks {
            WHERE status = 'claimed' AND claimed_at <= ?
          RETURNING id, workspace_id, runtime_name`,
       ),
+      abandoned: db.prepare(
+        `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
+                error = 'the daemon was enrolled again after its credential was revoked; this task was left unfinished'
+           WHERE workspace_id = @ws AND daemon_id = @daemon AND status IN ('claimed', 'running')
+         RETURNING id`,
+      ),
       orphans: db.prepare(
         `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
                 error = 'the daemon restarted while this task was claimed or running'
@@ -362,6 +368,18 @@ export class Tasks {
       for (const { id } of ids) this.q.revokeTokens.run(now, id);
       return { recovered: ids.length };
     })();
+  }
+
+  /**
+   * Fails every unfinished task of a daemon id that is being handed to a new enrolment
+   * without proof (it was revoked), and revokes their mat_ tokens. Runs inside the
+   * caller's transaction.
+   */
+  abandonTasksOf(workspaceId: string, daemonId: string): number {
+    const now = Date.now();
+    const ids = this.q.abandoned.all({ now, ws: workspaceId, daemon: daemonId }) as { id: string }[];
+    for (const { id } of ids) this.q.revokeTokens.run(now, id);
+    return ids.length;
   }
 
   /** One guarded state change; a terminal state revokes the task's mat_ tokens. */

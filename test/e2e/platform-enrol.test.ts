@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_TOKEN_RE, INSTALL_TOKEN_RE } from '../../api/types.js';
 import { AdminApiError } from '../../platform/admin-client.js';
-import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { rawCall, registerRaw, startPlatform, type TestPlatform } from '../helpers/platform.js';
 
 async function exchange(p: TestPlatform, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${p.url}/api/install-tokens/exchange`, {
@@ -124,14 +124,28 @@ describe('platform enrolment', () => {
     expect(listed.refused_enrolments).toBe(0);
   });
 
-  it('a daemon id whose credential the operator revoked may be enrolled again without proof', async () => {
-    const a = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-revoked' });
+  it('a daemon id whose credential the operator revoked may be enrolled again without proof, inheriting none of its unfinished tasks', async () => {
+    const rt = `rt-revoked-${process.pid}`;
+    const a = await registerRaw(p, 'd-revoked', [rt]);
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'x' });
+    const claimed = await rawCall(p, a.token, 'POST', '/api/daemon/tasks/claim', { daemon_id: 'd-revoked', runtime_ids: [a.runtimeIds[rt]], max_tasks: 1 });
+    expect(claimed.json.tasks[0].id).toBe(id);
+    const mat = claimed.json.tasks[0].auth_token as string;
+    expect((await rawCall(p, a.token, 'POST', `/api/daemon/tasks/${id}/start`)).status).toBe(200);
     await p.admin.revokeDaemon(p.workspaceId, 'd-revoked');
+
     const b = await exchange(p, { token: (await p.admin.createInstallToken(p.workspaceId)).token, daemon_id: 'd-revoked' });
     expect(b.status).toBe(200);
     const reg = { workspace_id: p.workspaceId, daemon_id: 'd-revoked', device_name: 'box', cli_version: '1', runtimes: [] };
-    expect(await daemonCall(p, a.json.token as string, '/api/daemon/register', reg)).toBe(401);
+    expect(await daemonCall(p, a.token, '/api/daemon/register', reg)).toBe(401);
     expect(await daemonCall(p, b.json.token as string, '/api/daemon/register', reg)).toBe(200);
+    // The old machine's running task is over, its mat_ dead; the new holder cannot complete it.
+    const t = await p.admin.getTask(p.workspaceId, id);
+    expect(t).toMatchObject({ status: 'failed', failure_reason: 'orphaned' });
+    expect(t.error).toContain('enrolled again after its credential was revoked');
+    expect((await rawCall(p, mat, 'GET', `/api/daemon/tasks/${id}/status`)).status).toBe(401);
+    expect(await daemonCall(p, b.json.token as string, `/api/daemon/tasks/${id}/complete`, { output: 'forged' })).toBe(200); // terminal: a no-op
+    expect((await p.admin.getTask(p.workspaceId, id)).output).toBeNull();
   });
 
   it('answers 404 for an unknown workspace', async () => {
