@@ -64,8 +64,9 @@ export interface ExchangeRequest {
 export const ExchangeResponse = Type.Object(
   {
     token: Type.String({ pattern: DAEMON_TOKEN_RE.source, mustBe: 'a daemon credential (mdt_…)' }),
-    workspace_id: Type.String({ minLength: 1 }),
-    daemon_id: Type.String(),
+    // Written to config.json and shown by install and status: ids only, no control characters.
+    workspace_id: Type.String({ pattern: SAFE_ID_RE.source, mustBe: "an id (letters, digits, '.', '_', '-')" }),
+    daemon_id: Type.String({ pattern: `^$|${SAFE_ID_RE.source}`, mustBe: "an id (letters, digits, '.', '_', '-')" }),
     expires_at: Type.Optional(Type.String()),
   },
   open,

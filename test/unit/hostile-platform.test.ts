@@ -159,6 +159,23 @@ describe('a hostile platform', () => {
     }
   });
 
+  it('an exchange answer whose workspace or daemon id carries control characters is refused (they go to config.json and the terminal)', async () => {
+    for (const bad of [{ workspace_id: 'ws\x1b]0;pwned\x07' }, { daemon_id: '../d' }]) {
+      const evil = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ token: `mdt_${'c'.repeat(40)}`, workspace_id: 'ws-1', daemon_id: 'd-1', ...bad }));
+      });
+      await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+      const c = new PlatformClient({ baseUrl: `http://127.0.0.1:${(evil.address() as AddressInfo).port}` });
+      try {
+        await expect(c.exchangeInstallToken({ token: `mit_${'d'.repeat(40)}`, daemon_id: 'd-1' })).rejects.toBeInstanceOf(BadResponse);
+      } finally {
+        await c.close();
+        evil.close();
+      }
+    }
+  });
+
   it('the client refuses to build a URL from an unsafe id', async () => {
     const c = new PlatformClient({ baseUrl: 'http://127.0.0.1:1', getToken: () => `mdt_${'b'.repeat(40)}` });
     try {
