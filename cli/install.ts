@@ -111,6 +111,7 @@ function printResult(
         device_name: c.device_name,
         workspace_id: c.workspace_id,
         daemon_id: c.daemon_id,
+        new_daemon_id: r.newDaemonId,
         platform_url: c.platform_url,
         mode: c.mode,
         config_file: r.paths.configFile,
@@ -124,7 +125,7 @@ function printResult(
   }
   const lines = [
     `${r.replaced ? 'Re-enrolled' : 'Enrolled'} this machine as "${c.device_name}" in workspace ${c.workspace_id} (${c.platform_url}).`,
-    `  daemon id    ${c.daemon_id}`,
+    `  daemon id    ${c.daemon_id}${r.newDaemonId ? ' (new: the platform has this machine\'s previous id enrolled with a credential it no longer holds; revoke that one in the platform UI)' : ''}`,
     `  config       ${r.paths.configFile}`,
     `  credential   ${r.paths.credentialsFile} (mode 0600)`,
     `  state        ${r.paths.stateDir}`,

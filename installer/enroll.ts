@@ -178,6 +178,8 @@ export interface EnrollResult {
   /** There was an enrolment before (only possible with --force). */
   replaced: AgentConfig | 'unreadable' | null;
   issuedAt: string;
+  /** The id this state dir had was enrolled with a credential this machine no longer holds: a new one was made. */
+  newDaemonId: boolean;
 }
 
 export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
@@ -220,6 +222,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const { PlatformClient } = await import('../api/client.js');
   const client: PlatformClient = new PlatformClient({ baseUrl: platformUrl, ...o.client });
   let exchanged;
+  let newDaemonId = false;
   try {
     try {
       exchanged = await client.exchangeInstallToken({ token: o.token, daemon_id: daemonId, ...(currentToken ? { current_token: currentToken } : {}) });
@@ -230,6 +233,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
       // token was not used by the refused exchange.
       try {
         daemonId = await replaceDaemonId(paths);
+        newDaemonId = true;
       } catch (e) {
         throw storeFailure(e, mode, false);
       }
@@ -256,7 +260,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   } catch (err) {
     throw storeFailure(err, mode, true);
   }
-  return { paths, config, replaced, issuedAt };
+  return { paths, config, replaced, issuedAt, newDaemonId };
 }
 
 /** The mdt_ this machine holds for `daemonId` on `platformUrl`, if readable. */

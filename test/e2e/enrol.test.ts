@@ -163,6 +163,7 @@ describe('agentd install --no-service against the reference platform', () => {
     tokensSeen.push(after.token);
     expect(after.daemon_id).not.toBe(before.daemon_id);
     expect(readFileSync(join(d.stateDir, 'daemon-id'), 'utf8').trim()).toBe(after.daemon_id);
+    expect(b.stdout).toContain(`daemon id    ${after.daemon_id} (new:`);
     // The old identity kept its credential: nobody took it over.
     const client = new PlatformClient({ baseUrl: platform.url, getToken: () => before.token });
     try {
