@@ -109,6 +109,16 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     await shot('03-daemon-online');
   });
 
+  it('an install token presented with this machine\'s daemon id is refused, and the row says so', async () => {
+    const { token } = await p.admin.createInstallToken(p.workspaceId);
+    const res = await fetch(`${p.url}/api/install-tokens/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, daemon_id: e!.daemonId }) });
+    expect(res.status).toBe(409);
+    await expect.poll(() => daemonRow().locator('.enrol-note').textContent(), { timeout: UI_TIMEOUT }).toMatch(/^1 enrolment with this id refused/);
+    expect(await daemonRow().locator('.enrol-note').isVisible()).toBe(true);
+    expect(await daemonRow().locator('.badge').textContent()).toBe('online');
+    await shot('03b-takeover-refused');
+  });
+
   it('runs tasks from the page: output, idle-watchdog failure, cancel', async () => {
     const enqueue = async (prompt: string) => {
       await page.getByLabel('Runtime').fill('command');
