@@ -427,7 +427,7 @@ export class PlatformClient {
         }
         const why = problem(spec.answer, json, 'the answer');
         if (why !== undefined) {
-          const shown = stripControl(why).slice(0, 200);
+          const shown = sanitizeText(why).slice(0, 200);
           return { ok: false, error: new BadResponse(`the platform at ${this.baseUrl} answered ${route} with JSON of an unexpected shape (${shown})`, { route, status }), retryable: false };
         }
         return { ok: true, value: spec.build ? spec.build(json) : (json as T) };
@@ -612,9 +612,4 @@ function seg(id: string): string {
     throw new BadResponse(`refusing to build a platform URL from the id ${shown}: ids must be letters, digits, '.', '_' or '-' and not start with '.'`, { route: 'client' });
   }
   return id;
-}
-
-/** A field name from a hostile answer goes into an error message: no control characters. */
-function stripControl(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'); // eslint-disable-line no-control-regex
 }
