@@ -17,7 +17,8 @@ export const command = defineCommand({
   details: 'Removes the service unit/plist, credentials.json and config.json. Keeps the logs and the state directory (task journal, work dirs, daemon id).',
   async run({ flags, positionals }, io) {
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0].slice(0, 40)}"`);
-    const target = resolveTarget(flags, io.env);
+    // Nothing installed is not an error here: uninstalling twice succeeds.
+    const target = resolveTarget(flags, io.env, process.platform, { orDefault: true });
     const say = (line: string): void => void io.stderr.write(`agentd: ${line}\n`);
     const r = await uninstall(target, { keepRegistration: Boolean(flags['keep-registration']), say });
     if (flags.json) io.stdout.write(JSON.stringify(r) + '\n');

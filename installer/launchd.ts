@@ -7,6 +7,7 @@ import { homedir as osHomedir } from 'node:os';
 import { join } from 'node:path';
 import { promises as fs } from 'node:fs';
 import { claimServiceDirs, removeServiceFile, writeServiceFile, ensureServiceDir } from '../store/service-files.js';
+import { systemPath } from '../store/paths.js';
 
 /** The sudoers drop-in of a system install (macOS): daemon user → task user only. */
 export const SUDOERS_FILE = '/etc/sudoers.d/agentd';
@@ -73,11 +74,12 @@ export class LaunchdService implements ServiceManager {
     checkUserName(this.user, 'the service user');
     this.uid = o.uid ?? (typeof process.getuid === 'function' ? process.getuid() : 0);
     this.label = `io.agentd.${o.name ?? 'agentd'}`;
-    const home = o.homedir ?? ((o.env ?? process.env).HOME || osHomedir());
+    const env = o.env ?? process.env;
+    const home = o.homedir ?? (env.HOME || osHomedir());
     const system = o.mode === 'system';
     this.domain = system ? 'system' : `gui/${this.uid}`;
-    this.unitPath = system ? join('/Library/LaunchDaemons', `${this.label}.plist`) : join(home, 'Library', 'LaunchAgents', `${this.label}.plist`);
-    this.logDir = o.paths.logDir ?? (system ? '/Library/Logs/agentd' : join(home, 'Library', 'Logs', 'agentd'));
+    this.unitPath = system ? join(systemPath('/Library/LaunchDaemons', env), `${this.label}.plist`) : join(home, 'Library', 'LaunchAgents', `${this.label}.plist`);
+    this.logDir = o.paths.logDir ?? (system ? systemPath('/Library/Logs/agentd', env) : join(home, 'Library', 'Logs', 'agentd'));
   }
 
   /** `<domain>/<label>`: what kickstart, bootout and print name. */

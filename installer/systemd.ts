@@ -5,6 +5,7 @@ import { homedir as osHomedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promises as fs } from 'node:fs';
 import { claimServiceDirs, removeServiceDropins, removeServiceFile, writeServiceFile } from '../store/service-files.js';
+import { systemPath } from '../store/paths.js';
 import { execCommand, formatCommand, toolOutput, type ExecResult } from './exec.js';
 import { readTemplate, renderTemplate } from './template.js';
 import {
@@ -86,7 +87,7 @@ export class SystemdService implements ServiceManager {
     checkUserName(this.user, 'the service user');
     const home = o.homedir ?? (env.HOME || osHomedir());
     const xdgConfig = env.XDG_CONFIG_HOME?.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
-    this.unitPath = o.mode === 'system' ? join(SYSTEM_UNIT_DIR, this.unitName) : join(xdgConfig, 'systemd', 'user', this.unitName);
+    this.unitPath = o.mode === 'system' ? join(systemPath(SYSTEM_UNIT_DIR, env), this.unitName) : join(xdgConfig, 'systemd', 'user', this.unitName);
   }
 
   render(): string {

@@ -4,6 +4,10 @@
 // Precedence: explicit option (--config-dir/--state-dir) > AGENTD_CONFIG_DIR /
 // AGENTD_STATE_DIR > the mode's defaults. Mode: option > AGENTD_MODE > 'system' for root
 // on Linux, else 'user'.
+//
+// AGENTD_TEST_SYSTEM_ROOT (tests only) moves the system defaults (/etc, /var/lib,
+// /Library, the system unit directory) under a private directory, so what this machine's
+// /etc and /var hold cannot change a test's result. Never set it in production.
 import { homedir as osHomedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -30,6 +34,12 @@ export interface AgentdPaths {
   taskHome: string;
   /** null: logs go to journald / stdout. */
   logDir: string | null;
+}
+
+/** The system path `p` (absolute), under AGENTD_TEST_SYSTEM_ROOT when a test set it. */
+export function systemPath(p: string, env: NodeJS.ProcessEnv = process.env): string {
+  const root = env.AGENTD_TEST_SYSTEM_ROOT;
+  return root && root.startsWith('/') ? join(root, p) : p;
 }
 
 export function isInstallMode(v: unknown): v is InstallMode {
@@ -76,11 +86,11 @@ export function resolvePaths(
 function defaultDirs(mode: InstallMode, platform: NodeJS.Platform, home: string, env: NodeJS.ProcessEnv): { configDir: string; stateDir: string; logDir: string | null } {
   if (platform === 'darwin') {
     // launchd has no journal: logs go to files.
-    const base = mode === 'system' ? '/Library' : join(home, 'Library');
+    const base = mode === 'system' ? systemPath('/Library', env) : join(home, 'Library');
     const support = join(base, 'Application Support', 'agentd');
     return { configDir: support, stateDir: join(support, 'state'), logDir: join(base, 'Logs', 'agentd') };
   }
-  if (mode === 'system') return { configDir: '/etc/agentd', stateDir: '/var/lib/agentd', logDir: null };
+  if (mode === 'system') return { configDir: systemPath('/etc/agentd', env), stateDir: systemPath('/var/lib/agentd', env), logDir: null };
   // XDG base directories; relative values are invalid per the spec and ignored.
   const xdgConfig = env.XDG_CONFIG_HOME?.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
   const xdgState = env.XDG_STATE_HOME?.startsWith('/') ? env.XDG_STATE_HOME : join(home, '.local', 'state');

@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/bin.js';
+import { runnerEnv } from '../helpers/env.js';
 
 function runDemo(): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     // Without AGENTD_* from the runner's environment, as a person would run it.
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AGENTD_')) env[k] = v;
+    const env = runnerEnv();
     const proc = spawn(process.execPath, [join(ROOT, 'dist', 'demo.mjs'), '--once'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout.on('data', (b: Buffer) => (out += b.toString()));

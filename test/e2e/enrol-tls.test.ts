@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENTD_CMD } from '../helpers/bin.js';
+import { systemRootEnv } from '../helpers/env.js';
 
 const MIT = 'mit_' + '5e'.repeat(20);
 const MDT = 'mdt_' + '6f'.repeat(20);
@@ -49,7 +50,7 @@ afterAll(async () => {
 
 function install(name: string, extraEnv: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: join(dir, 'home'), AGENTD_INSTALL_TOKEN: MIT, ...extraEnv };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: join(dir, 'home'), AGENTD_INSTALL_TOKEN: MIT, ...systemRootEnv(), ...extraEnv };
     const args = ['install', '--platform', url, '--no-service', '--config-dir', join(dir, name, 'etc'), '--state-dir', join(dir, name, 'state')];
     const proc = spawn(AGENTD_CMD[0]!, [...AGENTD_CMD.slice(1), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

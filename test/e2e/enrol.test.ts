@@ -10,6 +10,7 @@ import { PlatformClient } from '../../api/client.js';
 import { InstallTokenAlreadyUsed } from '../../api/errors.js';
 import { AGENTD_CMD } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { systemRootEnv } from '../helpers/env.js';
 
 let platform: TestPlatform;
 let dir: string;
@@ -39,7 +40,7 @@ interface Run {
 /** Runs the real CLI. The token travels by env or stdin, never argv. */
 function agentd(args: string[], o: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: join(dir, 'home'), AGENTD_HEALTH_ADDR: '127.0.0.1:0', ...o.env };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: join(dir, 'home'), AGENTD_HEALTH_ADDR: '127.0.0.1:0', ...systemRootEnv(), ...o.env };
     const proc = spawn(AGENTD_CMD[0]!, [...AGENTD_CMD.slice(1), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AGENTD_NODE, ROOT } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { runnerEnv } from '../helpers/env.js';
 
 const INSTALL_SH = join(ROOT, 'scripts', 'install.sh');
 const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
@@ -43,8 +44,7 @@ function sh(shell: string, script: string, env: NodeJS.ProcessEnv, timeoutMs = 6
 }
 
 function cleanEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AGENTD_') && !k.startsWith('XDG_')) env[k] = v;
+  const env = runnerEnv(Object.keys(process.env).filter((k) => k.startsWith('XDG_')));
   // The host-node artifact runs the `node` on PATH: make that the Node under test
   // (CI's second pass sets AGENTD_TEST_NODE to Node 24, the runtime agentd ships).
   return { ...env, PATH: `${dirname(AGENTD_NODE)}:${env.PATH ?? ''}`, HOME: home, ...extra };
@@ -207,10 +207,11 @@ describe.skipIf(!hasCurl)('the one-liner against the reference platform', () => 
     expect(after?.deregistered).toBe(true);
     expect(after?.online).toBe(false);
 
-    // And status now says: not running (exit 3).
+    // And status now says: not installed, with the install command (exit 3).
     const st2 = await agentd(bin, ['status'], runEnv);
     expect(st2.status).toBe(3);
-    expect(st2.stdout).toMatch(/not running/);
+    expect(st2.stderr).toMatch(/agentd is not installed on this machine/);
+    expect(st2.stderr).toContain('/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh');
   });
 
   it.skipIf(!hasDash)('re-running upgrades in place (new current, previous kept) under dash and bash', async () => {

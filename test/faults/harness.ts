@@ -9,6 +9,7 @@ import type { TaskDetail } from '../../api/types.js';
 import { AGENTD_CMD as DEFAULT_AGENTD_CMD, AGENTD_NODE } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { FaultProxy } from './proxy.js';
+import { runnerEnv } from '../helpers/env.js';
 
 /** FAULTS_AGENTD_JS runs the suite against another agentd bundle (e.g. to check a fix). */
 export const AGENTD_CMD = process.env.FAULTS_AGENTD_JS ? [AGENTD_NODE, process.env.FAULTS_AGENTD_JS] : DEFAULT_AGENTD_CMD;
@@ -29,8 +30,7 @@ export function tempDirs(prefix = 'agentd-faults-'): Dirs {
 
 /** A clean environment for agentd children: no AGENTD_* from the test runner, a temp HOME. */
 export function agentdEnv(d: { home: string }, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AGENTD_') && k !== 'NOTIFY_SOCKET') env[k] = v;
+  const env = runnerEnv(['NOTIFY_SOCKET']);
   return { ...env, HOME: d.home, AGENTD_HEALTH_ADDR: '127.0.0.1:0', ...extra };
 }
 

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENTD_CMD } from './bin.js';
 import type { TestPlatform } from './platform.js';
+import { runnerEnv } from './env.js';
 
 export interface Enrolled {
   configDir: string;
@@ -59,8 +60,7 @@ process.once('exit', () => {
 
 /** The daemon's environment: the test runner's, minus any AGENTD_* it may carry. */
 export function daemonEnv(e: { home: string }, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AGENTD_') && k !== 'NOTIFY_SOCKET' && k !== 'WATCHDOG_USEC') env[k] = v;
+  const env = runnerEnv(['NOTIFY_SOCKET', 'WATCHDOG_USEC']);
   return { ...env, HOME: e.home, XDG_CONFIG_HOME: join(e.home, '.config'), XDG_STATE_HOME: join(e.home, '.local/state'), AGENTD_HEALTH_ADDR: '127.0.0.1:0', ...extra };
 }
 

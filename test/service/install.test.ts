@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { AGENTD_JS } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { stageAgentd } from './stage.js';
+import { envWithoutSystemRoot } from '../helpers/env.js';
 
 // A real systemd boots, installs and restarts here; on a loaded 2-core machine (load 14,
 // five npm test runs beside other work) one test took longer than the default 30 s.
@@ -74,7 +75,7 @@ set -u
 out() { echo "$1=$2"; }
 p() { systemctl show -p "$1" --value agentd.service; }
 # A private /etc: useradd and the unit change this copy only.
-cp -a /etc /run/etc-copy && mount --bind /run/etc-copy /etc || exit 99
+cp -a /etc /run/etc-copy && rm -rf /run/etc-copy/agentd && mount --bind /run/etc-copy /etc || exit 99
 mkdir -p /etc/systemd/system/agentd.service.d
 printf '[Service]\\nEnvironment=AGENTD_HEALTH_ADDR=127.0.0.1:0\\nEnvironment=AGENTD_HEARTBEAT_INTERVAL=1s\\n' > /etc/systemd/system/agentd.service.d/test.conf
 out user_before "$(getent passwd agentd >/dev/null && echo yes || echo no)"
@@ -111,7 +112,7 @@ out cred_gone "$([ -e ${NS}/config/credentials.json ] && echo no || echo yes)"
 out load_state "$(p LoadState)"
 ${agentd} status ${dirs} > /dev/null; out status3_rc $?
 `;
-    const r = await runHarness(dir, script, { ...process.env, URL: platform.url, TOK1: tok1, TOK2: tok2, TOK3: tok3 });
+    const r = await runHarness(dir, script, { ...envWithoutSystemRoot(), URL: platform.url, TOK1: tok1, TOK2: tok2, TOK3: tok3 });
     if (process.env.AGENTD_TEST_VERBOSE) console.log(r.output);
     expect(r.kv, r.output).toMatchObject({
       user_before: 'no',

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENTD_JS, ROOT } from '../helpers/bin.js';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { envWithoutSystemRoot } from '../helpers/env.js';
 
 // A real systemd boots, installs and restarts here; on a loaded 2-core machine (load 14,
 // five npm test runs beside other work) one test took longer than the default 30 s.
@@ -49,7 +50,7 @@ describe.skipIf(!canRun)('the one-liner as root installs a running system servic
 set -u
 out() { echo "$1=$2"; }
 p() { systemctl show -p "$1" --value agentd.service; }
-cp -a /etc /run/etc-copy && mount --bind /run/etc-copy /etc || exit 99
+cp -a /etc /run/etc-copy && rm -rf /run/etc-copy/agentd && mount --bind /run/etc-copy /etc || exit 99
 mkdir -p /etc/systemd/system/agentd.service.d
 printf '[Service]\\nEnvironment=AGENTD_HEALTH_ADDR=127.0.0.1:0\\n' > /etc/systemd/system/agentd.service.d/test.conf
 curl -fsSL "$URL/install.sh" | AGENTD_INSTALL_TOKEN="$TOKEN" AGENTD_INSTALL_DIR=${NS}/lib AGENTD_BIN_DIR=${NS}/bin sh -s -- --name svc-oneliner --state-dir ${NS}/state
@@ -68,7 +69,7 @@ out cred_gone "$([ -e /etc/agentd/credentials.json ] && echo no || echo yes)"
     const file = join(dir, 'check.sh');
     writeFileSync(file, script);
     const r = await new Promise<{ kv: Record<string, string>; output: string }>((resolve) => {
-      const child = spawn(HARNESS, ['--no-unit', '--bind', `${dir}:${NS}`, '--', 'bash', file], { env: { ...process.env, URL: platform.url, TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(HARNESS, ['--no-unit', '--bind', `${dir}:${NS}`, '--', 'bash', file], { env: { ...envWithoutSystemRoot(), URL: platform.url, TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));

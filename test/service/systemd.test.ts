@@ -20,6 +20,7 @@ import { startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { SystemdService } from '../../installer/systemd.js';
 import { resolvePaths } from '../../store/paths.js';
 import { stageAgentd } from './stage.js';
+import { envWithoutSystemRoot } from '../helpers/env.js';
 
 // A real systemd boots, installs and restarts here; on a loaded 2-core machine (load 14,
 // five npm test runs beside other work) one test took longer than the default 30 s.
@@ -48,7 +49,7 @@ async function setup(platform: TestPlatform, extraDropin = ''): Promise<Fixture>
   const tok = await platform.admin.createInstallToken(platform.workspaceId);
   const r = spawnSync(AGENTD_CMD[0], [...AGENTD_CMD.slice(1), 'install', '--no-service', '--json', '--platform', platform.url, '--mode', 'system', '--name', 'svc-test', '--config-dir', host.configDir, '--state-dir', host.stateDir], {
     encoding: 'utf8',
-    env: { ...process.env, AGENTD_INSTALL_TOKEN: tok.token },
+    env: { ...envWithoutSystemRoot(), AGENTD_INSTALL_TOKEN: tok.token },
   });
   if (r.status !== 0) throw new Error(`enrolment failed: ${r.stderr}`);
   const daemonId = (JSON.parse(r.stdout) as { daemon_id: string }).daemon_id;
@@ -60,7 +61,7 @@ async function setup(platform: TestPlatform, extraDropin = ''): Promise<Fixture>
   chmodSync(dir, 0o700);
 
   const nsPaths = resolvePaths({ mode: 'system', configDir: `${NS_ROOT}/config`, stateDir: `${NS_ROOT}/state`, env: {} });
-  const svc = new SystemdService({ mode: 'system', paths: nsPaths, serviceUser: 'nobody', agentdCommand: stageAgentd(dir, NS_ROOT), uid: 0 });
+  const svc = new SystemdService({ mode: 'system', paths: nsPaths, serviceUser: 'nobody', agentdCommand: stageAgentd(dir, NS_ROOT), uid: 0, env: envWithoutSystemRoot() });
   const unitFile = join(dir, 'agentd.service');
   // The harness copies the unit; `nobody`'s group is nogroup on Debian.
   writeFileSync(unitFile, svc.render().replace(/^Group=nobody$/m, `Group=${spawnSync('id', ['-gn', 'nobody'], { encoding: 'utf8' }).stdout.trim()}`));
@@ -103,7 +104,7 @@ function harness(f: Fixture, script: string, timeoutMs = 60_000): Promise<{ code
   writeFileSync(scriptFile, PRELUDE + script);
   const logs = join(f.dir, 'logs');
   return new Promise((resolve) => {
-    const child = spawn(HARNESS, ['--name', 'agentd.service', '--dropin', f.dropin, '--bind', `${f.dir}:${NS_ROOT}`, '--keep-logs', logs, f.unitFile, '--', 'bash', scriptFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(HARNESS, ['--name', 'agentd.service', '--dropin', f.dropin, '--bind', `${f.dir}:${NS_ROOT}`, '--keep-logs', logs, f.unitFile, '--', 'bash', scriptFile], { env: envWithoutSystemRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));

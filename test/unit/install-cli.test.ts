@@ -14,6 +14,7 @@ import { makeInstallCommand } from '../../cli/install.js';
 import { parseCommandArgs } from '../../cli/command.js';
 import { UserError } from '../../core/errors.js';
 import { EXIT } from '../../core/exit-codes.js';
+import { systemRootEnv } from '../helpers/env.js';
 
 const MIT = 'mit_' + 'ab12'.repeat(10);
 const MDT = 'mdt_' + 'cd34'.repeat(10);
@@ -66,7 +67,7 @@ async function install(args: string[], o: { env?: NodeJS.ProcessEnv; stdin?: str
   let stdout = '';
   let stderr = '';
   const sink = (f: (s: string) => void): Writable => new Writable({ write: (c: Buffer, _e, cb) => (f(c.toString()), cb()) });
-  const env: NodeJS.ProcessEnv = { HOME: join(dir, 'home'), PATH: process.env.PATH, ...o.env };
+  const env: NodeJS.ProcessEnv = { HOME: join(dir, 'home'), PATH: process.env.PATH, ...systemRootEnv(), ...o.env };
   const stdin = o.stdin === undefined ? new PassThrough() : Readable.from([o.stdin]);
   const code = await main(['install', ...args], {
     stdout: sink((s) => (stdout += s)),

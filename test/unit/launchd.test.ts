@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { LaunchdService, parseLaunchctlPrint } from '../../installer/launchd.js';
 import { serviceManagerFor } from '../../installer/service-for.js';
 import { resolvePaths } from '../../store/paths.js';
+import { envWithoutSystemRoot } from '../helpers/env.js';
 
 const hasPython = spawnSync('python3', ['-c', 'import plistlib']).status === 0;
 
@@ -80,7 +81,7 @@ describe.skipIf(!hasPython)('launchd plist', () => {
 
   it('LaunchDaemon: system domain, /Library paths; XML special characters are escaped', () => {
     const paths = resolvePaths({ mode: 'system', platform: 'darwin', env: {}, uid: 0 });
-    const s = new LaunchdService({ mode: 'system', paths, platform: 'darwin', env, uid: 0, agentdCommand: ['/opt/a&b <x>/agentd'] });
+    const s = new LaunchdService({ mode: 'system', paths, platform: 'darwin', env: envWithoutSystemRoot(env), uid: 0, agentdCommand: ['/opt/a&b <x>/agentd'] });
     const p = parsePlist(s.render());
     expect(s.domain).toBe('system');
     expect(s.unitPath).toBe('/Library/LaunchDaemons/io.agentd.agentd.plist');

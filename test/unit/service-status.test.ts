@@ -124,7 +124,7 @@ describe('service step', () => {
 
   it('dry-run plan: the unit and the commands, in order', () => {
     const paths = resolvePaths({ mode: 'system', platform: 'linux', env: {}, uid: 0 });
-    const text = describeServicePlan('system', paths, { uid: 0, platform: 'linux', service: { agentdCommand: ['/usr/local/bin/agentd'] } });
+    const text = describeServicePlan('system', paths, { uid: 0, platform: 'linux', service: { agentdCommand: ['/usr/local/bin/agentd'], env: {} } });
     expect(text).toContain('# /etc/systemd/system/agentd.service');
     expect(text).toContain('ExecStart=/usr/local/bin/agentd run --mode system --config-dir /etc/agentd --state-dir /var/lib/agentd');
     const cmds = text.slice(text.indexOf('# commands')).split('\n').slice(1).filter(Boolean);

@@ -42,6 +42,15 @@ describe('resolvePaths', () => {
     expect(p.workRoot).toBe('/var/lib/agentd/work');
     expect(p.runtimeFile).toBe('/var/lib/agentd/daemon.json');
   });
+  it('AGENTD_TEST_SYSTEM_ROOT moves only the system defaults (tests keep off the real /etc and /var)', () => {
+    const env = { AGENTD_TEST_SYSTEM_ROOT: '/priv' };
+    expect(resolvePaths({ env, platform: 'linux', uid: 0 })).toMatchObject({ configDir: '/priv/etc/agentd', stateDir: '/priv/var/lib/agentd' });
+    expect(resolvePaths({ env, platform: 'linux', uid: 1000, homedir: '/home/u' }).configDir).toBe('/home/u/.config/agentd');
+    expect(resolvePaths({ env, platform: 'linux', mode: 'system', configDir: '/c' }).configDir).toBe('/c');
+    // This run's workers have it set, to a private directory (test/setup/system-root.ts).
+    expect(process.env.AGENTD_TEST_SYSTEM_ROOT).toMatch(/agentd-sysroot-/);
+    expect(resolvePaths({ mode: 'system', platform: 'linux' }).configDir.startsWith(process.env.AGENTD_TEST_SYSTEM_ROOT!)).toBe(true);
+  });
   it('user mode on Linux follows XDG, with the ~/.config and ~/.local/state fallbacks', () => {
     expect(resolvePaths({ env: {}, platform: 'linux', uid: 1000, homedir: '/home/u' })).toMatchObject({ mode: 'user', configDir: '/home/u/.config/agentd', stateDir: '/home/u/.local/state/agentd' });
     expect(resolvePaths({ env: { XDG_CONFIG_HOME: '/x/c', XDG_STATE_HOME: '/x/s' }, platform: 'linux', uid: 1000, homedir: '/home/u' })).toMatchObject({ configDir: '/x/c/agentd', stateDir: '/x/s/agentd' });
