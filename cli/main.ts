@@ -71,6 +71,8 @@ export function reportError(err: unknown, io: CommandIO): number {
 // Only when run as the bundle entry (not when imported by tests).
 const isEntry = process.argv[1] !== undefined && /agentd(\.mjs)?$/.test(process.argv[1]);
 if (isEntry) {
+  // `pgrep agentd`, ps and `systemctl status` show this name, not node's (or "MainThread").
+  process.title = 'agentd';
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then(
     (code) => {
       // `run` manages its own exit (signals, drain); everything else exits when done.

@@ -16,6 +16,9 @@ import { DURATION_FORMS, DURATION_PATTERN, parseDuration } from '../core/duratio
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** auto: journal when stdout is the journal (JOURNAL_STREAM), text on a terminal, else JSON. */
+export type LogFormat = 'auto' | 'json' | 'journal' | 'text';
+export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'journal', 'text'];
 
 export interface HealthAddr {
   host: string;
@@ -28,6 +31,7 @@ export interface DaemonSettings {
   /** null: the health port is disabled (AGENTD_HEALTH_ADDR=0). */
   healthAddr: HealthAddr | null;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   /** 0 disables the idle watchdog. */
   taskIdleTimeoutMs: number;
   toolIdleTimeoutMs: number;
@@ -67,6 +71,7 @@ const VARS = {
     accepted: 'HOST:PORT on a loopback address (127.0.0.1:19514, [::1]:19514, localhost:0 for any free port) or 0 to disable',
   },
   AGENTD_LOG_LEVEL: { schema: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))), default: 'info', accepted: LOG_LEVELS.join(', ') },
+  AGENTD_LOG_FORMAT: { schema: Type.Union(LOG_FORMATS.map((l) => Type.Literal(l))), default: 'auto', accepted: `${LOG_FORMATS.join(', ')} (auto: journal under systemd, text on a terminal, else json)` },
   AGENTD_TASK_IDLE_TIMEOUT: duration('30m', `${DURATION_ACCEPTED}, or 0 to disable`),
   AGENTD_TOOL_IDLE_TIMEOUT: duration('2h', `${DURATION_ACCEPTED}, or 0 to disable`),
   AGENTD_TASK_TIMEOUT: duration('2h', `${DURATION_ACCEPTED}, more than 0`),
@@ -144,6 +149,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): DaemonSettings {
     heartbeatIntervalMs: dur('AGENTD_HEARTBEAT_INTERVAL', 100),
     healthAddr: parseHealthAddr(raw.AGENTD_HEALTH_ADDR),
     logLevel: raw.AGENTD_LOG_LEVEL as LogLevel,
+    logFormat: raw.AGENTD_LOG_FORMAT as LogFormat,
     taskIdleTimeoutMs: dur('AGENTD_TASK_IDLE_TIMEOUT'),
     toolIdleTimeoutMs: dur('AGENTD_TOOL_IDLE_TIMEOUT'),
     taskTimeoutMs: dur('AGENTD_TASK_TIMEOUT', 1),

@@ -53,7 +53,7 @@ export async function runDaemon(o: RunOptions): Promise<Daemon> {
   const paths = resolvePaths({ mode: o.mode, configDir: o.configDir, stateDir: o.stateDir, env: o.env });
   const enrolment = await loadEnrolment(paths);
   refusePlainHttp(enrolment.config, settings.insecureHttp, paths.configFile);
-  const logger = createLogger({ level: settings.logLevel });
+  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat, env: o.env });
 
   let lock: StateLock;
   try {

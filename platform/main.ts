@@ -142,6 +142,7 @@ function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; re
 }
 
 async function main(): Promise<void> {
+  process.title = 'agentd-platform';
   const out = (s: string) => process.stdout.write(s + '\n');
   const err = (s: string) => process.stderr.write(s + '\n');
   let parsed: ReturnType<typeof parse>;

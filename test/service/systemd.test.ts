@@ -10,7 +10,7 @@
 // timers (heartbeat 1 s, RestartSec 1 s, WatchdogSec 4 s) and picks a free health port.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -260,4 +260,50 @@ out new_pid_differs "$([ "$(p MainPID)" != "$pid1" ] && echo yes || echo no)"
     expect(r.kv, r.output).toMatchObject({ alive_after_pings: '0', restarted: '0', ready_again: '0', new_pid_differs: 'yes' });
     expect(Number(r.kv.watchdog_logged), r.output).toBeGreaterThanOrEqual(1);
   });
+
+  it('logs: readable lines in systemctl status, journald priorities (journalctl -p warning), process title agentd', async () => {
+    const f = await fixture();
+    // Start against a dead platform URL (registration warnings), then the real one.
+    const configFile = join(f.dir, 'config', 'config.json');
+    const good = readFileSync(configFile, 'utf8');
+    writeFileSync(join(f.dir, 'config', 'config.good'), good);
+    writeFileSync(configFile, good.replace(/"platform_url": *"[^"]*"/, '"platform_url": "http://127.0.0.1:9"'));
+    const r = await harness(
+      f,
+      `
+# Type=notify: without the platform it never becomes ready, so do not wait for it.
+systemctl start --no-block agentd.service
+wait_for 20 'journalctl -u agentd.service -p warning -o cat --no-pager | grep -q "registration failed (attempt 2)"'; out warned $?
+cp ${NS_ROOT}/config/config.good ${NS_ROOT}/config/config.json
+timeout 30 systemctl restart agentd.service || exit 1
+wait_for 15 '[ "$(readyz)" = 200 ]'; out ready $?
+out comm "$(ps -o comm= -p "$(p MainPID)")"
+out pgrep "$([ "$(pgrep -x agentd)" = "$(p MainPID)" ] && echo yes || echo no)"
+echo '--- systemctl status'
+SYSTEMD_COLORS=0 systemctl status agentd.service --no-pager -l -n 6 | sed 's/^/S| /'
+echo '--- journalctl -p warning'
+journalctl -u agentd.service -p warning --no-pager -o short-iso | sed 's/^/W| /'
+echo '--- priorities'
+journalctl -u agentd.service -o json --output-fields=PRIORITY,MESSAGE --no-pager | sed 's/^/J| /'
+`,
+    );
+    if (process.env.AGENTD_TEST_VERBOSE) console.log(r.output);
+    expect(r.kv, r.output).toMatchObject({ warned: '0', ready: '0', comm: 'agentd', pgrep: 'yes' });
+    const lines = (tag: string): string[] => r.output.split('\n').filter((l) => l.startsWith(`${tag}| `)).map((l) => l.slice(3));
+    const status = lines('S');
+    const warnings = lines('W');
+    const prio = lines('J').map((l) => {
+      const e = JSON.parse(l) as { PRIORITY: string; MESSAGE: unknown };
+      return `${e.PRIORITY} ${typeof e.MESSAGE === 'string' ? e.MESSAGE : Buffer.from(e.MESSAGE as number[]).toString()}`;
+    });
+    // systemctl status: the daemon's messages as a person reads them, not pino JSON.
+    expect(status.join('\n'), r.output).toMatch(/agentd\[\d+\]: state registering → ready: .* event=state from=registering to=ready/);
+    expect(status.join('\n')).not.toContain('{"level"');
+    // journalctl -p warning: the registration warnings (priority 4), none of the info lines.
+    expect(warnings.some((l) => /agentd\[\d+\]: registration failed \(attempt 1\): .* event=register_failed attempt=1/.test(l)), r.output).toBe(true);
+    expect(warnings.some((l) => /→ ready/.test(l)), r.output).toBe(false);
+    expect(prio.some((l) => /^4 registration failed \(attempt 1\)/.test(l)), r.output).toBe(true);
+    expect(prio.some((l) => /^6 state registering → ready/.test(l)), r.output).toBe(true);
+  }, 90_000);
 });
+

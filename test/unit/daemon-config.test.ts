@@ -34,6 +34,7 @@ describe('loadSettings', () => {
       heartbeatIntervalMs: 15_000,
       healthAddr: { host: '127.0.0.1', port: 19514 },
       logLevel: 'info',
+      logFormat: 'auto',
       taskIdleTimeoutMs: 1_800_000,
       toolIdleTimeoutMs: 7_200_000,
       taskTimeoutMs: 7_200_000,
