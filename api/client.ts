@@ -98,6 +98,8 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Total tries including the first (overrides the route's default). */
   attempts?: number;
+  /** Called with each answer's status and Date header (`agentd doctor` measures clock skew). */
+  onAnswer?: (a: { status: number; date: string | undefined }) => void;
 }
 
 type RetryClass = 'none' | 'safe' | 'terminal' | 'exchange';
@@ -406,6 +408,10 @@ export class PlatformClient {
 
       const status = res.statusCode;
       const ok = status >= 200 && status < 300;
+      if (o.onAnswer) {
+        const d = res.headers.date;
+        o.onAnswer({ status, date: Array.isArray(d) ? d[0] : d });
+      }
       let text: string;
       try {
         text = await readCapped(res.body, ok ? this.maxBodyBytes : MAX_ERROR_BODY_BYTES, !ok);

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: Loader }> = {
   status: { summary: "Show the service's and the daemon's state", load: () => import('./status.js') as Promise<{ command: Command }> },
   restart: { summary: 'Restart the service', load: () => import('./restart.js') as Promise<{ command: Command }> },
   uninstall: { summary: 'Stop the service, deregister and remove credentials', load: () => import('./uninstall.js') as Promise<{ command: Command }> },
+  doctor: { summary: 'Check this machine and say what to fix', load: () => import('./doctor.js') as Promise<{ command: Command }> },
   credentials: { summary: 'Replace the daemon credential (reads it from stdin)', load: () => import('./credentials.js') as Promise<{ command: Command }> },
 };
 

@@ -42,6 +42,8 @@ export interface ServiceManager {
 
 export interface ServiceState {
   installed: boolean;
+  /** Starts at boot (systemd UnitFileState enabled), when the manager says. */
+  enabled?: boolean;
   /** systemd ActiveState (active, activating, deactivating, inactive, failed) or launchd's state. */
   active: string;
   sub: string;

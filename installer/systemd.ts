@@ -181,7 +181,7 @@ export class SystemdService implements ServiceManager {
   }
 
   async state(): Promise<ServiceState> {
-    const props = ['LoadState', 'ActiveState', 'SubState', 'MainPID', 'Result', 'ExecMainStatus', 'ExecMainCode', 'NRestarts', 'StateChangeTimestamp', 'ActiveEnterTimestamp'];
+    const props = ['LoadState', 'UnitFileState', 'ActiveState', 'SubState', 'MainPID', 'Result', 'ExecMainStatus', 'ExecMainCode', 'NRestarts', 'StateChangeTimestamp', 'ActiveEnterTimestamp'];
     const r = await this.ctl$('show', '--timestamp=unix', ...props.map((p) => `--property=${p}`), this.unitName);
     const installed = await this.isInstalled();
     if (r.code !== 0) return { installed, active: 'unknown', sub: toolOutput(r) };
@@ -191,6 +191,7 @@ export class SystemdService implements ServiceManager {
     const code = Number(kv.ExecMainCode);
     return {
       installed: installed || kv.LoadState === 'loaded',
+      ...(kv.UnitFileState ? { enabled: kv.UnitFileState === 'enabled' || kv.UnitFileState === 'enabled-runtime' } : {}),
       active: kv.ActiveState ?? 'unknown',
       sub: kv.SubState ?? '',
       ...(since ? { since } : {}),
