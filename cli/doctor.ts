@@ -4,8 +4,8 @@
 // prints them.
 import pc from 'picocolors';
 import { defineCommand } from './command.js';
-import { UsageError } from './errors.js';
-import { EXIT } from './exit-codes.js';
+import { UsageError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { TARGET_FLAGS, resolveTarget, type Target } from '../installer/target.js';
 import type { CheckResult } from './doctor/check.js';
 import { checkFiles } from './doctor/files.js';

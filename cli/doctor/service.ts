@@ -3,7 +3,7 @@
 import { gatherStatus } from '../../installer/status.js';
 import type { Target } from '../../installer/target.js';
 import { INSTALL_COMMAND } from '../../installer/target.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT } from '../../core/exit-codes.js';
 import { errText, fail, pass, type CheckResult } from './check.js';
 
 const EXIT_NAMES: Record<number, string> = { [EXIT.CONFIG]: 'configuration error', [EXIT.REVOKED]: 'credential revoked', [EXIT.CANTCREAT]: 'cannot write a file', [EXIT.TEMPFAIL]: 'another daemon holds the lock', [EXIT.SOFTWARE]: 'a bug' };

@@ -12,7 +12,8 @@ export const FLOORS: readonly (readonly string[])[] = [['cli'], ['daemon', 'inst
 export const TASKS_SEAM = { dir: 'daemon/tasks/', seam: 'daemon/tasks-seam.ts', contract: 'daemon/tasks/types.ts' } as const;
 
 /** Packages only one folder may import (the one HTTP client, the one database). */
-export const PACKAGE_OWNERS: Readonly<Record<string, string>> = { undici: 'api', 'better-sqlite3': 'platform' };
+export const PACKAGE_OWNERS: Readonly<Record<string, string>> = { undici: 'api', 'better-sqlite3': 'platform', // the doctor's host facts only: never in the daemon's start-up path
+  systeminformation: 'cli' };
 
 export interface ImportEdge {
   from: string; // repo-relative path, forward slashes
