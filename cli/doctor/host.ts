@@ -37,7 +37,7 @@ export async function checkDisk(stateDir: string, o: { sudo: string }): Promise<
   // Some filesystems (btrfs, some FUSE) report no inode counts: nothing to judge.
   if (st.files > 0) {
     const inodes = `${st.ffree.toLocaleString('en-US')} of ${st.files.toLocaleString('en-US')} inodes free`;
-    out.push(st.ffree < MIN_FREE_INODES || st.ffree / st.files < MIN_FREE_FRACTION ? fail('disk.inodes', 'inodes', `${inodes}: below ${MIN_FREE_INODES.toLocaleString('en-US')} or 5%`, `${o.sudo}find ${shellQuote(stateDir)} -xdev -type f | cut -d/ -f1-6 | sort | uniq -c | sort -n | tail   (the folders with the most files)`) : pass('disk.inodes', 'inodes', inodes));
+    out.push(st.ffree < MIN_FREE_INODES || st.ffree / st.files < MIN_FREE_FRACTION ? fail('disk.inodes', 'inodes', `${inodes}: below ${MIN_FREE_INODES.toLocaleString('en-US')} or 5%`, `${o.sudo}du -x --inodes ${shellQuote(stateDir)}/* | sort -n | tail   (the folders with the most files; remove what is not needed)`) : pass('disk.inodes', 'inodes', inodes));
   } else out.push(pass('disk.inodes', 'inodes', 'not reported by this filesystem'));
   return out;
 }

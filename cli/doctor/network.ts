@@ -116,7 +116,7 @@ export async function checkPlatform(platformUrl: URL, token: string | null, env:
   const https = platformUrl.protocol === 'https:';
   // Through a proxy, the machine resolves and connects to the proxy, not the platform.
   const hop = proxy ? proxy.url : platformUrl;
-  const hopName = proxy ? `proxy ${hop.host}` : hop.host;
+  const hopName = proxy ? `proxy ${hop.hostname}` : hop.hostname;
   const host = hop.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(hop.port || (hop.protocol === 'https:' ? 443 : 80));
   const netFix = `curl -v ${platformUrl.origin}/   (from this machine; check the URL in config.json, firewalls${proxy ? ' and the proxy' : ', HTTPS_PROXY/NO_PROXY'})`;
@@ -179,8 +179,10 @@ export async function checkPlatform(platformUrl: URL, token: string | null, env:
   if (!a) out.push(fail('platform.clock', 'clock skew', 'not measured: no answer from the platform', netFix));
   else if (!a.date || Number.isNaN(Date.parse(a.date))) out.push(pass('platform.clock', 'clock skew', 'not measured: the platform sent no Date header'));
   else {
-    // Date has one-second resolution: the true skew is within ±1 s of this.
-    const skew = Math.round((a.at - Date.parse(a.date)) / 1000);
+    // Date is truncated to the second: the platform's clock read between Date and Date+1 s,
+    // so a difference within [0, 1] s is no skew at all.
+    const raw = (a.at - Date.parse(a.date)) / 1000;
+    const skew = raw >= -0.5 && raw <= 1.5 ? 0 : Math.round(raw - 0.5);
     const text = skew === 0 ? 'in step with the platform (±1 s)' : `this machine is ${Math.abs(skew)} s ${skew > 0 ? 'ahead of' : 'behind'} the platform`;
     out.push(Math.abs(skew) <= MAX_SKEW_S ? pass('platform.clock', 'clock skew', text) : fail('platform.clock', 'clock skew', `${text} (more than ${MAX_SKEW_S} s)`, 'sudo timedatectl set-ntp true   (or: sudo chronyc makestep)'));
   }
