@@ -10,7 +10,7 @@
 // timers (heartbeat 1 s, RestartSec 1 s, WatchdogSec 4 s) and picks a free health port.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -305,5 +305,29 @@ journalctl -u agentd.service -o json --output-fields=PRIORITY,MESSAGE --no-pager
     expect(prio.some((l) => /^4 registration failed \(attempt 1\)/.test(l)), r.output).toBe(true);
     expect(prio.some((l) => /^6 state registering → ready/.test(l)), r.output).toBe(true);
   }, 90_000);
+
+  it('agentd doctor on a healthy machine: every check passes, exit 0', async () => {
+    const f = await fixture();
+    const agentd = stageAgentd(f.dir, NS_ROOT).map((a) => `'${a}'`).join(' ');
+    // The fake claude/codex CLIs, so the runtimes check has agents to find.
+    cpSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'bin'), join(f.dir, 'fixtures'), { recursive: true });
+    const r = await harness(
+      f,
+      `
+systemctl enable agentd.service >/dev/null 2>&1
+timeout 30 systemctl start agentd.service || exit 1
+wait_for 15 '[ "$(readyz)" = 200 ]' || exit 1
+PATH=${NS_ROOT}/fixtures:$PATH ${agentd} doctor --mode system --config-dir ${NS_ROOT}/config --state-dir ${NS_ROOT}/state | sed 's/^/D| /'
+PATH=${NS_ROOT}/fixtures:$PATH ${agentd} doctor --mode system --config-dir ${NS_ROOT}/config --state-dir ${NS_ROOT}/state > /dev/null; out doctor_rc $?
+`,
+    );
+    if (process.env.AGENTD_TEST_VERBOSE) console.log(r.output);
+    const text = r.output.split('\n').filter((l) => l.startsWith('D| ')).map((l) => l.slice(3)).join('\n');
+    expect(r.kv.doctor_rc, r.output).toBe('0');
+    expect(text).toMatch(/All \d+ checks passed\./);
+    expect(text).toMatch(/✓ service active\s+active \(running\), pid \d+/);
+    expect(text).toMatch(/✓ service enabled/);
+    expect(text).not.toContain('✗');
+  }, 60_000);
 });
 
