@@ -57,6 +57,13 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
       io.stdout.write(commandHelp(command));
       return EXIT.OK;
     }
+    // The CLI's AGENTD_* input, checked before any work: with env-schema, loaded here only,
+    // since `run` (whose start-up time counts) checks it itself without ajv, and `doctor`
+    // reports a bad value as one of its checks.
+    if (name !== 'run' && name !== 'doctor') {
+      const [{ checkCliEnv }, { envSchemaChecker }] = await Promise.all([import('./env.js'), import('../core/env-schema-settings.js')]);
+      checkCliEnv(io.env, envSchemaChecker);
+    }
     return await command.run(args, io);
   } catch (err) {
     return reportError(err, io);

@@ -17,6 +17,7 @@ export const command = defineCommand({
     'Settings (environment; durations: 500ms, 90s, 30m, 2h or plain seconds):',
     '  AGENTD_HEARTBEAT_INTERVAL  15s     AGENTD_HEALTH_ADDR     127.0.0.1:19514 (0 disables)',
     '  AGENTD_LOG_LEVEL           info    AGENTD_MAX_TASKS       number of CPUs',
+    '  AGENTD_LOG_FORMAT          auto (journal under systemd, text on a terminal, else json)',
     '  AGENTD_TASK_IDLE_TIMEOUT   30m     AGENTD_TOOL_IDLE_TIMEOUT 2h',
     '  AGENTD_TASK_TIMEOUT        2h      AGENTD_KILL_GRACE      10s',
     '  AGENTD_POLL_INTERVAL       30s     AGENTD_DRAIN_TIMEOUT   30s',
@@ -27,7 +28,8 @@ export const command = defineCommand({
   async run({ flags, positionals }, io) {
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0].slice(0, 40)}"`);
     if (flags.mode !== undefined && !isInstallMode(flags.mode)) throw new UsageError(`--mode must be "system" or "user" (got "${flags.mode.slice(0, 40)}")`);
-    const { runDaemon } = await import('../daemon/main.js');
+    const [{ runDaemon }, { checkCliEnv }, { typeboxChecker }] = await Promise.all([import('../daemon/main.js'), import('./env.js'), import('../daemon/config.js')]);
+    checkCliEnv(io.env, typeboxChecker);
     // Start-up failures are AgentdErrors; cli/error-message.ts prints them.
     await runDaemon({ configDir: flags['config-dir'], stateDir: flags['state-dir'], mode: flags.mode as 'system' | 'user' | undefined, env: io.env });
     // Running: the process lives until a signal; daemon/main.ts owns the exit code.

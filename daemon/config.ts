@@ -1,17 +1,17 @@
 // The daemon's settings from the environment (AGENTD_*), on top of config.json and
-// credentials.json (store/). One table declares each variable: its TypeBox schema (the
-// shape a value must have), its default, and the words a person reads when it is wrong.
+// credentials.json (store/). One table (core/settings.ts pieces) declares each variable:
+// its TypeBox schema, its default, and the words a person reads when it is wrong.
 //
-// Why TypeBox's Value.Check and not env-schema: both take the same JSON schema, but
-// env-schema pulls in ajv, which costs ~28 ms of a 250 ms start-to-ready budget even
-// bundled (measured here: env-schema load 27–29 ms vs TypeBox 1.6 ms, Node 20, esbuild
-// bundle), and its messages ("env/X must match pattern …") name neither the accepted
-// forms nor the value. The schema below is plain JSON schema, so swapping in env-schema
-// later is a one-line change.
+// Checked here with TypeBox's Value.Check, not env-schema: both take this same JSON
+// schema, but env-schema loads ajv, which costs ~30 ms of the 200 ms start-to-ready budget
+// even bundled (bench/settings-load.mjs). Commands where start-up time does not matter
+// (`agentd doctor`, the CLI's AGENTD_* input, the platform) check the same table with
+// env-schema (core/env-schema-settings.ts) and read the same messages.
 import { availableParallelism } from 'node:os';
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from '../core/errors.js';
+import { invalidSetting, rawSettings, settingsSchema, type SettingSpec, type SettingsChecker } from '../core/settings.js';
 import { DURATION_FORMS, DURATION_PATTERN, parseDuration } from '../core/durations.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -54,16 +54,12 @@ const DURATION_ACCEPTED = `a duration such as ${DURATION_FORMS}, at most 8760h`;
 /** One year: longer is surely a typo, and deadlines must stay valid Dates (/status prints them). */
 export const MAX_DURATION_MS = 8760 * 3_600_000;
 
-interface VarSpec {
-  schema: TSchema;
-  default: string;
-  accepted: string;
-}
+type VarSpec = SettingSpec & { default: string };
 
 const duration = (def: string, accepted = DURATION_ACCEPTED): VarSpec => ({ schema: Type.String({ pattern: DURATION_PATTERN }), default: def, accepted });
 const count = (def: string): VarSpec => ({ schema: Type.String({ pattern: '^[1-9][0-9]{0,3}$' }), default: def, accepted: 'a whole number from 1 to 9999' });
 
-const VARS = {
+export const DAEMON_SETTINGS = {
   AGENTD_HEARTBEAT_INTERVAL: duration('15s', `${DURATION_ACCEPTED}, at least 100ms`),
   AGENTD_HEALTH_ADDR: {
     schema: Type.String({ pattern: '^(0|(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5})$' }),
@@ -84,18 +80,28 @@ const VARS = {
   AGENTD_INSECURE_HTTP: { schema: Type.Union([Type.Literal('0'), Type.Literal('1')]), default: '0', accepted: '1 (accept a plain http:// platform URL to another host) or 0' },
 } satisfies Record<string, VarSpec>;
 
+const VARS = DAEMON_SETTINGS;
 type VarName = keyof typeof VARS;
 const PER_RUNTIME_PREFIX = 'AGENTD_MAX_TASKS_';
 
 /** The JSON schema of the daemon's environment (every variable optional, strings). */
-export const EnvSchema = Type.Object(Object.fromEntries(Object.entries(VARS).map(([k, v]) => [k, Type.Optional(v.schema)])));
+export const EnvSchema = settingsSchema(VARS);
 
-function bad(name: string, value: string, accepted: string): ConfigError {
-  // Values of AGENTD_* variables are never secrets; cap the length so a pasted blob
-  // cannot flood the journal.
-  const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
-  return new ConfigError(name, `${name}=${JSON.stringify(shown)} is not valid: expected ${accepted}`);
-}
+const bad = (name: string, value: string, accepted: string): ConfigError => invalidSetting(name, value, accepted);
+
+/** The daemon's checker: TypeBox, ~2 ms to load (see the header). */
+export const typeboxChecker: SettingsChecker = (table, env) => {
+  const raw = rawSettings(table, env);
+  const schema = table === VARS ? EnvSchema : settingsSchema(table);
+  if (!Value.Check(schema, raw)) {
+    const first = Value.Errors(schema, raw).First();
+    const name = first?.path.split('/')[1] ?? '';
+    const spec = table[name];
+    if (spec) throw bad(name, raw[name] ?? '', spec.accepted);
+    throw new ConfigError('environment', `the AGENTD_* environment is not valid: ${first?.message ?? 'unknown error'}`);
+  }
+  return raw;
+};
 
 const LOOPBACK_HOSTS = new Set(['localhost', '::1', '[::1]']);
 function isLoopback(host: string): boolean {
@@ -117,19 +123,8 @@ function parseHealthAddr(value: string): HealthAddr | null {
  * Reads and checks every AGENTD_* setting. Throws ConfigError (exit 78) naming the first
  * bad variable, its value and what is accepted.
  */
-export function loadSettings(env: NodeJS.ProcessEnv): DaemonSettings {
-  const raw: Record<string, string> = {};
-  for (const [name, spec] of Object.entries(VARS) as [VarName, VarSpec][]) {
-    const v = env[name];
-    raw[name] = v === undefined || v.trim() === '' ? spec.default : v.trim();
-  }
-  if (!Value.Check(EnvSchema, raw)) {
-    const first = Value.Errors(EnvSchema, raw).First();
-    const name = (first?.path.split('/')[1] ?? '') as VarName;
-    const spec = VARS[name];
-    if (spec) throw bad(name, raw[name], spec.accepted);
-    throw new ConfigError('environment', `the AGENTD_* environment is not valid: ${first?.message ?? 'unknown error'}`);
-  }
+export function loadSettings(env: NodeJS.ProcessEnv, check: SettingsChecker = typeboxChecker): DaemonSettings {
+  const raw = check(VARS, env) as Record<VarName, string>;
   const dur = (name: VarName, min = 0): number => {
     const ms = parseDuration(raw[name]);
     if (ms === null || ms < min || ms > MAX_DURATION_MS) throw bad(name, raw[name], VARS[name].accepted);

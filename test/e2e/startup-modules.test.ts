@@ -1,0 +1,68 @@
+// What the daemon loads between start and ready, read from the running bundle: no chunk of
+// ajv / env-schema (settings are checked with TypeBox) and none of systeminformation (the
+// doctor's host facts only). esbuild marks each bundled file with a `// node_modules/<pkg>/`
+// comment, so a loaded chunk that contains one carries that package. `agentd doctor` is the
+// control: it loads both, so the check can fail.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AGENTD_JS, AGENTD_NODE, ROOT } from '../helpers/bin.js';
+import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { daemonEnv, enrollDaemon, type Enrolled } from '../helpers/daemon.js';
+
+const HOOK = join(ROOT, 'test', 'fixtures', 'module-log-hook.mjs');
+const HEAVY = ['ajv', 'env-schema', 'systeminformation'];
+
+/** The packages (of HEAVY) bundled into the chunks a module log names. */
+function heavyPackagesIn(log: string): string[] {
+  const found = new Set<string>();
+  for (const url of readFileSync(log, 'utf8').split('\n')) {
+    if (!url.startsWith('file://') || !url.includes('/dist/')) continue;
+    const text = readFileSync(fileURLToPath(url), 'utf8');
+    for (const p of HEAVY) if (text.includes(`// node_modules/${p}/`)) found.add(p);
+  }
+  return [...found].sort();
+}
+
+function run(e: Enrolled, args: string[], log: string, until?: (out: string) => boolean): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(AGENTD_NODE, ['--import', HOOK, AGENTD_JS, ...args], { env: daemonEnv(e, { AGENTD_TEST_MODULE_LOG: log, AGENTD_LOG_FORMAT: 'json' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (until?.(out)) child.kill('SIGTERM');
+    });
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', () => resolve(out));
+  });
+}
+
+describe('modules on the daemon start-up path', () => {
+  let platform: TestPlatform;
+  let e: Enrolled;
+  beforeAll(async () => {
+    platform = await startPlatform();
+    e = await enrollDaemon(platform, { name: 'modules' });
+  });
+  afterAll(async () => {
+    await platform?.stop();
+    await e?.remove();
+  });
+
+  it('agentd run reaches ready without ajv, env-schema or systeminformation', async () => {
+    const log = join(e.stateDir, '..', 'run-modules.log');
+    const out = await run(e, ['run', '--config-dir', e.configDir, '--state-dir', e.stateDir], log, (o) => /"to":"ready"/.test(o));
+    expect(out).toMatch(/"to":"ready"/);
+    expect(existsSync(log)).toBe(true);
+    expect(heavyPackagesIn(log)).toEqual([]);
+    rmSync(log);
+  });
+
+  it('control: agentd doctor loads all three (the check sees them when they are there)', async () => {
+    const log = join(e.stateDir, '..', 'doctor-modules.log');
+    await run(e, ['doctor', '--mode', 'user', '--config-dir', e.configDir, '--state-dir', e.stateDir], log);
+    expect(heavyPackagesIn(log)).toEqual(HEAVY);
+  });
+});
