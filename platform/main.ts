@@ -1,7 +1,7 @@
 // agentd-platform: the reference platform (docs/protocol.md), for tests, the demo and small
 // self-hosted fleets.
 //
-//   agentd-platform serve --data DIR [--host 127.0.0.1] [--port 0] [--ready-file F]
+//   agentd-platform serve --data DIR [--env-file FILE] [--host 127.0.0.1] [--port 0] [--ready-file F]
 //     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--offline-after 45s] [--claim-lease 30s]
 //     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
 //
@@ -17,6 +17,8 @@ import { ensureDir, writeFileAtomic } from '../store/atomic.js';
 import type { PlatformConfig } from './app.js';
 import { startPlatformServer } from './server.js';
 import { DURATION_FORMS, parseDuration } from '../core/durations.js';
+import { ConfigError } from '../core/errors.js';
+import { loadPlatformSettings, type PlatformEnvSettings } from './settings.js';
 
 const USAGE = `Usage: agentd-platform serve --data DIR [options]
 
@@ -38,9 +40,17 @@ Options:
   --install-script FILE      script served as /install.sh (default: scripts/install.sh)
   --web-dir DIR              operator web page (default: dist/web)
 
-Environment:
+  --env-file FILE            read the settings below from FILE too (KEY=value lines, as in
+                             a systemd EnvironmentFile=); the environment wins over it
+
+Environment (a flag wins over its variable):
   AGENTD_PLATFORM_ADMIN_TOKEN  admin bearer token; when unset one is generated on first
                                start, printed once, and kept in DIR/admin-token (0600).
+  AGENTD_PLATFORM_DATA, _HOST, _PORT, _PUBLIC_URL, _INSTALL_TOKEN_TTL, _OFFLINE_AFTER,
+  _CLAIM_LEASE: as --data, --host, --port, --public-url, --install-token-ttl,
+                               --offline-after, --claim-lease
+  AGENTD_PLATFORM_LONG_POLL=false, AGENTD_PLATFORM_LOG_REQUESTS=true: as --no-long-poll,
+                               --log-requests
 `;
 
 const EX_USAGE = 64;
@@ -62,8 +72,7 @@ function duration(flag: string, value: string | undefined, fallback: number): nu
   return ms;
 }
 
-async function adminToken(dataDir: string, env: NodeJS.ProcessEnv, log: (s: string) => void): Promise<string> {
-  const fromEnv = env.AGENTD_PLATFORM_ADMIN_TOKEN?.trim();
+async function adminToken(dataDir: string, fromEnv: string | undefined, log: (s: string) => void): Promise<string> {
   if (fromEnv) return fromEnv;
   const file = join(dataDir, 'admin-token');
   if (existsSync(file)) {
@@ -81,7 +90,7 @@ async function adminToken(dataDir: string, env: NodeJS.ProcessEnv, log: (s: stri
   return t;
 }
 
-function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; readyFile?: string } {
+function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformConfig, 'adminToken'>; readyFile?: string; adminToken?: string } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -101,6 +110,7 @@ function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; re
       artifacts: { type: 'string' },
       'install-script': { type: 'string' },
       'web-dir': { type: 'string' },
+      'env-file': { type: 'string' },
     },
   });
   if (values.help) {
@@ -108,10 +118,13 @@ function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; re
     process.exit(0);
   }
   if (positionals[0] !== 'serve' || positionals.length > 1) throw new UsageError('expected the subcommand `serve`');
-  if (!values.data) throw new UsageError('--data DIR is required');
-  const port = values.port === undefined ? 0 : Number(values.port);
+  // The environment (and --env-file) first; flags override it below.
+  const fromEnv: PlatformEnvSettings = loadPlatformSettings(env, values['env-file'] === undefined ? undefined : resolve(values['env-file']));
+  const data = values.data ?? fromEnv.dataDir;
+  if (!data) throw new UsageError('--data DIR is required (or AGENTD_PLATFORM_DATA)');
+  const port = values.port === undefined ? fromEnv.port : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${JSON.stringify(values.port)}: expected 0-65535`);
-  let publicUrl = values['public-url'];
+  let publicUrl = values['public-url'] ?? fromEnv.publicUrl;
   if (publicUrl !== undefined) {
     try {
       const u = new URL(publicUrl);
@@ -124,16 +137,17 @@ function parse(argv: string[]): { config: Omit<PlatformConfig, 'adminToken'>; re
   const dist = distDir();
   return {
     readyFile: values['ready-file'],
+    ...(fromEnv.adminToken ? { adminToken: fromEnv.adminToken } : {}),
     config: {
-      host: values.host ?? '127.0.0.1',
+      host: values.host ?? fromEnv.host,
       port,
-      dataDir: resolve(values.data),
+      dataDir: resolve(data),
       publicUrl,
-      installTokenTtlMs: duration('install-token-ttl', values['install-token-ttl'], 15 * 60_000),
-      offlineAfterMs: duration('offline-after', values['offline-after'], 45_000),
-      claimLeaseMs: values['claim-lease'] === '0' ? 0 : duration('claim-lease', values['claim-lease'], 30_000),
-      longPoll: !values['no-long-poll'],
-      logRequests: values['log-requests'] === true,
+      installTokenTtlMs: duration('install-token-ttl', values['install-token-ttl'], fromEnv.installTokenTtlMs),
+      offlineAfterMs: duration('offline-after', values['offline-after'], fromEnv.offlineAfterMs),
+      claimLeaseMs: values['claim-lease'] === '0' ? 0 : duration('claim-lease', values['claim-lease'], fromEnv.claimLeaseMs),
+      longPoll: values['no-long-poll'] ? false : fromEnv.longPoll,
+      logRequests: values['log-requests'] === true || fromEnv.logRequests,
       artifactsDir: resolve(values.artifacts ?? join(dist, 'artifacts')),
       installScript: resolve(values['install-script'] ?? join(dist, '..', 'scripts', 'install.sh')),
       webDir: resolve(values['web-dir'] ?? join(dist, 'web')),
@@ -147,17 +161,21 @@ async function main(): Promise<void> {
   const err = (s: string) => process.stderr.write(s + '\n');
   let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parse(process.argv.slice(2));
+    parsed = parse(process.argv.slice(2), process.env);
   } catch (e) {
     err(`agentd-platform: ${e instanceof Error ? e.message : String(e)}`);
+    if (e instanceof ConfigError) {
+      if (e.hint) err(e.hint);
+      process.exit(EX_CONFIG);
+    }
     err('Run `agentd-platform --help` for usage.');
     process.exit(EX_USAGE);
   }
-  const { config: base, readyFile } = parsed;
+  const { config: base, readyFile, adminToken: envAdminToken } = parsed;
   let config: PlatformConfig;
   try {
     await ensureDir(base.dataDir, 0o700);
-    config = { ...base, adminToken: await adminToken(base.dataDir, process.env, out) };
+    config = { ...base, adminToken: await adminToken(base.dataDir, envAdminToken, out) };
   } catch (e) {
     err(`agentd-platform: cannot use the data directory ${base.dataDir}: ${e instanceof Error ? e.message : String(e)}`);
     err('Pass a writable directory with --data DIR.');
