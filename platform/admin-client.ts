@@ -1,6 +1,9 @@
 // The operator's API client (fetch-based, no dependencies): used by tests, the demo,
-// the benchmarks and the web page's logic. Errors are AdminApiError with the HTTP
-// status and the platform's `error` string; never a token in a message.
+// the benchmarks and the web page's logic. Every failure is an AdminApiError: the HTTP
+// status and the platform's `error` string, or status 0 when no complete answer came
+// (unreachable, reset mid-body, no headers within the timeout); a 2xx whose body is not
+// JSON is one too, never a silent undefined. Never a token in a message.
+// test/unit/admin-client.test.ts produces those edges with nock.
 import type {
   ConnectionInfo,
   DaemonSummary,
@@ -13,14 +16,27 @@ import type {
 
 export class AdminApiError extends Error {
   constructor(
+    /** 0: no complete answer (see `error`). */
     readonly status: number,
-    /** The platform's `error` field (e.g. "task not found"), or the status text. */
+    /** The platform's `error` field (e.g. "task not found"), the status text, or what went wrong on the way. */
     readonly error: string,
     readonly route: string,
+    cause?: unknown,
   ) {
-    super(`${route} → ${status}: ${error}`);
+    super(`${route} → ${status === 0 ? 'no answer' : status}: ${error}`, cause === undefined ? undefined : { cause });
     this.name = 'AdminApiError';
   }
+}
+
+/** Default bound on one call, headers and body (the web page polls every 2 s; tests must not hang on a stuck peer). */
+export const ADMIN_TIMEOUT_MS = 30_000;
+
+/** ECONNREFUSED / ECONNRESET / UND_ERR_SOCKET… from fetch's TypeError, or its message. */
+function causeCode(e: unknown): string {
+  const c = (e as { cause?: { code?: unknown; message?: unknown } }).cause;
+  if (c && typeof c.code === 'string') return c.code;
+  if (c && typeof c.message === 'string') return c.message;
+  return e instanceof Error ? e.message : String(e);
 }
 
 export interface TaskPage {
@@ -36,31 +52,49 @@ export class AdminClient {
   constructor(
     baseUrl: string,
     private readonly adminToken: string,
+    private readonly timeoutMs = ADMIN_TIMEOUT_MS,
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const route = `${method} ${path.split('?')[0]}`;
-    const res = await fetch(this.baseUrl + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.adminToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    const timedOut = (): string => `no answer within ${this.timeoutMs / 1000} s`;
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.adminToken}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (e) {
+      throw new AdminApiError(0, signal.aborted ? timedOut() : `cannot reach the platform at ${this.baseUrl} (${causeCode(e)})`, route, e);
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      throw new AdminApiError(0, signal.aborted ? `${timedOut()} (the body stalled after HTTP ${res.status})` : `the connection broke off in the middle of the answer (HTTP ${res.status}, ${causeCode(e)})`, route, e);
+    }
     let json: unknown;
+    let parsed = true;
     try {
       json = text === '' ? undefined : JSON.parse(text);
     } catch {
-      json = undefined;
+      parsed = false;
     }
     if (!res.ok) {
-      const err = (json as { error?: unknown } | undefined)?.error;
-      throw new AdminApiError(res.status, typeof err === 'string' ? err : res.statusText, route);
+      // A proxy's or load balancer's HTML error page: the status text, not the markup.
+      const err = parsed ? (json as { error?: unknown } | undefined)?.error : undefined;
+      throw new AdminApiError(res.status, typeof err === 'string' ? err : res.statusText || `HTTP ${res.status}`, route);
     }
+    // Never quote the body: a cut-off answer may hold half a token.
+    if (!parsed) throw new AdminApiError(res.status, `the answer is not JSON (${text.length} bytes of ${res.headers.get('content-type') ?? 'no content type'})`, route);
     return json as T;
   }
 

@@ -53,6 +53,7 @@ function describe(err: unknown, what: string): string {
   if (err instanceof AdminApiError) {
     if (err.status === 401)
       return `${what}: the platform refused the admin token (HTTP 401: ${err.error}). Sign in with the token agentd-platform printed when it first started (it is also in <data dir>/admin-token).`;
+    if (err.status === 0) return `${what} failed: ${err.error}. Check that agentd-platform is running; this page keeps retrying every 2 s.`;
     const hint = err.status === 404 ? ' It may have been removed; the lists refresh every 2 s.' : '';
     return `${what} failed: ${err.error} (HTTP ${err.status}).${hint}`;
   }
