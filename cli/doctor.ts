@@ -53,7 +53,7 @@ export async function runDoctor(target: Target, env: NodeJS.ProcessEnv): Promise
   const service = await checkService(target, { sudo });
   checks.push(...service);
   const installed = service.some((c) => c.id === 'service.installed' && c.ok);
-  checks.push((await checkHealth(target, env, { sudo, serviceInstalled: installed })).check);
+  checks.push((await checkHealth(target, env, { sudo, serviceInstalled: installed, platformUrl: files.config?.platform_url })).check);
   let url: URL | null = null;
   if (files.config) url = new URL(files.config.platform_url);
   checks.push(checkProxy(url, env));

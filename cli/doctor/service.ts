@@ -35,13 +35,14 @@ export async function checkService(t: Target, o: { sudo: string }): Promise<Chec
   return out;
 }
 
-export async function checkHealth(t: Target, env: NodeJS.ProcessEnv, o: { sudo: string; serviceInstalled: boolean }): Promise<{ check: CheckResult; state: string | null }> {
+export async function checkHealth(t: Target, env: NodeJS.ProcessEnv, o: { sudo: string; serviceInstalled: boolean; platformUrl?: string }): Promise<{ check: CheckResult; state: string | null }> {
   const r = await gatherStatus(t, env);
   const start = o.serviceInstalled ? `${o.sudo}agentd restart` : 'agentd run';
   if (!r.running) return { check: fail('daemon.health', 'health port', `no daemon answers: ${r.reason}`, start), state: null };
   const state = typeof r.daemon?.state === 'string' ? r.daemon.state : 'unknown';
   const where = `${r.health_url}: ${state}${r.reason ? `: ${r.reason}` : ''}`;
   if (r.ready) return { check: pass('daemon.health', 'health port', where), state };
-  const fix = state === 'revoked' ? `agentd credentials set < FILE   (or re-enrol: ${INSTALL_COMMAND} -s -- --force)` : state === 'degraded' ? 'see the platform checks below' : r.service?.logs ?? start;
+  const install = o.platformUrl ? INSTALL_COMMAND.replace('<platform>', o.platformUrl.replace(/\/+$/, '')) : INSTALL_COMMAND;
+  const fix = state === 'revoked' ? `agentd credentials set < FILE   (or re-enrol: ${install} -s -- --force)` : state === 'degraded' ? 'see the platform checks below' : r.service?.logs ?? start;
   return { check: fail('daemon.health', 'health port', where, fix), state };
 }
