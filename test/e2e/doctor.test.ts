@@ -4,7 +4,7 @@
 // with the command that fixes it, while the unrelated checks stay green.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AGENTD_CMD, ROOT } from '../helpers/bin.js';
@@ -155,5 +155,57 @@ describe('agentd doctor without an install', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('agentd doctor over TLS (a loopback HTTPS platform whose certificate comes from a CA made here)', () => {
+  let dir: string;
+  let server: import('node:https').Server;
+  let e: Enrolled;
+  beforeAll(async () => {
+    const { createServer } = await import('node:https');
+    dir = mkdtempSync(join(tmpdir(), 'agentd-doctor-tls-'));
+    const openssl = (args: string[]): void => void spawnSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=agentd doctor test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
+    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+    openssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '1', '-extfile', 'ext.cnf']);
+    // Answers the doctor's credential probe as the platform does for an unknown task.
+    server = createServer({ key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.pem')) }, (_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"error":"task not found"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    const configDir = join(dir, 'config');
+    mkdirSync(configDir, { mode: 0o700 });
+    writeFileSync(join(configDir, 'config.json'), JSON.stringify({ platform_url: url, workspace_id: 'ws-tls', daemon_id: 'd-tls', device_name: 'tls-box', mode: 'user' }), { mode: 0o600 });
+    writeFileSync(join(configDir, 'credentials.json'), JSON.stringify({ token: 'mdt_' + '7a'.repeat(20), daemon_id: 'd-tls', workspace_id: 'ws-tls', issued_at: '2026-12-01T00:00:00Z' }), { mode: 0o600 });
+    e = { home: join(dir, 'home'), configDir, stateDir: join(dir, 'state'), daemonId: 'd-tls', remove: async () => undefined };
+  });
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('without the CA: TLS fails naming the verify error and the NODE_EXTRA_CA_CERTS fix; with it: TLS and the credential pass', async () => {
+    const without = await report(e);
+    expect(without.byId['platform.tls'].ok, without.text).toBe(false);
+    expect(without.byId['platform.tls'].detail).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/);
+    // The runner may carry its own NODE_EXTRA_CA_CERTS (a system bundle): named either way.
+    expect(without.byId['platform.tls'].detail).toMatch(/CA in use: system CA store( \+ NODE_EXTRA_CA_CERTS=\S+)?$/);
+    expect(without.byId['platform.tls'].fix).toMatch(/Environment=NODE_EXTRA_CA_CERTS=/);
+    const ca = join(dir, 'ca.pem');
+    const j = await new Promise<string>((resolve) => {
+      const child = spawn(AGENTD_CMD[0], [...AGENTD_CMD.slice(1), 'doctor', '--json', '--mode', 'user', '--config-dir', e.configDir, '--state-dir', e.stateDir], { env: daemonEnv(e, { NODE_EXTRA_CA_CERTS: ca }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('close', () => resolve(out));
+    });
+    const byId = Object.fromEntries((JSON.parse(j) as Report).checks.map((c) => [c.id, c]));
+    expect(byId['platform.tls'], j).toMatchObject({ ok: true });
+    expect(byId['platform.tls'].detail).toMatch(new RegExp(`certificate 127\\.0\\.0\\.1 from agentd doctor test CA, valid until .*; trusted by the system CA store \\+ NODE_EXTRA_CA_CERTS=${ca}`));
+    expect(byId['platform.credential']).toMatchObject({ ok: true });
   });
 });
