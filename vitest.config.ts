@@ -3,8 +3,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // System paths under a private directory for the whole run (see the file).
-    globalSetup: ['test/setup/system-root.ts'],
+    // System paths under a private directory of each test file's own (see the file).
+    setupFiles: ['test/setup/system-root.ts'],
     // The fault suite runs on its own, one file at a time (`npm run test:faults` sets
     // RUN_FAULTS=1): its timing checks would otherwise measure its neighbours.
     exclude: [...configDefaults.exclude, ...(process.env.RUN_FAULTS === '1' ? [] : ['test/faults/**'])],

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { AGENTD_JS } from '../helpers/bin.js';
 import { allMessages, startPlatform, type TestPlatform } from '../helpers/platform.js';
 import { stageAgentd } from './stage.js';
+import { envWithoutSystemRoot } from '../helpers/env.js';
 
 const HARNESS = join(dirname(fileURLToPath(import.meta.url)), 'systemd-harness.sh');
 const probe = spawnSync(HARNESS, ['--probe'], { encoding: 'utf8' });
@@ -57,7 +58,7 @@ describe.skipIf(!canRun)('task isolation of a system install under a real system
 set -u
 out() { echo "$1=$2"; }
 p() { systemctl show -p "$1" --value agentd.service; }
-cp -a /etc /run/etc-copy && mount --bind /run/etc-copy /etc || exit 99
+cp -a /etc /run/etc-copy && rm -rf /run/etc-copy/agentd && mount --bind /run/etc-copy /etc || exit 99
 mkdir -p /etc/systemd/system/agentd.service.d
 printf '[Service]\\nEnvironment=AGENTD_HEALTH_ADDR=127.0.0.1:0\\nEnvironment=AGENTD_HEARTBEAT_INTERVAL=1s\\n' > /etc/systemd/system/agentd.service.d/test.conf
 AGENTD_INSTALL_TOKEN="$TOK1" ${agentd} install --platform "$URL" --name svc-isolation ${dirs} > ${NS}/install.txt 2>&1; out install_rc $?
@@ -87,7 +88,7 @@ ${agentd} uninstall ${dirs} > /dev/null 2>&1; out uninstall_rc $?
     writeFileSync(join(dir, 'check.sh'), script);
     let output = '';
     const child = spawn(HARNESS, ['--no-unit', '--bind', `${dir}:${NS}`, '--keep-logs', join(dir, 'logs'), '--', 'bash', join(dir, 'check.sh')], {
-      env: { ...process.env, URL: platform.url, TOK1: tok1, TOK2: tok2 },
+      env: { ...envWithoutSystemRoot(), URL: platform.url, TOK1: tok1, TOK2: tok2 },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));

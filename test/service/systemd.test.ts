@@ -317,6 +317,8 @@ journalctl -u agentd.service -o json --output-fields=PRIORITY,MESSAGE --no-pager
 systemctl enable agentd.service >/dev/null 2>&1
 timeout 30 systemctl start agentd.service || exit 1
 wait_for 15 '[ "$(readyz)" = 200 ]' || exit 1
+# The service user here is nobody, not agentd: say so, as root reads only files it or root owns.
+export AGENTD_SERVICE_USER=nobody
 PATH=${NS_ROOT}/fixtures:$PATH ${agentd} doctor --mode system --config-dir ${NS_ROOT}/config --state-dir ${NS_ROOT}/state | sed 's/^/D| /'
 PATH=${NS_ROOT}/fixtures:$PATH ${agentd} doctor --mode system --config-dir ${NS_ROOT}/config --state-dir ${NS_ROOT}/state > /dev/null; out doctor_rc $?
 `,

@@ -47,7 +47,7 @@ describe('resolvePaths', () => {
     expect(resolvePaths({ env, platform: 'linux', uid: 0 })).toMatchObject({ configDir: '/priv/etc/agentd', stateDir: '/priv/var/lib/agentd' });
     expect(resolvePaths({ env, platform: 'linux', uid: 1000, homedir: '/home/u' }).configDir).toBe('/home/u/.config/agentd');
     expect(resolvePaths({ env, platform: 'linux', mode: 'system', configDir: '/c' }).configDir).toBe('/c');
-    // This run's workers have it set, to a private directory (test/setup/system-root.ts).
+    // Every test file has it set, to a private directory of its own (test/setup/system-root.ts).
     expect(process.env.AGENTD_TEST_SYSTEM_ROOT).toMatch(/agentd-sysroot-/);
     expect(resolvePaths({ mode: 'system', platform: 'linux' }).configDir.startsWith(process.env.AGENTD_TEST_SYSTEM_ROOT!)).toBe(true);
   });
