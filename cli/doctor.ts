@@ -57,7 +57,7 @@ export async function runDoctor(target: Target, env: NodeJS.ProcessEnv): Promise
   let url: URL | null = null;
   if (files.config) url = new URL(files.config.platform_url);
   checks.push(checkProxy(url, env));
-  if (url) checks.push(...(await checkPlatform(url, files.credentials?.token ?? null, env)));
+  if (url) checks.push(...(await checkPlatform(url, files.credentials?.token ?? null, env, { insecureHttp: files.config?.insecure_http === true })));
   else checks.push(fail('platform', 'platform', 'not checked: no platform URL (config.json is missing or invalid)', 'see the config file check above'));
   checks.push(...(await checkDisk(target.paths.stateDir, { sudo })));
   checks.push(await checkRuntimes(env, { serviceKind: target.service?.kind ?? null }));

@@ -8,6 +8,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { PlatformClient } from '../../api/client.js';
 import { NotFound, PlatformError, Unauthorized } from '../../api/errors.js';
+import { isPlainHttpRemote } from '../../api/plain-http.js';
 import { INSTALL_COMMAND } from '../../installer/target.js';
 import { errText, fail, pass, withTimeout, type CheckResult } from './check.js';
 
@@ -110,7 +111,7 @@ function tlsProbe(host: string, port: number, servername: string): Promise<PeerC
 
 const code = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? '';
 
-export async function checkPlatform(platformUrl: URL, token: string | null, env: NodeJS.ProcessEnv, o: { now?: () => number } = {}): Promise<CheckResult[]> {
+export async function checkPlatform(platformUrl: URL, token: string | null, env: NodeJS.ProcessEnv, o: { now?: () => number; insecureHttp?: boolean } = {}): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const proxy = proxyFor(platformUrl, env);
   const https = platformUrl.protocol === 'https:';
@@ -139,7 +140,10 @@ export async function checkPlatform(platformUrl: URL, token: string | null, env:
     }
   }
   const ca = env.NODE_EXTRA_CA_CERTS ? `system CA store + NODE_EXTRA_CA_CERTS=${env.NODE_EXTRA_CA_CERTS}` : 'system CA store';
-  if (!https) out.push(pass('platform.tls', 'TLS', `not used: ${platformUrl.origin} is plain http`));
+  // The daemon refuses plain http to another host unless accepted by name (daemon/main.ts).
+  if (!https && isPlainHttpRemote(platformUrl.toString()) && !o.insecureHttp && env.AGENTD_INSECURE_HTTP !== '1') {
+    out.push(fail('platform.tls', 'TLS', `not used: ${platformUrl.origin} is plain http to another machine, which the daemon refuses (the credential would travel unencrypted)`, `agentd install --force --platform https://${platformUrl.host}   (or accept the risk: AGENTD_INSECURE_HTTP=1 for the service)`));
+  } else if (!https) out.push(pass('platform.tls', 'TLS', `not used: ${platformUrl.origin} is plain http${isPlainHttpRemote(platformUrl.toString()) ? ' (accepted by insecure_http / AGENTD_INSECURE_HTTP)' : ' on this machine'}`));
   else if (proxy) out.push(pass('platform.tls', 'TLS', `through the proxy (tunnelled; the credential check below verifies it with the ${ca})`));
   else if (reachable) {
     try {
