@@ -1,6 +1,6 @@
 // The credential state machine on its own, with real files: strikes, the re-read, the
 // revocation (logged once, with the commands), the watch, recovery, removal and SIGHUP.
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -36,7 +36,8 @@ function fixture() {
     return state;
   };
   const until = async (pred: () => boolean): Promise<void> => {
-    for (let i = 0; i < 400 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
+    // A bound, not a timing check: 30 s for what takes milliseconds on a quiet machine.
+    for (let i = 0; i < 1200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
     expect(pred()).toBe(true);
   };
   return { dir, paths, cred, lines, events, make, until, close: () => (state?.close(), rmSync(dir, { recursive: true, force: true })) };
@@ -94,8 +95,11 @@ describe('CredentialState', () => {
     await f.until(() => (s.lastPollAt ?? 0) > before + 100); // at least two polls saw it
     expect(f.events).toEqual(['revoked:heartbeat']);
     // A new token in a file others can read: refused, with the chmod.
-    writeFileSync(f.paths.credentialsFile, JSON.stringify(f.cred(tok('c'))));
-    chmodSync(f.paths.credentialsFile, 0o644);
+    // Renamed into place already 0644, so no reader can see it readable-but-0600 first.
+    const insecure = `${f.paths.credentialsFile}.insecure`;
+    writeFileSync(insecure, JSON.stringify(f.cred(tok('c'))));
+    chmodSync(insecure, 0o644);
+    renameSync(insecure, f.paths.credentialsFile);
     await f.until(() => f.lines.some((l) => l.event === 'credential_unusable'));
     expect(String(f.lines.find((l) => l.event === 'credential_unusable')?.msg)).toMatch(/Run: chmod 600 /);
     expect(s.phase).toBe('revoked');
