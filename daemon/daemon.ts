@@ -198,7 +198,10 @@ export class Daemon {
       this.lifecycle.transition('ready', `registered ${this.#runtimes.length} runtime(s): ${names}`);
       this.heartbeat.start();
       this.#enrichDeviceFacts();
-      await this.#startTasks();
+      // First registration: create the task manager and its one claim loop. Any later
+      // one (heartbeat 404, new credential): the same loop, told the ids changed.
+      if (this.#tasks) this.#tasks.runtimesChanged();
+      else await this.#startTasks();
     } catch (err) {
       this.#log.error({ err }, 'registration failed unexpectedly');
     } finally {
@@ -258,7 +261,10 @@ export class Daemon {
         try {
           const res = await this.client.register(this.#registerBody(), { signal: this.#root.signal, timeoutMs: REGISTER_TIMEOUT_MS, attempts: 1 });
           if (res.runtimes.map((r) => r.id).join(',') === this.#runtimes.map((r) => r.id).join(',')) this.#log.debug({ event: 'device_facts_sent' }, 'device facts sent');
-          else this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
+          else {
+            this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
+            this.#tasks?.runtimesChanged();
+          }
         } catch (err) {
           this.#log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not send device facts; the next registration will');
         }

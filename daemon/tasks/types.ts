@@ -91,6 +91,10 @@ export interface TaskManager {
   drain(timeoutMs: number, reason: FailureReason): Promise<void>;
   /** Stop every running task now with `reason` (revoked credential, second signal). */
   cancelAll(reason: FailureReason): Promise<void>;
+  /** The platform said work is waiting (WebSocket `daemon:task_available`): claim now. */
+  taskAvailable(): void;
+  /** The runtime list was replaced (re-registration): drop a claim on old ids, claim with the new ones. */
+  runtimesChanged(): void;
   running(): RunningTaskInfo[];
   stats(): TaskStats;
 }
