@@ -296,6 +296,7 @@ export class Daemon {
       statusPollMs: STATUS_POLL_MS,
       workdirRetentionMs: s.workdirRetentionMs,
       taskUser: s.taskUser,
+      daemonPort: this.#health ? Number(new URL(this.#health.url).port) : null,
     });
     this.#tasks = tm;
     // Orphans first: recover-orphans fails the tasks the platform thinks this daemon

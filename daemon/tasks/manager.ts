@@ -392,6 +392,7 @@ class Manager implements TaskManager {
       killGraceMs: this.o.killGraceMs,
       statusPollMs: this.o.statusPollMs,
       claimedAt,
+      daemonPort: this.o.daemonPort ?? null,
       // One output budget for the daemon, shared by its slots: memory stays bounded
       // however many tasks flood at once.
       highWaterBytes: Math.max(256 * 1024, Math.min(1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),

@@ -36,6 +36,8 @@ export interface TaskManagerOptions {
   workdirRetentionMs: number;
   /** Run every task as this user (AGENTD_TASK_USER; a system install sets it). Null: the daemon's user. */
   taskUser?: string | null;
+  /** The health port, handed to agents as MULTICA_DAEMON_PORT (null: the port is disabled). */
+  daemonPort?: number | null;
 }
 
 /** What /status shows of one running task. */
