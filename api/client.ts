@@ -69,6 +69,7 @@ import {
   type ProgressRequest,
   type RegisterRequest,
 } from './types.js';
+import { ControlChannel, type ControlChannelOptions } from './control-channel.js';
 import { CLIENT_CAPABILITIES, type SessionRequest, type UsageRequest } from './task-context.js';
 import { VERSION } from './version.js';
 
@@ -329,6 +330,15 @@ export class PlatformClient {
 
   deregister(body: DeregisterRequest, o: CallOptions = {}): Promise<void> {
     return this.voidCall('/api/daemon/deregister', body, 'safe', o);
+  }
+
+  /**
+   * The WebSocket control channel on this platform, with this client's credential,
+   * identity headers and (proxy-aware) dispatcher. Not started: call start().
+   */
+  controlChannel(o: Omit<ControlChannelOptions, 'baseUrl' | 'getToken' | 'headers' | 'dispatcher'>): ControlChannel {
+    const { accept: _accept, ...headers } = this.headers;
+    return new ControlChannel({ ...o, baseUrl: this.baseUrl, getToken: this.getToken, headers, dispatcher: this.dispatcher });
   }
 
   /** Closes the keep-alive pool (only when this client created it; an injected dispatcher belongs to the caller). */

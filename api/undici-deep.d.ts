@@ -23,3 +23,8 @@ declare module 'undici/lib/api/index.js' {
   };
   export default api;
 }
+
+declare module 'undici/lib/web/websocket/websocket.js' {
+  import type { WebSocket as UndiciWebSocket } from 'undici';
+  export const WebSocket: typeof UndiciWebSocket;
+}

@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import { PlatformClient } from '../api/client.js';
 import { Backoff, sleep } from '../api/backoff.js';
-import { Unauthorized, type NotFound } from '../api/errors.js';
+import { NotFound, Unauthorized } from '../api/errors.js';
 import type { RegisterRequest, RegisteredRuntime, RuntimeInfo } from '../api/types.js';
 import { VERSION } from '../api/version.js';
 import type { AgentdPaths } from '../store/paths.js';
@@ -26,6 +26,7 @@ import type { Enrolment } from './credentials.js';
 import { currentDeviceInfo, gatherRichDeviceInfo } from './device.js';
 import { EXIT } from '../core/exit-codes.js';
 import { HealthPortInUse, startHealthServer, type HealthServer, type HealthSource } from './health.js';
+import { ControlLink } from './control.js';
 import { HeartbeatLoop } from './heartbeat.js';
 import { Lifecycle } from './lifecycle.js';
 import { healthDoc, metricsText, statusDoc, type Snapshot } from './report.js';
@@ -66,6 +67,8 @@ export class Daemon {
   #localRuntimes: RuntimeInfo[] = [];
   #machinery: Promise<TaskMachinery> | null = null;
   #tasks: TaskManager | null = null;
+  /** The WebSocket control channel (null until the first registration, or when AGENTD_WEBSOCKET=off). */
+  #control: ControlLink | null = null;
   #health: HealthServer | null = null;
   #lastRegisterAttemptAt: number | null = null;
   #registering = false;
@@ -103,6 +106,7 @@ export class Daemon {
       onFailure: (err) => this.#onHeartbeatFailed(err),
       onUnauthorized: (err) => this.#onUnauthorized(err, 'heartbeat'),
       onRuntimeUnknown: (err) => this.#onRuntimeUnknown(err),
+      covered: (id) => this.#control?.covers(id) ?? false,
     });
     this.lifecycle.onChange((c) => {
       if (c.to === 'ready' && !this.#announcedReady) {
@@ -202,6 +206,8 @@ export class Daemon {
       // one (heartbeat 404, new credential): the same loop, told the ids changed.
       if (this.#tasks) this.#tasks.runtimesChanged();
       else await this.#startTasks();
+      if (this.#control) this.#control.runtimesChanged();
+      else this.#startControl();
     } catch (err) {
       this.#log.error({ err }, 'registration failed unexpectedly');
     } finally {
@@ -305,6 +311,22 @@ export class Daemon {
     if (!this.lifecycle.isShuttingDown()) tm.start();
   }
 
+  /** The WebSocket control channel, once registered: claim wake-ups and heartbeats over it. */
+  #startControl(): void {
+    if (!this.#o.settings.webSocket || this.#control || this.lifecycle.isShuttingDown()) return;
+    this.#control = new ControlLink({
+      open: (o) => this.client.controlChannel(o),
+      runtimeIds: () => this.#runtimes.map((r) => r.id),
+      heartbeatIntervalMs: this.#o.settings.heartbeatIntervalMs,
+      logger: this.#log,
+      onTaskAvailable: () => this.#tasks?.taskAvailable(),
+      onAck: () => this.#onHeartbeatOk(),
+      onRuntimeGone: (id) =>
+        this.#onRuntimeUnknown(new NotFound(`the platform says runtime ${id} is gone (WebSocket heartbeat ack)`, { route: 'WS daemon:heartbeat', status: 404, platformError: 'runtime not found' })),
+    });
+    this.#control.start();
+  }
+
   // ------------------------------------------------------------------ heartbeat outcomes
 
   #onHeartbeatOk(): void {
@@ -332,6 +354,11 @@ export class Daemon {
 
   #onRevoked(where: string): void {
     this.lifecycle.transition('revoked', `the platform refused the daemon credential twice (${where}): it was revoked or rotated`);
+    // The control channel would only be refused with this credential: the next
+    // registration (a new credential) opens a new one.
+    const control = this.#control;
+    this.#control = null;
+    void control?.stop();
     if (this.#tasks && this.#tasks.running().length > 0) {
       // They could not report anyway: every call with this credential fails.
       void this.#tasks.cancelAll('runtime_offline').catch((err: unknown) => this.#log.warn({ err }, 'cancelling tasks after revocation failed'));
@@ -412,6 +439,7 @@ export class Daemon {
     // Heartbeats go on while tasks drain: the platform must not think we are gone.
     await this.#tasks?.drain(s.drainTimeoutMs, 'daemon_shutdown');
     this.#root.abort(new Error('daemon stopping'));
+    await this.#control?.stop();
     await this.heartbeat.stop();
     if (this.#runtimes.length > 0 && !wasRevoked) {
       try {
@@ -441,6 +469,7 @@ export class Daemon {
     this.#closed = true;
     this.#root.abort(new Error('daemon closed'));
     this.#cred.close();
+    await this.#control?.stop().catch(() => undefined);
     await this.heartbeat.stop().catch(() => undefined);
     await this.#health?.close().catch(() => undefined);
     await removeRuntimeInfo(this.#o.paths, process.pid).catch((err: unknown) => this.#log.warn({ err }, 'could not remove daemon.json'));
