@@ -127,7 +127,9 @@ export class ControlChannel {
     const min = this.#o.minBackoffMs ?? WS_MIN_BACKOFF_MS;
     const max = this.#o.maxBackoffMs ?? WS_MAX_BACKOFF_MS;
     const resetAfter = this.#o.resetAfterMs ?? WS_RESET_AFTER_MS;
-    const { WebSocket } = await import('undici/lib/web/websocket/websocket.js');
+    // A CommonJS module: Node's loader names its exports, esbuild's bundle hands them over as `default`.
+    const mod = await import('undici/lib/web/websocket/websocket.js');
+    const WebSocket = mod.WebSocket ?? mod.default.WebSocket;
     let backoff = min;
     while (!signal.aborted) {
       this.#restartNow = false;

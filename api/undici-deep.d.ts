@@ -26,5 +26,7 @@ declare module 'undici/lib/api/index.js' {
 
 declare module 'undici/lib/web/websocket/websocket.js' {
   import type { WebSocket as UndiciWebSocket } from 'undici';
-  export const WebSocket: typeof UndiciWebSocket;
+  export const WebSocket: typeof UndiciWebSocket | undefined;
+  const cjs: { WebSocket: typeof UndiciWebSocket };
+  export default cjs;
 }

@@ -72,6 +72,7 @@ export class Daemon {
   #health: HealthServer | null = null;
   #lastRegisterAttemptAt: number | null = null;
   #registering = false;
+  #registerAgain = false;
   #announcedReady = false;
   #enrichScheduled = false;
   #stopping: Promise<void> | null = null;
@@ -193,21 +194,30 @@ export class Daemon {
 
   /** Register (retrying), then ready: heartbeats, orphan recovery, claiming. Never throws. */
   async #registerAndRun(): Promise<void> {
-    if (this.#registering) return;
+    // A request to register while a registration is under way (a heartbeat 404 while the
+    // first one still recovers orphans) is not dropped: the running one goes round again.
+    // Dropping it left the daemon in `registering` with its heartbeat stopped, for ever.
+    if (this.#registering) {
+      this.#registerAgain = true;
+      return;
+    }
     this.#registering = true;
     try {
-      const ok = await this.#registerLoop();
-      if (!ok || this.lifecycle.isShuttingDown()) return;
-      const names = this.#runtimes.map((r) => r.name).join(', ');
-      this.lifecycle.transition('ready', `registered ${this.#runtimes.length} runtime(s): ${names}`);
-      this.heartbeat.start();
-      this.#enrichDeviceFacts();
-      // First registration: create the task manager and its one claim loop. Any later
-      // one (heartbeat 404, new credential): the same loop, told the ids changed.
-      if (this.#tasks) this.#tasks.runtimesChanged();
-      else await this.#startTasks();
-      if (this.#control) this.#control.runtimesChanged();
-      else this.#startControl();
+      do {
+        this.#registerAgain = false;
+        const ok = await this.#registerLoop();
+        if (!ok || this.lifecycle.isShuttingDown()) return;
+        const names = this.#runtimes.map((r) => r.name).join(', ');
+        this.lifecycle.transition('ready', `registered ${this.#runtimes.length} runtime(s): ${names}`);
+        this.heartbeat.start();
+        this.#enrichDeviceFacts();
+        // First registration: create the task manager and its one claim loop. Any later
+        // one (heartbeat 404, new credential): the same loop, told the ids changed.
+        if (this.#tasks) this.#tasks.runtimesChanged();
+        else await this.#startTasks();
+        if (this.#control) this.#control.runtimesChanged();
+        else this.#startControl();
+      } while (this.#registerAgain && !this.lifecycle.isShuttingDown() && this.lifecycle.state !== 'revoked');
     } catch (err) {
       this.#log.error({ err }, 'registration failed unexpectedly');
     } finally {
