@@ -1,6 +1,7 @@
 // Task work directories under <stateDir>/work/<task id>: created 0700 when a task
 // starts, stamped when it finishes, removed by housekeeping after the retention time.
-import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ensureDir } from './atomic.js';
 import { SAFE_ID_RE } from '../api/types.js';
@@ -56,23 +57,25 @@ export async function removeStaleWorkDirs(workRoot: string, olderThanMs: number,
 
 /**
  * Writes files into a task's work dir (the brief files of a Multica-shaped task).
- * Scratch data, re-created for every task: plain writes, no fsync (four fsyncs would
- * sit between the claim and the agent's start). A path may not leave the work dir. A
- * file with `block` markers that already exists keeps its own text: the marked block is
- * replaced, or appended when there is none.
+ * Scratch data, re-created for every task: no fsync, and synchronous calls on purpose:
+ * a dozen small writes into a fresh local directory take well under a millisecond
+ * inline, while as a dozen thread-pool round trips they added 2–48 ms between the claim
+ * and the agent's start on a loaded 2-core machine (bench/multica-ws.mjs). A path may not
+ * leave the work dir. A file with `block` markers that already exists keeps its own
+ * text: the marked block is replaced, or appended when there is none.
  */
-export async function writeWorkFiles(dir: string, files: ReadonlyArray<{ path: string; content: string; block?: { begin: string; end: string } }>): Promise<void> {
+export function writeWorkFiles(dir: string, files: ReadonlyArray<{ path: string; content: string; block?: { begin: string; end: string } }>): void {
   const root = resolve(dir);
   for (const f of files) {
     const target = resolve(root, f.path);
     if (!target.startsWith(root + sep)) throw new Error(`${f.path} is outside the work directory`);
-    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     let data = f.content;
     if (f.block) {
       const block = `${f.block.begin}\n${f.content.replace(/\n+$/, '')}\n${f.block.end}\n`;
       let existing: string | null = null;
       try {
-        existing = await readFile(target, 'utf8');
+        existing = readFileSync(target, 'utf8');
       } catch {
         // no such file: the block is the whole file
       }
@@ -86,6 +89,6 @@ export async function writeWorkFiles(dir: string, files: ReadonlyArray<{ path: s
             : existing.slice(0, start) + block + (end < 0 ? '' : existing.slice(end + f.block.end.length).replace(/^\n/, ''));
       }
     }
-    await writeFile(target, data, { mode: 0o644 });
+    writeFileSync(target, data, { mode: 0o644 });
   }
 }

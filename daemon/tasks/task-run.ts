@@ -183,7 +183,7 @@ export class TaskRun {
     }
     if (prepared.files.length > 0) {
       try {
-        await writeWorkFiles(workDir, prepared.files);
+        writeWorkFiles(workDir, prepared.files);
       } catch (err) {
         stopLease();
         this.started = this.callStart();

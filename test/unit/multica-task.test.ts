@@ -108,14 +108,14 @@ describe('brief files', () => {
     dir = mkdtempSync(join(tmpdir(), 'agentd-brief-'));
     writeFileSync(join(dir, 'CLAUDE.md'), '# Repo rules\nUse tabs.\n');
     const c = readTaskContext(task({ workspace_context: 'Ship on Fridays.', handoff_note: 'start small' }));
-    await writeWorkFiles(dir, briefFiles(c, 'CLAUDE.md'));
+    writeWorkFiles(dir, briefFiles(c, 'CLAUDE.md'));
     const once = readFileSync(join(dir, 'CLAUDE.md'), 'utf8');
     expect(once.startsWith('# Repo rules\nUse tabs.\n')).toBe(true);
     expect(once).toContain('**Reviewer** (id `ag-1`)');
     expect(once).toContain('Be terse.');
     expect(once).toContain('Ship on Fridays.');
     expect(readFileSync(join(dir, '.agent_context/issue_context.md'), 'utf8')).toContain('> start small');
-    await writeWorkFiles(dir, briefFiles(readTaskContext(task({ agent: { ...agent, instructions: 'Be kind.' } })), 'CLAUDE.md'));
+    writeWorkFiles(dir, briefFiles(readTaskContext(task({ agent: { ...agent, instructions: 'Be kind.' } })), 'CLAUDE.md'));
     const twice = readFileSync(join(dir, 'CLAUDE.md'), 'utf8');
     expect(twice.startsWith('# Repo rules\nUse tabs.\n')).toBe(true);
     expect(twice).toContain('Be kind.');
@@ -126,7 +126,7 @@ describe('brief files', () => {
 
   it('refuses a path that leaves the work dir', async () => {
     dir = mkdtempSync(join(tmpdir(), 'agentd-brief-'));
-    await expect(writeWorkFiles(dir, [{ path: '../escape.md', content: 'x' }])).rejects.toThrow(/outside the work directory/);
+    expect(() => writeWorkFiles(dir, [{ path: '../escape.md', content: 'x' }])).toThrow(/outside the work directory/);
   });
 });
 
