@@ -70,6 +70,8 @@ export class ControlChannel {
   /** Set by reconnect(): the current connection closes and the next one opens at once. */
   #restartNow = false;
   #wakeSleep: (() => void) | null = null;
+  /** Ends the current connection's wait at once (a closing handshake the server never answers must not stall the loop). */
+  #finishCurrent: ((reason: string) => void) | null = null;
   connects = 0;
 
   constructor(o: ControlChannelOptions) {
@@ -103,6 +105,7 @@ export class ControlChannel {
   reconnect(): void {
     this.#restartNow = true;
     if (this.#ws) this.#ws.close(1000, 'runtime set changed');
+    this.#finishCurrent?.('runtime set changed');
     this.#wakeSleep?.();
   }
 
@@ -121,6 +124,7 @@ export class ControlChannel {
   /** Close the current connection (e.g. it went silent); the loop reconnects with backoff. */
   drop(reason: string): void {
     this.#ws?.close(4000, reason.slice(0, 100));
+    this.#finishCurrent?.(reason);
   }
 
   async #run(signal: AbortSignal): Promise<void> {
@@ -176,14 +180,34 @@ export class ControlChannel {
       this.#ws = ws;
       let openedAt = 0;
       let failure = '';
-      const onAbort = (): void => ws.close(1000, 'daemon stopping');
+      let settled = false;
+      const finish = (reason: string): void => {
+        if (settled) return;
+        settled = true;
+        if (this.#finishCurrent === finish) this.#finishCurrent = null;
+        signal.removeEventListener('abort', onAbort);
+        if (this.#ws === ws) this.#ws = null;
+        resolve({ upMs: openedAt ? Date.now() - openedAt : 0, reason });
+      };
+      // Stopping does not wait for the server's close frame: a server that never answers
+      // it must not hold up the daemon's shutdown.
+      const onAbort = (): void => {
+        ws.close(1000, 'daemon stopping');
+        finish('stopped');
+      };
       signal.addEventListener('abort', onAbort, { once: true });
+      this.#finishCurrent = finish;
       ws.addEventListener('open', () => {
+        if (settled) {
+          ws.close(1000, 'no longer wanted'); // given up on while it was dialling
+          return;
+        }
         openedAt = Date.now();
         this.connects++;
         this.#o.onOpen();
       });
       ws.addEventListener('message', (ev) => {
+        if (settled) return; // a connection already left behind
         const data: unknown = ev.data;
         if (typeof data !== 'string' || data.length > MAX_FRAME_BYTES) return;
         let frame: unknown;
@@ -199,11 +223,7 @@ export class ControlChannel {
         failure = e instanceof Error ? e.message : 'connection failed';
       });
       ws.addEventListener('close', (ev) => {
-        signal.removeEventListener('abort', onAbort);
-        if (this.#ws === ws) this.#ws = null;
-        const upMs = openedAt ? Date.now() - openedAt : 0;
-        const reason = openedAt ? `closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})` : failure || `refused (${ev.code})`;
-        resolve({ upMs, reason });
+        finish(openedAt ? `closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})` : failure || `refused (${ev.code})`);
       });
     });
   }
