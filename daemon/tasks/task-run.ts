@@ -194,7 +194,7 @@ export class TaskRun {
     const cmd = d.adapter.command(task, { binaryPath: d.binaryPath, input: prepared.input });
     const parser = d.adapter.parser();
     const started = (this.started = this.callStart());
-    void started.then(() => {
+    const launched = started.then(() => {
       stopLease();
       return this.bestEffort('progress', () => d.client.reportProgress(task.id, { summary: `Launching ${d.runtime.name}`, step: 1, total: 2 }, { signal: this.giveUp.signal }));
     });
@@ -333,6 +333,7 @@ export class TaskRun {
         workDir,
       );
     }
+    await launched; // a child quicker than /start: the progress steps stay in order
     await this.bestEffort('progress', () => d.client.reportProgress(task.id, { summary: 'Finishing task', step: 2, total: 2 }, { signal: this.giveUp.signal }));
     if (result.code === 0 && !adapterResult.error) {
       return this.report(
