@@ -64,31 +64,40 @@ export async function removeStaleWorkDirs(workRoot: string, olderThanMs: number,
  * leave the work dir. A file with `block` markers that already exists keeps its own
  * text: the marked block is replaced, or appended when there is none.
  */
-export function writeWorkFiles(dir: string, files: ReadonlyArray<{ path: string; content: string; block?: { begin: string; end: string } }>): void {
+export interface WorkFile {
+  /** Relative to the work dir. */
+  path: string;
+  content: string;
+  /** Markers of a block that replaces only its own part of an existing file. */
+  block?: { begin: string; end: string };
+}
+
+/** What `f` leaves in its file, given what the file held before (null: no such file). */
+export function workFileContent(f: WorkFile, existing: string | null): string {
+  if (!f.block) return f.content;
+  const block = `${f.block.begin}\n${f.content.replace(/\n+$/, '')}\n${f.block.end}\n`;
+  if (existing === null) return block;
+  const start = existing.indexOf(f.block.begin);
+  if (start < 0) return `${existing}${existing.endsWith('\n') || existing === '' ? '' : '\n'}\n${block}`;
+  const end = existing.indexOf(f.block.end, start);
+  return existing.slice(0, start) + block + (end < 0 ? '' : existing.slice(end + f.block.end.length).replace(/^\n/, ''));
+}
+
+export function writeWorkFiles(dir: string, files: readonly WorkFile[]): void {
   const root = resolve(dir);
   for (const f of files) {
     const target = resolve(root, f.path);
     if (!target.startsWith(root + sep)) throw new Error(`${f.path} is outside the work directory`);
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-    let data = f.content;
+    let existing: string | null = null;
     if (f.block) {
-      const block = `${f.block.begin}\n${f.content.replace(/\n+$/, '')}\n${f.block.end}\n`;
-      let existing: string | null = null;
       try {
         existing = readFileSync(target, 'utf8');
       } catch {
         // no such file: the block is the whole file
       }
-      if (existing === null) data = block;
-      else {
-        const start = existing.indexOf(f.block.begin);
-        const end = start < 0 ? -1 : existing.indexOf(f.block.end, start);
-        data =
-          start < 0
-            ? `${existing}${existing.endsWith('\n') || existing === '' ? '' : '\n'}\n${block}`
-            : existing.slice(0, start) + block + (end < 0 ? '' : existing.slice(end + f.block.end.length).replace(/^\n/, ''));
-      }
     }
+    const data = workFileContent(f, existing);
     writeFileSync(target, data, { mode: 0o644 });
   }
 }

@@ -18,7 +18,6 @@ import { signalGroup } from './process-group.js';
 import { prepareInput } from './task-input.js';
 import { ChildRun, type RunResult } from './runner.js';
 import { TaskIsolation } from './isolation.js';
-import { writeWorkFiles } from '../../store/workdirs.js';
 import { longTimeout, sleep } from './timing.js';
 import type { RunningTaskInfo } from './types.js';
 import { IdleWatchdog } from './watchdog.js';
@@ -183,7 +182,7 @@ export class TaskRun {
     }
     if (prepared.files.length > 0) {
       try {
-        writeWorkFiles(workDir, prepared.files);
+        await isolation.writeWorkFiles(workDir, prepared.files);
       } catch (err) {
         stopLease();
         this.started = this.callStart();

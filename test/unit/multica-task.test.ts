@@ -1,7 +1,8 @@
 // A Multica task turned into the agent's input: identity check, the prompt by trigger,
 // the brief files (and the marked block that keeps a file's own text), the environment
 // (MULTICA_* and custom_env minus blocked keys), the failure classifier.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { briefFiles } from '../../daemon/tasks/brief.js';
 import { buildTaskEnv, isBlockedEnvKey } from '../../daemon/tasks/env.js';
 import { buildPrompt, taskKind } from '../../daemon/tasks/prompt.js';
 import { prepareInput } from '../../daemon/tasks/task-input.js';
+import { TaskIsolation } from '../../daemon/tasks/isolation.js';
 import { writeWorkFiles } from '../../store/workdirs.js';
 
 const MAT = 'mat_' + 'a'.repeat(40);
@@ -122,6 +124,20 @@ describe('brief files', () => {
     expect(twice).not.toContain('Be terse.');
     expect(twice.match(/runtime brief \(rewritten/g)).toHaveLength(1);
     expect(JSON.parse(readFileSync(join(dir, '.multica/daemon_task_context.json'), 'utf8'))).toEqual({ managed_by: 'multica-daemon-task', agent_id: 'ag-1', issue_id: 'iss-1' });
+  });
+
+  it.skipIf(!(process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0))('with a task user, the brief files are written by that user into its own work dir', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'agentd-brief-user-'));
+    chmodSync(dir, 0o711);
+    mkdirSync(join(dir, 'work'), { mode: 0o700 });
+    chownSync(join(dir, 'work'), 65534, 65534);
+    const iso = await TaskIsolation.detect({ taskUser: 'nobody', stateDir: dir, env: {} });
+    const wd = join(dir, 'work', 't1');
+    await iso.writeWorkFiles(wd, briefFiles(readTaskContext(task()), 'CLAUDE.md'));
+    for (const f of ['CLAUDE.md', '.agent_context/issue_context.md', '.multica/daemon_task_context.json']) expect(statSync(join(wd, f)).uid).toBe(65534);
+    expect(statSync(wd).uid).toBe(65534);
+    expect(readFileSync(join(wd, 'CLAUDE.md'), 'utf8')).toContain('Be terse.');
+    await expect(iso.writeWorkFiles(wd, [{ path: '../x', content: '' }])).rejects.toThrow(/outside the work directory/);
   });
 
   it('refuses a path that leaves the work dir', async () => {
