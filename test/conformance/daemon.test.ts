@@ -181,6 +181,8 @@ describe('agentd against a Multica-shaped server', () => {
 
   it('heartbeat 404 `runtime not found` → registers again → a task for the NEW runtime id is claimed and runs', async () => {
     const { s, d } = await boot({ env: { AGENTD_WEBSOCKET: 'off', AGENTD_POLL_INTERVAL: '1s' } });
+    // Past the one re-registration that sends the device facts (it would pick up the new id by itself).
+    await s.waitFor('the device-facts registration', () => s.requests.filter((r) => r.path === '/api/daemon/register').length >= 2);
     const old = s.runtimes.find((r) => r.provider === 'claude')!;
     s.deleteRuntime(old.id);
     await s.waitFor('a heartbeat 404', () => s.requests.some((r) => r.path === '/api/daemon/heartbeat' && r.status === 404));
@@ -250,6 +252,7 @@ describe('the WebSocket control channel', () => {
   it('an ack with runtime_gone registers again and reconnects with the new ids', async () => {
     const { s } = await boot({ env: { AGENTD_POLL_INTERVAL: '1h' } });
     await s.waitFor('a WebSocket connection', () => s.sockets().length > 0);
+    await s.waitFor('the device-facts registration', () => s.requests.filter((r) => r.path === '/api/daemon/register').length >= 2);
     const old = s.runtimes.find((r) => r.provider === 'claude')!;
     s.deleteRuntime(old.id);
     const fresh = await s.waitFor('a new claude runtime row', () => s.runtimes.find((r) => r.provider === 'claude' && !r.deleted));
