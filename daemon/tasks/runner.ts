@@ -81,6 +81,12 @@ export class ChildRun {
     this.done = this.watch(child);
   }
 
+  /** Write to a stdin kept open (keepStdinOpen); ignored once it is closed. */
+  writeStdin(text: string): void {
+    const s = this.child.stdin;
+    if (s && !s.writableEnded) s.write(text);
+  }
+
   /** Close the child's stdin (an agent that has answered; idempotent). */
   closeStdin(): void {
     const s = this.child.stdin;

@@ -218,6 +218,7 @@ export class TaskRun {
       }
       this.watchdog?.setToolInFlight(parser.toolInFlight);
       if (parser.sessionId && this.pinnedSession === null) this.pinSession(parser.sessionId, workDir);
+      for (const reply of parser.takeReplies?.() ?? []) this.child?.writeStdin(reply);
       if (parser.inputDone) this.child?.closeStdin();
     };
     const outLines = new LineSplitter(d.adapter.maxLineBytes, (line) => emit(safeParse(parser, 'stdout', line)));

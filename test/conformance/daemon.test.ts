@@ -153,6 +153,15 @@ describe('agentd against a Multica-shaped server', () => {
     expect(JSON.parse(chp.files['.multica/daemon_task_context.json']!)).toMatchObject({ chat_session_id: 'cs-1' });
   });
 
+  it('answers claude\'s control request on the open stdin (a tool permission is granted, as Multica\'s daemon grants it)', async () => {
+    const { s } = await boot();
+    const t = s.enqueue({ context: { chat_session_id: 'cs-p', chat_message: 'permission please' } });
+    await s.waitFor('the task to finish', () => done(t));
+    expect(t.status, JSON.stringify(t.result)).toBe('completed');
+    const line = t.messages.find((m) => String(m.content ?? '').startsWith('PERMISSION '));
+    expect(JSON.parse(String(line?.content).slice('PERMISSION '.length))).toEqual({ subtype: 'success', request_id: 'req-1', response: { behavior: 'allow', updatedInput: { command: 'ls' } } });
+  });
+
   it('refuses a task whose agent.id is not its agent_id: invalid_task_identity, the agent never starts', async () => {
     const { s } = await boot();
     const t = s.enqueue({ agentId: 'someone-else' });

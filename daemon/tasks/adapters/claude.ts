@@ -111,6 +111,7 @@ export class ClaudeParser implements StreamParser {
   inputDone = false;
   private model: string | undefined;
   private usage: UsageEntry[] | undefined;
+  private replies: string[] = [];
   private result: string | undefined;
   private resultError: string | undefined;
   private readonly texts = new TailBuffer(TEXT_TAIL_BYTES);
@@ -150,6 +151,30 @@ export class ClaudeParser implements StreamParser {
     };
   }
 
+  /** Lines to write to claude's stdin (answers to its control requests), taken once. */
+  takeReplies(): string[] {
+    const r = this.replies;
+    this.replies = [];
+    return r;
+  }
+
+  /**
+   * A control request on the stream (claude asks its host; it waits for the answer on
+   * stdin). A tool permission is granted, as Multica's daemon grants it: the agent runs
+   * unattended, and a task with an agent already runs with bypassPermissions. Anything
+   * else is answered with an error rather than left waiting.
+   */
+  private answerControl(ev: Record<string, unknown>): void {
+    const id = str(ev.request_id);
+    if (!id) return;
+    const req = obj(ev.request);
+    const response =
+      req?.subtype === 'can_use_tool'
+        ? { subtype: 'success', request_id: id, response: { behavior: 'allow', updatedInput: obj(req.input) ?? {} } }
+        : { subtype: 'error', request_id: id, error: `agentd does not answer ${str(req?.subtype) ?? 'this'} control requests` };
+    this.replies.push(JSON.stringify({ type: 'control_response', response }) + '\n');
+  }
+
   /** Usage of the `result` event: per model (`modelUsage`), else its `usage` under the session's model. */
   private readUsage(ev: Record<string, unknown>): void {
     const per = obj(ev.modelUsage);
@@ -183,6 +208,9 @@ export class ClaudeParser implements StreamParser {
         return this.blocks(obj(ev.message)?.content, 'assistant');
       case 'user':
         return this.blocks(obj(ev.message)?.content, 'user');
+      case 'control_request':
+        this.answerControl(ev);
+        return [];
       case 'result': {
         this.inputDone = true;
         this.readUsage(ev);

@@ -51,6 +51,8 @@ export interface StreamParser {
   readonly sessionId?: string | undefined;
   /** The agent has answered (e.g. claude's `result`): its stdin can be closed. */
   readonly inputDone?: boolean;
+  /** Lines the agent waits for on its stdin (claude's control responses), taken once. */
+  takeReplies?(): string[];
   /** Called once after the child ended. */
   finish(): AdapterResult;
 }
