@@ -65,6 +65,10 @@ describe('agentd against a Multica-shaped server', () => {
       expect(r.headers['x-client-os']).toBe('linux');
       expect(r.headers['x-client-capabilities']).toBe(CLIENT_CAPABILITIES.join(','));
     }
+    // SIGTERM: drain, then deregister every runtime.
+    await d.stop();
+    const dereg = s.requests.find((r) => r.path === '/api/daemon/deregister');
+    expect((dereg?.body as { runtime_ids: string[] }).runtime_ids.sort()).toEqual(s.runtimes.map((r) => r.id).sort());
   });
 
   it('runs a Multica-shaped claude task end to end: brief files, MULTICA_* env, custom env/args, prompt on stdin, session, usage, progress, complete', async () => {
