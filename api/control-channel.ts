@@ -155,7 +155,9 @@ export class ControlChannel {
   #sleep(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
-        this.#wakeSleep = null;
+        // A sleep woken early still has its timer: when that fires later it must not
+        // clear the wake-up of the sleep after it.
+        if (this.#wakeSleep === done) this.#wakeSleep = null;
         resolve();
       };
       this.#wakeSleep = done;
