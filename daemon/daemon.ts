@@ -413,6 +413,7 @@ export class Daemon {
       maxTasks: this.#o.settings.maxTasks,
       running: this.#tasks?.running() ?? [],
       tasks: this.#tasks?.stats() ?? null,
+      control: this.#control?.stats ?? null,
     };
   }
 

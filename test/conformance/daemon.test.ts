@@ -228,8 +228,8 @@ describe('agentd against a Multica-shaped server', () => {
 });
 
 describe('the WebSocket control channel', () => {
-  it('connects with the runtime ids and the same headers; daemon:task_available claims at once (no poll for an hour)', async () => {
-    const { s } = await boot({ env: { AGENTD_POLL_INTERVAL: '1h' } });
+  it('connects with the runtime ids and the same headers; daemon:task_available claims at once (no poll for an hour); /status and /metrics show it', async () => {
+    const { s, d } = await boot({ env: { AGENTD_POLL_INTERVAL: '1h' } });
     const up = await s.waitFor('a WebSocket connection', () => s.requests.find((r) => r.path === '/api/daemon/ws' && r.status === 101));
     expect((up.body as { runtime_ids: string[] }).runtime_ids.sort()).toEqual(s.runtimes.map((r) => r.id).sort());
     expect(up.headers.authorization).toMatch(/^Bearer mdt_/);
@@ -240,6 +240,10 @@ describe('the WebSocket control channel', () => {
     const t = s.enqueue({ context: { chat_session_id: 'cs-6', chat_message: 'wake up' } });
     await s.waitFor('the task to finish', () => done(t));
     expect(t.status, JSON.stringify(t.result)).toBe('completed');
+    const st = await d.status();
+    expect(st.websocket).toMatchObject({ connected: true, connects_total: 1, task_available_total: 1 });
+    const metrics = await (await fetch(`${d.healthUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^agentd_websocket_connected 1$/m);
   });
 
   it('heartbeats travel over it while acks come (HTTP heartbeats pause), resume over HTTP when acks stop, and it reconnects after a drop', async () => {
