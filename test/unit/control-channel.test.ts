@@ -1,6 +1,7 @@
 // The WebSocket control channel: its URL, its reconnect backoff (1 s doubling to 30 s,
 // ±20 %, reset after 10 s up) against a real loopback server that refuses or drops, and
 // what the daemon makes of its frames (daemon/control.ts) with a scripted channel.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import pino from 'pino';
@@ -53,6 +54,41 @@ describe('reconnect backoff against a real server', () => {
     await ch.stop();
     await client.close();
     expect(waits.slice(0, 7)).toEqual([10, 20, 40, 80, 160, 300, 300]);
+  });
+});
+
+describe('backoff reset', () => {
+  let server: Server | null = null;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    server = null;
+  });
+
+  it('a connection that stayed up past resetAfter starts the backoff over; a short one doubles it', async () => {
+    let upFor = 250;
+    server = createServer();
+    server.on('upgrade', (req, socket: Socket) => {
+      const accept = createHash('sha1').update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      setTimeout(() => socket.destroy(), upFor);
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const client = new PlatformClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, getToken: () => 'mdt_' + 'a'.repeat(40) });
+    const closes: Array<{ upMs: number; retryInMs: number }> = [];
+    const ch = client.controlChannel({ runtimeIds: () => ['r1'], onOpen: () => undefined, onFrame: () => undefined, onClose: (i) => closes.push(i), random: () => 0.5, minBackoffMs: 10, maxBackoffMs: 300, resetAfterMs: 100 });
+    ch.start();
+    // Up 250 ms each time (past the 100 ms reset): the wait stays at the minimum.
+    await vi.waitFor(() => expect(closes.length).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
+    upFor = 0;
+    const n = closes.length;
+    await vi.waitFor(() => expect(closes.length).toBeGreaterThanOrEqual(n + 3), { timeout: 10_000 });
+    await ch.stop();
+    await client.close();
+    expect(closes.slice(0, 3).map((c) => c.retryInMs)).toEqual([10, 10, 10]);
+    expect(closes.slice(0, 3).every((c) => c.upMs >= 100)).toBe(true);
+    // Dropped at once now: 10 (the first short one after a long one), then 20, 40.
+    expect(closes.slice(n, n + 3).map((c) => c.retryInMs)).toEqual([10, 20, 40]);
   });
 });
 
