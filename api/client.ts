@@ -69,6 +69,8 @@ import {
   type ProgressRequest,
   type RegisterRequest,
 } from './types.js';
+import { ControlChannel, type ControlChannelOptions } from './control-channel.js';
+import { CLIENT_CAPABILITIES, type SessionRequest, type UsageRequest } from './task-context.js';
 import { VERSION } from './version.js';
 
 export type { RetryPolicy } from './backoff.js';
@@ -174,6 +176,7 @@ export class PlatformClient {
       'x-client-platform': 'daemon',
       'x-client-version': opts.clientVersion ?? VERSION,
       'x-client-os': clientOS(),
+      'x-client-capabilities': CLIENT_CAPABILITIES.join(','),
     };
     this.policy = { ...DEFAULT_RETRY, ...opts.retry };
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -277,6 +280,20 @@ export class PlatformClient {
     return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/messages`, body, 'safe', o);
   }
 
+  /** Extends a claimed task's claim-to-start window (Multica: 45 s per call). No retry: the caller calls again. */
+  prepareLease(runtimeId: string, taskId: string, o: CallOptions = {}): Promise<void> {
+    return this.call<void>({ method: 'POST', path: `/api/daemon/runtimes/${seg(runtimeId)}/tasks/${seg(taskId)}/prepare-lease`, body: {}, auth: true, retry: 'none', timeoutMs: 10_000 }, o);
+  }
+
+  /** Pins the agent's session (resume pointer) mid-run. */
+  pinSession(taskId: string, body: SessionRequest, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/session`, body, 'safe', o);
+  }
+
+  reportUsage(taskId: string, body: UsageRequest, o: CallOptions = {}): Promise<void> {
+    return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/usage`, body, 'safe', o);
+  }
+
   reportProgress(taskId: string, body: ProgressRequest, o: CallOptions = {}): Promise<void> {
     return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/progress`, body, 'safe', o);
   }
@@ -313,6 +330,15 @@ export class PlatformClient {
 
   deregister(body: DeregisterRequest, o: CallOptions = {}): Promise<void> {
     return this.voidCall('/api/daemon/deregister', body, 'safe', o);
+  }
+
+  /**
+   * The WebSocket control channel on this platform, with this client's credential,
+   * identity headers and (proxy-aware) dispatcher. Not started: call start().
+   */
+  controlChannel(o: Omit<ControlChannelOptions, 'baseUrl' | 'getToken' | 'headers' | 'dispatcher'>): ControlChannel {
+    const { accept: _accept, ...headers } = this.headers;
+    return new ControlChannel({ ...o, baseUrl: this.baseUrl, getToken: this.getToken, headers, dispatcher: this.dispatcher });
   }
 
   /** Closes the keep-alive pool (only when this client created it; an injected dispatcher belongs to the caller). */

@@ -4,6 +4,7 @@
 // static type is the TypeScript type of the same name. docs/protocol.md is the prose
 // version; field names are snake_case because that is what goes on the wire.
 import { Type, type Static } from '@sinclair/typebox';
+import type { MulticaFailureReason } from './task-context.js';
 
 /** `mit_` + 40 lowercase hex: the one-time install token (15 minutes, single use). */
 export const INSTALL_TOKEN_RE = /^mit_[0-9a-f]{40}$/;
@@ -136,7 +137,8 @@ export const RegisterBody = Type.Object(
 );
 export type RegisterBody = Static<typeof RegisterBody>;
 export const RegisteredRuntime = Type.Object(
-  { id: Type.String(), name: Type.String(), type: Type.String(), version: Type.Optional(Type.String()), status: Type.Optional(Type.String()) },
+  // `type` is our platform's; a Multica server answers with `provider` instead.
+  { id: Type.String(), name: Type.String(), type: Type.Optional(Type.String()), provider: Type.Optional(Type.String()), version: Type.Optional(Type.String()), status: Type.Optional(Type.String()) },
   open,
 );
 export type RegisteredRuntime = Open<Static<typeof RegisteredRuntime>>;
@@ -150,7 +152,11 @@ export type HeartbeatRequest = { runtime_id: string };
 export const HeartbeatResponse = Type.Object({ runtime_id: Type.Optional(Type.String()), status: Type.Optional(Type.String()) }, open);
 export type HeartbeatResponse = Open<{ runtime_id: string; status: string }>;
 
-/** A task as handed out by a claim. Unknown fields are kept and ignored. */
+/**
+ * A task as handed out by a claim. Unknown fields are kept and ignored. A Multica server
+ * sends no `prompt`: the agent's input is built from the context fields
+ * (api/task-context.ts); `prompt` is our platform's extension for the `command` runtime.
+ */
 export const Task = Type.Object(
   {
     id: Type.String({ minLength: 1 }),
@@ -242,7 +248,8 @@ export const FailRequest = Type.Object(
   { error: Type.Optional(Type.String()), failure_reason: Type.Union(FAILURE_REASONS.map((r) => Type.Literal(r))) },
   open,
 );
-export type FailRequest = { error: string; failure_reason: FailureReason };
+/** What agentd sends: also Multica's refined reasons (api/task-context.ts), and the resume pointer. */
+export type FailRequest = { error: string; failure_reason: FailureReason | MulticaFailureReason; session_id?: string; work_dir?: string };
 
 export type TaskStatus = 'queued' | 'claimed' | 'running' | 'completed' | 'failed' | 'cancelled';
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];

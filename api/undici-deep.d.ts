@@ -23,3 +23,10 @@ declare module 'undici/lib/api/index.js' {
   };
   export default api;
 }
+
+declare module 'undici/lib/web/websocket/websocket.js' {
+  import type { WebSocket as UndiciWebSocket } from 'undici';
+  export const WebSocket: typeof UndiciWebSocket | undefined;
+  const cjs: { WebSocket: typeof UndiciWebSocket };
+  export default cjs;
+}

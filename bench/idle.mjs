@@ -87,7 +87,7 @@ async function main() {
     body: '{}',
   });
   const { token } = await tokRes.json();
-  const env = cleanEnv({ HOME: home, AGENTD_HEALTH_ADDR: '127.0.0.1:0' });
+  const env = cleanEnv({ HOME: home, AGENTD_HEALTH_ADDR: '127.0.0.1:0', ...(process.env.BENCH_AGENTD_WEBSOCKET ? { AGENTD_WEBSOCKET: process.env.BENCH_AGENTD_WEBSOCKET } : {}) });
   const inst = spawnSync(process.execPath, [AGENTD, 'install', '--platform', platform.url, '--no-service', '--config-dir', configDir, '--state-dir', stateDir, '--name', 'bench'], {
     env: { ...env, AGENTD_INSTALL_TOKEN: token },
     encoding: 'utf8',

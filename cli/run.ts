@@ -22,6 +22,7 @@ export const command = defineCommand({
     '  AGENTD_TASK_TIMEOUT        2h      AGENTD_KILL_GRACE      10s',
     '  AGENTD_POLL_INTERVAL       30s     AGENTD_DRAIN_TIMEOUT   30s',
     '  AGENTD_WORKDIR_RETENTION   24h     AGENTD_MAX_TASKS_<RUNTIME> per-runtime cap',
+    '  AGENTD_WEBSOCKET           on      (off: no WebSocket control channel; polls and heartbeats over HTTP)',
     'Exit codes: 0 stopped cleanly · 1 forced stop · 70 bug · 73 state dir not writable ·',
     '  75 another daemon holds the state dir · 77 credential revoked and removed · 78 configuration error',
   ].join('\n'),

@@ -47,6 +47,8 @@ export interface DaemonSettings {
   taskUser: string | null;
   /** AGENTD_INSECURE_HTTP=1: accept a plain http:// platform URL to another host. */
   insecureHttp: boolean;
+  /** Use the platform's WebSocket control channel (AGENTD_WEBSOCKET=on, the default). */
+  webSocket: boolean;
 }
 
 // A duration (core/durations.ts): 500ms, 90s, 30m, 2h, 1d, or plain seconds (15, 1.5).
@@ -78,6 +80,7 @@ export const DAEMON_SETTINGS = {
   AGENTD_WORKDIR_RETENTION: duration('24h'),
   AGENTD_TASK_USER: { schema: Type.String({ pattern: '^(|[a-z_][a-z0-9_-]{0,31})$' }), default: '', accepted: 'a user name (lower-case letters, digits, _ and -), or empty for the daemon\'s own user' },
   AGENTD_INSECURE_HTTP: { schema: Type.Union([Type.Literal('0'), Type.Literal('1')]), default: '0', accepted: '1 (accept a plain http:// platform URL to another host) or 0' },
+  AGENTD_WEBSOCKET: { schema: Type.Union([Type.Literal('on'), Type.Literal('off')]), default: 'on', accepted: 'on or off' },
 } satisfies Record<string, VarSpec>;
 
 const VARS = DAEMON_SETTINGS;
@@ -156,5 +159,6 @@ export function loadSettings(env: NodeJS.ProcessEnv, check: SettingsChecker = ty
     workdirRetentionMs: dur('AGENTD_WORKDIR_RETENTION'),
     taskUser: raw.AGENTD_TASK_USER === '' ? null : raw.AGENTD_TASK_USER,
     insecureHttp: raw.AGENTD_INSECURE_HTTP === '1',
+    webSocket: raw.AGENTD_WEBSOCKET === 'on',
   };
 }

@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import { PlatformClient } from '../api/client.js';
 import { Backoff, sleep } from '../api/backoff.js';
-import { Unauthorized, type NotFound } from '../api/errors.js';
+import { NotFound, Unauthorized } from '../api/errors.js';
 import type { RegisterRequest, RegisteredRuntime, RuntimeInfo } from '../api/types.js';
 import { VERSION } from '../api/version.js';
 import type { AgentdPaths } from '../store/paths.js';
@@ -26,6 +26,7 @@ import type { Enrolment } from './credentials.js';
 import { currentDeviceInfo, gatherRichDeviceInfo } from './device.js';
 import { EXIT } from '../core/exit-codes.js';
 import { HealthPortInUse, startHealthServer, type HealthServer, type HealthSource } from './health.js';
+import { ControlLink } from './control.js';
 import { HeartbeatLoop } from './heartbeat.js';
 import { Lifecycle } from './lifecycle.js';
 import { healthDoc, metricsText, statusDoc, type Snapshot } from './report.js';
@@ -66,9 +67,12 @@ export class Daemon {
   #localRuntimes: RuntimeInfo[] = [];
   #machinery: Promise<TaskMachinery> | null = null;
   #tasks: TaskManager | null = null;
+  /** The WebSocket control channel (null until the first registration, or when AGENTD_WEBSOCKET=off). */
+  #control: ControlLink | null = null;
   #health: HealthServer | null = null;
   #lastRegisterAttemptAt: number | null = null;
   #registering = false;
+  #registerAgain = false;
   #announcedReady = false;
   #enrichScheduled = false;
   #stopping: Promise<void> | null = null;
@@ -103,6 +107,7 @@ export class Daemon {
       onFailure: (err) => this.#onHeartbeatFailed(err),
       onUnauthorized: (err) => this.#onUnauthorized(err, 'heartbeat'),
       onRuntimeUnknown: (err) => this.#onRuntimeUnknown(err),
+      covered: (id) => this.#control?.covers(id) ?? false,
     });
     this.lifecycle.onChange((c) => {
       if (c.to === 'ready' && !this.#announcedReady) {
@@ -189,16 +194,30 @@ export class Daemon {
 
   /** Register (retrying), then ready: heartbeats, orphan recovery, claiming. Never throws. */
   async #registerAndRun(): Promise<void> {
-    if (this.#registering) return;
+    // A request to register while a registration is under way (a heartbeat 404 while the
+    // first one still recovers orphans) is not dropped: the running one goes round again.
+    // Dropping it left the daemon in `registering` with its heartbeat stopped, for ever.
+    if (this.#registering) {
+      this.#registerAgain = true;
+      return;
+    }
     this.#registering = true;
     try {
-      const ok = await this.#registerLoop();
-      if (!ok || this.lifecycle.isShuttingDown()) return;
-      const names = this.#runtimes.map((r) => r.name).join(', ');
-      this.lifecycle.transition('ready', `registered ${this.#runtimes.length} runtime(s): ${names}`);
-      this.heartbeat.start();
-      this.#enrichDeviceFacts();
-      await this.#startTasks();
+      do {
+        this.#registerAgain = false;
+        const ok = await this.#registerLoop();
+        if (!ok || this.lifecycle.isShuttingDown()) return;
+        const names = this.#runtimes.map((r) => r.name).join(', ');
+        this.lifecycle.transition('ready', `registered ${this.#runtimes.length} runtime(s): ${names}`);
+        this.heartbeat.start();
+        this.#enrichDeviceFacts();
+        // First registration: create the task manager and its one claim loop. Any later
+        // one (heartbeat 404, new credential): the same loop, told the ids changed.
+        if (this.#tasks) this.#tasks.runtimesChanged();
+        else await this.#startTasks();
+        if (this.#control) this.#control.runtimesChanged();
+        else this.#startControl();
+      } while (this.#registerAgain && !this.lifecycle.isShuttingDown() && this.lifecycle.state !== 'revoked');
     } catch (err) {
       this.#log.error({ err }, 'registration failed unexpectedly');
     } finally {
@@ -258,7 +277,10 @@ export class Daemon {
         try {
           const res = await this.client.register(this.#registerBody(), { signal: this.#root.signal, timeoutMs: REGISTER_TIMEOUT_MS, attempts: 1 });
           if (res.runtimes.map((r) => r.id).join(',') === this.#runtimes.map((r) => r.id).join(',')) this.#log.debug({ event: 'device_facts_sent' }, 'device facts sent');
-          else this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
+          else {
+            this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
+            this.#tasks?.runtimesChanged();
+          }
         } catch (err) {
           this.#log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not send device facts; the next registration will');
         }
@@ -290,12 +312,29 @@ export class Daemon {
       statusPollMs: STATUS_POLL_MS,
       workdirRetentionMs: s.workdirRetentionMs,
       taskUser: s.taskUser,
+      daemonPort: this.#health ? Number(new URL(this.#health.url).port) : null,
     });
     this.#tasks = tm;
     // Orphans first: recover-orphans fails the tasks the platform thinks this daemon
     // holds, so claiming before it finished could fail a fresh claim.
     await tm.recoverOrphans().catch((err: unknown) => this.#log.warn({ err }, 'orphan recovery failed; will retry at the next start'));
     if (!this.lifecycle.isShuttingDown()) tm.start();
+  }
+
+  /** The WebSocket control channel, once registered: claim wake-ups and heartbeats over it. */
+  #startControl(): void {
+    if (!this.#o.settings.webSocket || this.#control || this.lifecycle.isShuttingDown()) return;
+    this.#control = new ControlLink({
+      open: (o) => this.client.controlChannel(o),
+      runtimeIds: () => this.#runtimes.map((r) => r.id),
+      heartbeatIntervalMs: this.#o.settings.heartbeatIntervalMs,
+      logger: this.#log,
+      onTaskAvailable: () => this.#tasks?.taskAvailable(),
+      onAck: () => this.#onHeartbeatOk(),
+      onRuntimeGone: (id) =>
+        this.#onRuntimeUnknown(new NotFound(`the platform says runtime ${id} is gone (WebSocket heartbeat ack)`, { route: 'WS daemon:heartbeat', status: 404, platformError: 'runtime not found' })),
+    });
+    this.#control.start();
   }
 
   // ------------------------------------------------------------------ heartbeat outcomes
@@ -325,6 +364,11 @@ export class Daemon {
 
   #onRevoked(where: string): void {
     this.lifecycle.transition('revoked', `the platform refused the daemon credential twice (${where}): it was revoked or rotated`);
+    // The control channel would only be refused with this credential: the next
+    // registration (a new credential) opens a new one.
+    const control = this.#control;
+    this.#control = null;
+    void control?.stop();
     if (this.#tasks && this.#tasks.running().length > 0) {
       // They could not report anyway: every call with this credential fails.
       void this.#tasks.cancelAll('runtime_offline').catch((err: unknown) => this.#log.warn({ err }, 'cancelling tasks after revocation failed'));
@@ -369,6 +413,7 @@ export class Daemon {
       maxTasks: this.#o.settings.maxTasks,
       running: this.#tasks?.running() ?? [],
       tasks: this.#tasks?.stats() ?? null,
+      control: this.#control?.stats ?? null,
     };
   }
 
@@ -405,6 +450,7 @@ export class Daemon {
     // Heartbeats go on while tasks drain: the platform must not think we are gone.
     await this.#tasks?.drain(s.drainTimeoutMs, 'daemon_shutdown');
     this.#root.abort(new Error('daemon stopping'));
+    await this.#control?.stop();
     await this.heartbeat.stop();
     if (this.#runtimes.length > 0 && !wasRevoked) {
       try {
@@ -434,6 +480,7 @@ export class Daemon {
     this.#closed = true;
     this.#root.abort(new Error('daemon closed'));
     this.#cred.close();
+    await this.#control?.stop().catch(() => undefined);
     await this.heartbeat.stop().catch(() => undefined);
     await this.#health?.close().catch(() => undefined);
     await removeRuntimeInfo(this.#o.paths, process.pid).catch((err: unknown) => this.#log.warn({ err }, 'could not remove daemon.json'));

@@ -3,6 +3,7 @@
 // and cannot reach a token: the snapshot type has no field that could hold one.
 import { readdirSync } from 'node:fs';
 import type { RegisteredRuntime } from '../api/types.js';
+import type { ControlStats } from './control.js';
 import type { HeartbeatStats } from './heartbeat.js';
 import { TRANSITIONS, type DaemonState } from './lifecycle.js';
 import { MetricsWriter } from './metrics.js';
@@ -28,6 +29,8 @@ export interface Snapshot {
   maxTasks: number;
   running: RunningTaskInfo[];
   tasks: TaskStats | null;
+  /** The WebSocket control channel (null: not started, or AGENTD_WEBSOCKET=off). */
+  control?: ControlStats | null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -57,7 +60,18 @@ export function statusDoc(s: Snapshot): Record<string, unknown> {
       latency_ms: s.heartbeat.lastLatencyMs,
       consecutive_failures: s.heartbeat.consecutiveFailures,
       failures_total: s.heartbeat.failuresTotal,
+      covered_by_websocket_total: s.heartbeat.coveredRoundsTotal,
     },
+    websocket: s.control
+      ? {
+          connected: s.control.connected,
+          connects_total: s.control.connects_total,
+          task_available_total: s.control.task_available_total,
+          acks_total: s.control.acks_total,
+          last_ack_at: iso(s.control.last_ack_at),
+          last_ack_age_s: ageS(s.now, s.control.last_ack_at),
+        }
+      : null,
     runtimes: s.runtimes.map((r) => ({ id: r.id, name: r.name, type: r.type, version: r.version ?? null, status: r.status ?? null })),
     tasks: { max: s.maxTasks, running: s.running },
     counters,
@@ -115,6 +129,10 @@ export function metricsText(s: Snapshot): string {
     .counter('agentd_heartbeat_failures_total', 'Heartbeat rounds that failed.', hb.failuresTotal)
     .gauge('agentd_heartbeat_consecutive_failures', 'Heartbeat rounds failed in a row.', hb.consecutiveFailures)
     .gauge('agentd_heartbeat_last_success_timestamp_seconds', 'Unix time of the last successful heartbeat (0: never).', (hb.lastSuccessAt ?? 0) / 1000)
+    .counter('agentd_heartbeat_covered_rounds_total', 'Heartbeat rounds left out because every runtime acked over the WebSocket.', hb.coveredRoundsTotal)
+    .gauge('agentd_websocket_connected', 'The WebSocket control channel is open (1) or not (0).', s.control?.connected ? 1 : 0)
+    .counter('agentd_websocket_connects_total', 'WebSocket control channel connections opened.', s.control?.connects_total ?? 0)
+    .counter('agentd_websocket_task_available_total', 'daemon:task_available wake-ups received.', s.control?.task_available_total ?? 0)
     .gauge('agentd_runtimes', 'Registered runtimes.', s.runtimes.length)
     .gauge('agentd_tasks_running', 'Tasks running now.', s.running.length)
     .gauge('agentd_tasks_max', 'Task slots (AGENTD_MAX_TASKS).', s.maxTasks)

@@ -23,10 +23,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { Logger } from 'pino';
 import { localUser } from '../../store/ownership.js';
-import { createWorkDir, markWorkDirFinished, removeStaleWorkDirs, workDirFor } from '../../store/workdirs.js';
+import { createWorkDir, markWorkDirFinished, removeStaleWorkDirs, workDirFor, workFileContent, writeWorkFiles, type WorkFile } from '../../store/workdirs.js';
 import type { RunSpec } from './runner.js';
 import { findOnPath } from './runtimes.js';
 
@@ -49,6 +49,8 @@ const SH = '/bin/sh';
 const JOIN_CGROUP = 'echo $$ > "$0" || exit 126; exec "$@"';
 /** Stage 2 (task user): make and enter the work dir, then exec the task. */
 const ENTER_WORKDIR = 'mkdir -p -m 0700 -- "$0" && cd -- "$0" || exit 126; exec "$@"';
+/** As the task user: make the work dir and one file in it ($1, relative), its content on stdin. */
+const WRITE_WORK_FILE = 'umask 077; mkdir -p -m 0700 -- "$0" && cd -- "$0" && mkdir -p -- "$(dirname -- "$1")" && cat > "$1"';
 
 export class TaskIsolation {
   readonly user: TaskUser | null;
@@ -111,6 +113,21 @@ export class TaskIsolation {
   async prepareWorkDir(workRoot: string, taskId: string): Promise<string> {
     if (this.user) return workDirFor(workRoot, taskId);
     return createWorkDir(workRoot, taskId);
+  }
+
+  /**
+   * Brief files into the work dir. With a task user they are written by that user (the
+   * daemon may not enter its 0700 work dir, and must not write into a tree the task
+   * owns): one small command per file, the content on stdin (never in argv). That work
+   * dir is new for every task, so a marked block is the whole file there.
+   */
+  async writeWorkFiles(workDir: string, files: readonly WorkFile[]): Promise<void> {
+    if (!this.user || !this.setpriv) return writeWorkFiles(workDir, files);
+    for (const f of files) {
+      if (isAbsolute(f.path) || f.path.split('/').includes('..')) throw new Error(`${f.path} is outside the work directory`);
+      const r = await run(this.setpriv, [...switchArgs(this.user), SH, '-c', WRITE_WORK_FILE, workDir, f.path], workFileContent(f, null));
+      if (r.code !== 0) throw new Error(`could not write ${f.path} as ${this.user.name}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    }
   }
 
   /** What the runner spawns for `spec`, and the task's cgroup (null without one). */
@@ -179,12 +196,14 @@ function switchArgs(u: TaskUser): string[] {
   return [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all', '--'];
 }
 
-function run(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(file: string, args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd: '/', timeout: 60_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(file, args, { cwd: '/', timeout: 60_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input ?? '');
   });
 }
 

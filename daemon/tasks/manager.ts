@@ -52,7 +52,14 @@ class Manager implements TaskManager {
   private readonly workRoot: string;
   private readonly slots = new Map<string, Slot>();
   private readonly adapters = new Map<string, { adapter: RuntimeAdapter; binaryPath: string | null }>();
+  private readonly noAdapter = new Set<string>();
   private claimAbort = new AbortController();
+  /** Aborts the claim in flight (a long poll on ids that no longer exist) without ending the loop. */
+  private claimRound: AbortController | null = null;
+  /** Set by a wake-up that arrived while a claim was in flight: claim again at once after it. */
+  private wokenDuringClaim = false;
+  /** The batch claim route answered 404: claim per runtime (Multica's legacy route) from now on. */
+  private legacyClaims = false;
   private loopPromise: Promise<void> | null = null;
   private wakeFn: (() => void) | null = null;
   private stopped = false;
@@ -68,15 +75,30 @@ class Manager implements TaskManager {
     this.workRoot = join(o.stateDir, 'work');
     this.isolation = TaskIsolation.detect({ taskUser: o.taskUser ?? null, stateDir: o.stateDir, log: this.log });
     this.isolation.catch((err: unknown) => this.log.error({ err: describe(err) }, 'tasks cannot run: task isolation is not available'));
-    for (const rt of o.runtimes) {
-      const adapter = adapterFor(rt);
-      if (!adapter) {
-        this.log.warn({ runtime: rt.name, type: rt.type }, 'no adapter for this runtime; its tasks will fail');
-        continue;
-      }
-      const binaryPath = adapter.binary ? findOnPath(adapter.binary, process.env) : null;
-      this.adapters.set(rt.id, { adapter, binaryPath });
+    for (const rt of o.runtimes) this.adapterOf(rt);
+  }
+
+  /**
+   * The adapter for a registered runtime, resolved on first sight of its id. The daemon
+   * replaces the runtime list in place when it registers again (a heartbeat 404, a new
+   * credential): the new ids must be claimable at once. A map filled only in the
+   * constructor left every new id without an adapter, so the loop claimed for nothing
+   * and idled for ever while /status said ready.
+   */
+  private adapterOf(rt: RegisteredRuntime): { adapter: RuntimeAdapter; binaryPath: string | null } | null {
+    const known = this.adapters.get(rt.id);
+    if (known) return known;
+    if (this.noAdapter.has(rt.id)) return null;
+    const adapter = adapterFor(rt);
+    if (!adapter) {
+      this.noAdapter.add(rt.id);
+      this.log.warn({ runtime: rt.name, type: rt.type }, 'no adapter for this runtime; its tasks will fail');
+      return null;
     }
+    const binaryPath = adapter.binary ? findOnPath(adapter.binary, process.env) : null;
+    const entry = { adapter, binaryPath };
+    this.adapters.set(rt.id, entry);
+    return entry;
   }
 
   // ------------------------------------------------------------------ recovery
@@ -149,7 +171,20 @@ class Manager implements TaskManager {
   private wake(): void {
     const w = this.wakeFn;
     this.wakeFn = null;
-    w?.();
+    if (w) w();
+    else this.wokenDuringClaim = true;
+  }
+
+  taskAvailable(): void {
+    this.wake();
+  }
+
+  runtimesChanged(): void {
+    // A claim in flight still names the old ids (a held long poll could sit there 25 s):
+    // end it, and claim at once with the new ones. The loop itself keeps running: one
+    // loop, whatever the runtime set.
+    this.claimRound?.abort(new Error('runtime set changed'));
+    this.wake();
   }
 
   /** Sleep until woken (slot freed, stop) or `ms` passes. */
@@ -185,7 +220,7 @@ class Manager implements TaskManager {
     let max = free;
     const ids: string[] = [];
     for (const rt of this.o.runtimes) {
-      if (!this.adapters.has(rt.id)) continue; // nothing here could run its tasks
+      if (!this.adapterOf(rt)) continue; // nothing here could run its tasks
       const cap = this.capFor(rt);
       if (cap === undefined) {
         ids.push(rt.id);
@@ -218,17 +253,23 @@ class Manager implements TaskManager {
       const polling = quickEmpty >= QUICK_EMPTY_LIMIT;
       const t0 = performance.now();
       let tasks: Task[];
+      const round = new AbortController();
+      this.claimRound = round;
+      this.wokenDuringClaim = false;
+      // One listener per round, removed after it (AbortSignal.any would keep a little
+      // memory per call on a root signal that lives for months).
+      const onRoot = (): void => round.abort(signal.reason);
+      signal.addEventListener('abort', onRoot, { once: true });
+      const roundSignal = round.signal;
       try {
         this.s.claim_requests_total++;
-        const res = await this.o.client.claimTasks(
-          { daemon_id: this.o.daemonId, runtime_ids: ids, max_tasks: max, wait_s: MAX_CLAIM_WAIT_S },
-          { signal },
-        );
-        tasks = res.tasks;
+        tasks = await this.claimOnce(ids, max, roundSignal);
         backoff.reset();
         lastSuccess = Date.now();
       } catch (err) {
-        if (signal.aborted || err instanceof RequestAborted) break;
+        if (signal.aborted) break;
+        if (round.signal.aborted) continue; // the runtime set changed: claim again with the new ids
+        if (err instanceof RequestAborted) break;
         this.s.claim_errors_total++;
         const wait = backoff.next();
         const log = err instanceof Unauthorized ? this.log.error.bind(this.log) : this.log.warn.bind(this.log);
@@ -238,6 +279,9 @@ class Manager implements TaskManager {
         );
         await this.idle(wait, signal);
         continue;
+      } finally {
+        signal.removeEventListener('abort', onRoot);
+        if (this.claimRound === round) this.claimRound = null;
       }
       const tClaimed = performance.now();
       if (tasks.length > 0) {
@@ -253,8 +297,35 @@ class Manager implements TaskManager {
       } else {
         quickEmpty = 0;
       }
+      if (this.wokenDuringClaim) continue; // a wake-up (task available, slot freed) came in while claiming
       if (polling || quickEmpty >= QUICK_EMPTY_LIMIT) await this.idle(jittered(this.o.pollIntervalMs), signal);
     }
+  }
+
+  /**
+   * One claim: the batch route, or, once it answered 404 (a server without it), the
+   * per-runtime legacy route for each runtime, as Multica's daemon does. A 404 naming a
+   * runtime (`runtime not found`) is not a missing route: it stays an error, and the
+   * heartbeat's re-registration deals with it.
+   */
+  private async claimOnce(ids: string[], max: number, signal: AbortSignal): Promise<Task[]> {
+    if (!this.legacyClaims) {
+      try {
+        const res = await this.o.client.claimTasks({ daemon_id: this.o.daemonId, runtime_ids: ids, max_tasks: max, wait_s: MAX_CLAIM_WAIT_S }, { signal });
+        return res.tasks;
+      } catch (err) {
+        if (!(err instanceof NotFound) || /runtime not found/i.test(err.platformError ?? '')) throw err;
+        this.legacyClaims = true;
+        this.log.info({ err: describe(err) }, 'the platform has no batch claim route; claiming per runtime');
+      }
+    }
+    const tasks: Task[] = [];
+    for (const id of ids) {
+      if (tasks.length >= max) break;
+      const res = await this.o.client.claimLegacy(id, { signal });
+      if (res.task) tasks.push(res.task);
+    }
+    return tasks;
   }
 
   // ------------------------------------------------------------------ tasks
@@ -294,7 +365,7 @@ class Manager implements TaskManager {
   private launch(task: Task, claimedAt: number): void {
     this.s.claimed_total++;
     const runtime = this.o.runtimes.find((r) => r.id === task.runtime_id);
-    const a = this.adapters.get(task.runtime_id);
+    const a = runtime ? this.adapterOf(runtime) : null;
     if (!runtime || !a) {
       this.log.error({ task_id: task.id, runtime_id: task.runtime_id }, 'claimed a task for a runtime this daemon does not run');
       void this.o.client
@@ -321,6 +392,7 @@ class Manager implements TaskManager {
       killGraceMs: this.o.killGraceMs,
       statusPollMs: this.o.statusPollMs,
       claimedAt,
+      daemonPort: this.o.daemonPort ?? null,
       // One output budget for the daemon, shared by its slots: memory stays bounded
       // however many tasks flood at once.
       highWaterBytes: Math.max(256 * 1024, Math.min(1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),

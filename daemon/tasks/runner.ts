@@ -23,6 +23,8 @@ export interface RunSpec {
   stdin: string | null;
   /** The task's own cgroup (isolation.ts): emptied with cgroup.kill when the task ends. */
   cgroup?: TaskCgroup | null;
+  /** Leave stdin open after writing it (closeStdin() closes it; so does the child's exit). */
+  keepStdinOpen?: boolean;
 }
 
 export interface RunnerOptions {
@@ -73,9 +75,22 @@ export class ChildRun {
     if (spec.stdin !== null && child.stdin) {
       // A child that exits without reading its stdin gives EPIPE: not our failure.
       child.stdin.on('error', () => {});
-      child.stdin.end(spec.stdin);
+      if (spec.keepStdinOpen) child.stdin.write(spec.stdin);
+      else child.stdin.end(spec.stdin);
     }
     this.done = this.watch(child);
+  }
+
+  /** Write to a stdin kept open (keepStdinOpen); ignored once it is closed. */
+  writeStdin(text: string): void {
+    const s = this.child.stdin;
+    if (s && !s.writableEnded) s.write(text);
+  }
+
+  /** Close the child's stdin (an agent that has answered; idempotent). */
+  closeStdin(): void {
+    const s = this.child.stdin;
+    if (s && !s.writableEnded) s.end();
   }
 
   /** Stop reading output (backpressure: the child blocks on its full pipe). */
@@ -129,6 +144,7 @@ export class ChildRun {
       },
     );
     this.mainExited = true;
+    this.closeStdin();
     if (exit.err) {
       stdout.destroy();
       stderr.destroy();

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { PlatformClient } from '../../api/client.js';
 import { BadRequest, NotFound, PlatformError } from '../../api/errors.js';
+import type { MulticaFailureReason } from '../../api/task-context.js';
 import { TERMINAL_TASK_STATUSES, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
 import type { TaskJournal } from '../../store/journal.js';
 import type { OutMessage, RuntimeAdapter, StreamParser } from './adapters/types.js';
@@ -14,6 +15,7 @@ import { buildTaskEnv } from './env.js';
 import { LineSplitter } from './lines.js';
 import { OutputStream } from './output.js';
 import { signalGroup } from './process-group.js';
+import { prepareInput } from './task-input.js';
 import { ChildRun, type RunResult } from './runner.js';
 import { TaskIsolation } from './isolation.js';
 import { longTimeout, sleep } from './timing.js';
@@ -23,8 +25,11 @@ import { IdleWatchdog } from './watchdog.js';
 /** The platform calls a task makes. */
 export type TaskClient = Pick<
   PlatformClient,
-  'startTask' | 'postMessages' | 'completeTask' | 'failTask' | 'cancelAck' | 'taskStatus'
+  'startTask' | 'postMessages' | 'completeTask' | 'failTask' | 'cancelAck' | 'taskStatus' | 'reportProgress' | 'prepareLease' | 'pinSession' | 'reportUsage'
 >;
+
+/** Multica's daemon extends a dispatched task's claim-to-start lease this often while preparing. */
+const PREPARE_LEASE_MS = 15_000;
 
 export interface TaskRunDeps {
   client: TaskClient;
@@ -51,12 +56,17 @@ export interface TaskRunDeps {
   highWaterBytes?: number;
   /** Task user and cgroup (isolation.ts); rejected: tasks must not run (never as the daemon's user instead). */
   isolation?: Promise<TaskIsolation>;
+  /** The daemon's health port (MULTICA_DAEMON_PORT), when it listens. */
+  daemonPort?: number | null;
+  /** prepare-lease period while the task is being prepared (default 15 s; tests shorten it). */
+  prepareLeaseMs?: number;
 }
 
 /** How a task ended: 'completed', or the failure reason ('cancelled' also for platform cancels). */
-export type TaskOutcome = 'completed' | FailureReason;
+export type TaskOutcome = 'completed' | FailureReason | MulticaFailureReason;
 
 type StopKind = FailureReason | 'platform_cancel';
+type FailKind = FailureReason | MulticaFailureReason;
 
 export class TaskRun {
   readonly task: Task;
@@ -79,6 +89,8 @@ export class TaskRun {
   private reporting = false;
   /** How the child ended (null: it never ran). */
   private exit: RunResult | null = null;
+  /** The session id already pinned with POST /session (once per task). */
+  private pinnedSession: string | null = null;
 
   constructor(task: Task, d: TaskRunDeps) {
     this.task = task;
@@ -138,6 +150,11 @@ export class TaskRun {
 
   private async runInner(): Promise<TaskOutcome> {
     const { task, d } = this;
+    const prepared = prepareInput(task, d.adapter);
+    if (!prepared.ok && prepared.reason === 'invalid_task_identity') {
+      // Refused before /start, as Multica's daemon refuses it: nothing ran.
+      return this.report({ kind: 'fail', reason: prepared.reason, error: prepared.error }, null);
+    }
     let isolation: TaskIsolation;
     try {
       isolation = d.isolation ? await d.isolation : TaskIsolation.none();
@@ -146,23 +163,40 @@ export class TaskRun {
       return this.report({ kind: 'fail', reason: 'agent_error', error: `agentd cannot isolate tasks on this machine: ${(err as Error).message}` }, null);
     }
     this.isolation = isolation;
+    // The claim-to-start lease is extended while the work dir and brief files are made.
+    const stopLease = this.extendPrepareLease();
     let workDir: string;
     try {
       workDir = await isolation.prepareWorkDir(d.workRoot, task.id);
     } catch (err) {
+      stopLease();
       const msg = `could not create the task's work directory under ${d.workRoot}: ${(err as Error).message}; check that the state directory is writable`;
       this.started = this.callStart();
       return this.report({ kind: 'fail', reason: 'agent_error', error: msg }, null);
     }
 
-    const prompt = task.prompt;
-    if (prompt === undefined) {
+    if (!prepared.ok) {
+      stopLease();
       this.started = this.callStart();
-      return this.report({ kind: 'fail', reason: 'agent_error', error: 'the platform sent the task without a prompt' }, workDir);
+      return this.report({ kind: 'fail', reason: prepared.reason, error: prepared.error }, workDir);
     }
-    const cmd = d.adapter.command({ ...task, prompt }, { binaryPath: d.binaryPath });
+    if (prepared.files.length > 0) {
+      try {
+        await isolation.writeWorkFiles(workDir, prepared.files);
+      } catch (err) {
+        stopLease();
+        this.started = this.callStart();
+        return this.report({ kind: 'fail', reason: 'agent_error', error: `could not write the task's brief files into ${workDir}: ${(err as Error).message}` }, workDir);
+      }
+    }
+    const agent = prepared.input.agent;
+    const cmd = d.adapter.command(task, { binaryPath: d.binaryPath, input: prepared.input });
     const parser = d.adapter.parser();
     const started = (this.started = this.callStart());
+    const launched = started.then(() => {
+      stopLease();
+      return this.bestEffort('progress', () => d.client.reportProgress(task.id, { summary: `Launching ${d.runtime.name}`, step: 1, total: 2 }, { signal: this.giveUp.signal }));
+    });
     const output = new OutputStream({
       post: (messages, signal) => d.client.postMessages(task.id, { messages }, { signal }),
       isFinal: (err) => err instanceof NotFound || err instanceof BadRequest,
@@ -178,8 +212,14 @@ export class TaskRun {
       ...(d.highWaterBytes ? { highWaterBytes: d.highWaterBytes, lowWaterBytes: Math.floor(d.highWaterBytes / 4) } : {}),
     });
     const emit = (msgs: OutMessage[]): void => {
-      for (const m of msgs) output.push(m);
+      for (const m of msgs) {
+        const w = toWire(m);
+        if (w) output.push(w);
+      }
       this.watchdog?.setToolInFlight(parser.toolInFlight);
+      if (parser.sessionId && this.pinnedSession === null) this.pinSession(parser.sessionId, workDir);
+      for (const reply of parser.takeReplies?.() ?? []) this.child?.writeStdin(reply);
+      if (parser.inputDone) this.child?.closeStdin();
     };
     const outLines = new LineSplitter(d.adapter.maxLineBytes, (line) => emit(safeParse(parser, 'stdout', line)));
     const errLines = new LineSplitter(16 * 1024, (line) => emit(safeParse(parser, 'stderr', line)));
@@ -199,8 +239,11 @@ export class TaskRun {
           taskToken: task.auth_token,
           platformUrl: d.platformUrl,
           ...(d.extraEnvAllow ? { extraAllow: d.extraEnvAllow } : {}),
+          multica: { workspaceId: task.workspace_id ?? '', agentId: prepared.context.agent_id, agentName: agent?.name, daemonPort: d.daemonPort },
+          customEnv: agent?.custom_env,
         }),
         stdin: cmd.stdin,
+        ...(cmd.keepStdinOpen ? { keepStdinOpen: true } : {}),
       },
       task.id,
     );
@@ -273,17 +316,25 @@ export class TaskRun {
     if (output.droppedMessages > 0) {
       this.log.warn({ dropped: output.droppedMessages, reason: describe(output.dead) }, 'some task output could not be delivered');
     }
+    // Usage goes out whenever the agent reported some, cancelled or not (as Multica's daemon does).
+    if (adapterResult.usage && adapterResult.usage.length > 0) {
+      const usage = adapterResult.usage;
+      await this.bestEffort('usage', () => d.client.reportUsage(task.id, { usage }, { signal: this.giveUp.signal }));
+    }
 
     if (this.stopKind === 'platform_cancel') return this.report({ kind: 'cancel-ack' }, workDir);
     if (this.stopKind !== null) {
       return this.report({ kind: 'fail', reason: this.stopKind, error: this.stopError }, workDir);
     }
     if (result.spawnError) {
+      const missing = (result.spawnError as NodeJS.ErrnoException).code === 'ENOENT' && d.adapter.binary !== null;
       return this.report(
-        { kind: 'fail', reason: 'agent_error', error: `could not start ${cmd.file}: ${result.spawnError.message}` },
+        { kind: 'fail', reason: missing ? 'agent_error.runtime_missing_executable' : 'agent_error', error: `could not start ${cmd.file}: ${result.spawnError.message}` },
         workDir,
       );
     }
+    await launched; // a child quicker than /start: the progress steps stay in order
+    await this.bestEffort('progress', () => d.client.reportProgress(task.id, { summary: 'Finishing task', step: 2, total: 2 }, { signal: this.giveUp.signal }));
     if (result.code === 0 && !adapterResult.error) {
       return this.report(
         {
@@ -294,7 +345,45 @@ export class TaskRun {
         workDir,
       );
     }
-    return this.report({ kind: 'fail', reason: 'agent_error', error: exitError(d.runtime.name, result, adapterResult) }, workDir);
+    return this.report({ kind: 'fail', reason: adapterResult.failureReason ?? 'agent_error', error: exitError(d.runtime.name, result, adapterResult), ...(adapterResult.session_id ? { session_id: adapterResult.session_id } : {}) }, workDir);
+  }
+
+  /**
+   * POST prepare-lease every prepareLeaseMs until stopped (the task started, or failed
+   * before it could): Multica's server gives a dispatched task 300 s to start, plus 45 s
+   * per lease. A platform without the route (404) is not asked again.
+   */
+  private extendPrepareLease(): () => void {
+    const every = this.d.prepareLeaseMs ?? PREPARE_LEASE_MS;
+    let stopped = false;
+    const t = setInterval(() => {
+      if (stopped) return;
+      this.d.client.prepareLease(this.task.runtime_id, this.task.id, { signal: this.giveUp.signal, timeoutMs: Math.min(10_000, every) }).catch((err: unknown) => {
+        if (err instanceof NotFound && !/task not found/i.test(err.platformError ?? '')) stop();
+        else this.log.debug({ err: describe(err) }, 'prepare-lease failed');
+      });
+    }, every);
+    t.unref();
+    const stop = (): void => {
+      stopped = true;
+      clearInterval(t);
+    };
+    return stop;
+  }
+
+  /** POST /session once the agent names its session (the resume pointer, pinned mid-run). */
+  private pinSession(sessionId: string, workDir: string): void {
+    this.pinnedSession = sessionId;
+    void this.started.then(() => this.bestEffort('session', () => this.d.client.pinSession(this.task.id, { session_id: sessionId, work_dir: workDir }, { signal: this.giveUp.signal })));
+  }
+
+  /** A call whose failure changes nothing for the task (progress, session, usage): logged at debug. */
+  private async bestEffort(what: string, call: () => Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      this.log.debug({ err: describe(err) }, `${what} not reported`);
+    }
   }
 
   /** `start` the task; a task the platform no longer has is stopped at once. */
@@ -346,7 +435,7 @@ export class TaskRun {
   private async report(
     r:
       | { kind: 'complete'; output: string; session_id?: string }
-      | { kind: 'fail'; reason: FailureReason; error: string }
+      | { kind: 'fail'; reason: FailKind; error: string; session_id?: string }
       | { kind: 'cancel-ack' },
     workDir: string | null,
   ): Promise<TaskOutcome> {
@@ -363,7 +452,15 @@ export class TaskRun {
         await client.completeTask(id, { output: r.output, ...(r.session_id ? { session_id: r.session_id } : {}), ...(workDir ? { work_dir: workDir } : {}) }, o);
       } else if (r.kind === 'fail') {
         outcome = r.reason;
-        await client.failTask(id, { error: r.error, failure_reason: r.reason }, o);
+        const body = { error: r.error, failure_reason: r.reason, ...(r.session_id ? { session_id: r.session_id } : {}), ...(workDir ? { work_dir: workDir } : {}) };
+        try {
+          await client.failTask(id, body, o);
+        } catch (err) {
+          // A platform that knows only the coarse reasons (ours before Multica's
+          // vocabulary) refuses a refined one with 400: say `agent_error` instead.
+          if (!(err instanceof BadRequest) || !(r.reason.startsWith('agent_error.') || r.reason === 'invalid_task_identity')) throw err;
+          await client.failTask(id, { ...body, failure_reason: 'agent_error' }, o);
+        }
       } else {
         outcome = 'cancelled';
         await client.cancelAck(id, o);
@@ -392,6 +489,18 @@ export class TaskRun {
     if (workDir) await (this.isolation ?? TaskIsolation.none()).finishWorkDir(workDir).catch(() => {});
     return outcome;
   }
+}
+
+/**
+ * Our parsers' message types on Multica's wire (text, thinking, tool_use, tool_result,
+ * error): a stderr line is an `error` message; a `system` line (claude's init, an event
+ * no parser knows) is not sent (the session id it carries goes to /session, the rest to
+ * the daemon's debug log).
+ */
+function toWire(m: OutMessage): OutMessage | null {
+  if (m.type === 'system') return null;
+  if (m.type === 'stderr') return { ...m, type: 'error' };
+  return m;
 }
 
 function safeParse(p: StreamParser, stream: 'stdout' | 'stderr', line: string): OutMessage[] {

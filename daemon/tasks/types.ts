@@ -36,6 +36,8 @@ export interface TaskManagerOptions {
   workdirRetentionMs: number;
   /** Run every task as this user (AGENTD_TASK_USER; a system install sets it). Null: the daemon's user. */
   taskUser?: string | null;
+  /** The health port, handed to agents as MULTICA_DAEMON_PORT (null: the port is disabled). */
+  daemonPort?: number | null;
 }
 
 /** What /status shows of one running task. */
@@ -91,6 +93,10 @@ export interface TaskManager {
   drain(timeoutMs: number, reason: FailureReason): Promise<void>;
   /** Stop every running task now with `reason` (revoked credential, second signal). */
   cancelAll(reason: FailureReason): Promise<void>;
+  /** The platform said work is waiting (WebSocket `daemon:task_available`): claim now. */
+  taskAvailable(): void;
+  /** The runtime list was replaced (re-registration): drop a claim on old ids, claim with the new ones. */
+  runtimesChanged(): void;
   running(): RunningTaskInfo[];
   stats(): TaskStats;
 }

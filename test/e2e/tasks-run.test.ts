@@ -32,7 +32,9 @@ describe('tasks against the real platform', () => {
     expect(t.output).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
     const msgs = await h.messages(id);
     expect(msgs.filter((m) => m.type === 'text').map((m) => m.content)).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
-    expect(msgs).toContainEqual(expect.objectContaining({ type: 'stderr', content: 'oops' }));
+    // Multica's vocabulary on the wire: a stderr line is an `error` message.
+    expect(msgs).toContainEqual(expect.objectContaining({ type: 'error', content: 'oops' }));
+    expect(msgs.every((m) => ['text', 'thinking', 'tool_use', 'tool_result', 'error'].includes(m.type))).toBe(true);
     const seqs = msgs.map((m) => m.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);

@@ -64,7 +64,10 @@ export function daemonEnv(e: { home: string }, extra: NodeJS.ProcessEnv = {}): N
   return { ...env, HOME: e.home, XDG_CONFIG_HOME: join(e.home, '.config'), XDG_STATE_HOME: join(e.home, '.local/state'), AGENTD_HEALTH_ADDR: '127.0.0.1:0', ...extra };
 }
 
-export async function enrollDaemon(p: TestPlatform, o: { name?: string } = {}): Promise<Enrolled> {
+/** What enrolment needs of a platform: ours (TestPlatform), or a fake one that mints install tokens. */
+export type Enrolling = Pick<TestPlatform, 'url' | 'workspaceId'> & { admin: { createInstallToken(workspaceId: string): Promise<{ token: string }> } };
+
+export async function enrollDaemon(p: Enrolling, o: { name?: string } = {}): Promise<Enrolled> {
   const root = mkdtempSync(join(tmpdir(), 'agentd-daemon-'));
   const home = join(root, 'home');
   const configDir = join(root, 'config');
@@ -72,13 +75,30 @@ export async function enrollDaemon(p: TestPlatform, o: { name?: string } = {}): 
   const remove = async (): Promise<void> => rmSync(root, { recursive: true, force: true });
   const tok = await p.admin.createInstallToken(p.workspaceId);
   const args = [...AGENTD_CMD.slice(1), 'install', '--platform', p.url, '--no-service', '--config-dir', configDir, '--state-dir', stateDir, '--name', o.name ?? 'e2e-host'];
-  const r = spawnSync(AGENTD_CMD[0], args, { env: daemonEnv({ home }, { AGENTD_INSTALL_TOKEN: tok.token }), encoding: 'utf8', timeout: 30_000 });
+  // Not spawnSync: the platform may live in this very process (the conformance suite's
+  // fake servers), and a blocked event loop could not answer the exchange.
+  const r = await runAsync(AGENTD_CMD[0], args, daemonEnv({ home }, { AGENTD_INSTALL_TOKEN: tok.token }), 30_000);
   if (r.status !== 0) {
     await remove();
     throw new Error(`agentd install failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   }
   const config = JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8')) as { daemon_id: string };
   return { configDir, stateDir, home, daemonId: config.daemon_id, remove };
+}
+
+function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (status) => {
+      clearTimeout(t);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
 /** Runs `agentd <args>` to completion (for exit-code tests). */

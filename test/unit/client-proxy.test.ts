@@ -1,7 +1,8 @@
 // The default dispatcher (no injection) against real loopback servers: HTTP_PROXY is
 // honoured, NO_PROXY bypasses it, keep-alive reuses one connection, and a refused
 // connection surfaces as PlatformUnavailable naming the URL.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { PlatformClient } from '../../api/client.js';
@@ -124,5 +125,37 @@ describe('default dispatcher', () => {
     } finally {
       await c.close();
     }
+  });
+
+  it('the WebSocket control channel goes through HTTP_PROXY too, with the credential and X-Client-* headers', async () => {
+    const seen: IncomingMessage['headers'][] = [];
+    const s = createServer();
+    s.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      seen.push(req.headers);
+      const key = String(req.headers['sec-websocket-key']);
+      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      // One unmasked text frame, as a server sends it (a moment later: not in the handshake's packet).
+      const payload = Buffer.from(JSON.stringify({ type: 'daemon:task_available', payload: { runtime_id: 'r1' } }));
+      setTimeout(() => socket.write(Buffer.concat([Buffer.from([0x81, payload.length]), payload])), 50);
+      sockets.add(socket);
+    });
+    const port = await listen(s);
+    const px = await proxy();
+    process.env.HTTP_PROXY = `http://127.0.0.1:${px.port}`;
+    const token = 'mdt_' + 'c'.repeat(40);
+    const c = new PlatformClient({ baseUrl: `http://127.0.0.1:${port}`, getToken: () => token });
+    const frames: unknown[] = [];
+    const ch = c.controlChannel({ runtimeIds: () => ['r1'], onOpen: () => undefined, onFrame: (f) => frames.push(f), onClose: () => undefined });
+    try {
+      ch.start();
+      await vi.waitFor(() => expect(frames).toHaveLength(1), { timeout: 10_000 });
+    } finally {
+      await ch.stop();
+      await c.close();
+    }
+    expect(frames[0]).toEqual({ type: 'daemon:task_available', payload: { runtime_id: 'r1' } });
+    expect(px.targets).toEqual([`127.0.0.1:${port}`]);
+    expect(seen[0]).toMatchObject({ authorization: `Bearer ${token}`, 'x-client-platform': 'daemon', 'x-client-capabilities': 'coalesced-comments-v1' });
   });
 });

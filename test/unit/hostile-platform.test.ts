@@ -135,7 +135,7 @@ describe('a hostile platform', () => {
     const bad = ['..', '.', 'a/b', '%2e%2e', '.hidden', 'x'.repeat(201)];
     const { srv, mgr } = await start([...bad.map((id) => task(id)), task('ok-1', { prompt: 'true' }), task('t2', { runtime_id: '..' })], { maxTasks: 4 });
     await until(() => srv.requests.includes('POST /api/daemon/tasks/ok-1/complete'));
-    for (const r of srv.requests) expect(r, r).toMatch(/^POST \/api\/daemon\/tasks\/(claim|ok-1\/(start|messages|complete))$|^GET \/api\/daemon\/tasks\/ok-1\/status$/);
+    for (const r of srv.requests) expect(r, r).toMatch(/^POST \/api\/daemon\/tasks\/(claim|ok-1\/(start|messages|progress|session|usage|complete))$|^GET \/api\/daemon\/tasks\/ok-1\/status$/);
     expect(srv.requests).not.toContain('POST /api/daemon/start');
     expect(mgr.stats().claimed_total).toBe(1);
     expect(logText).toContain('ignored');

@@ -4,14 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { claudeAdapter } from '../../daemon/tasks/adapters/claude.js';
 import { codexAdapter } from '../../daemon/tasks/adapters/codex.js';
 import { PROMPT_FROM_STDIN, commandAdapter } from '../../daemon/tasks/adapters/command.js';
-import type { OutMessage, RuntimeAdapter } from '../../daemon/tasks/adapters/types.js';
+import type { AgentInput, OutMessage, RuntimeAdapter } from '../../daemon/tasks/adapters/types.js';
 import { ROOT } from '../helpers/bin.js';
 
 const BIN = join(ROOT, 'test', 'fixtures', 'bin');
 
+const input = (prompt: string, agent?: AgentInput['agent']): AgentInput => ({ prompt, agent, resumeSessionId: undefined });
+
 /** Run a fake CLI the way the adapter would and return its stdout lines. */
 function record(adapter: RuntimeAdapter, prompt: string): string[] {
-  const cmd = adapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt }, { binaryPath: join(BIN, adapter.name) });
+  const cmd = adapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt }, { binaryPath: join(BIN, adapter.name), input: input(prompt) });
   let out: string;
   try {
     out = execFileSync(cmd.file, cmd.args, { input: cmd.stdin ?? '', encoding: 'utf8' });
@@ -33,11 +35,45 @@ function parseAll(adapter: RuntimeAdapter, lines: string[]) {
 }
 
 describe('claude adapter (stream-json)', () => {
-  it('asks for print mode with stream-json and passes the prompt on stdin', () => {
-    const cmd = claudeAdapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt: 'do it' }, { binaryPath: '/x/claude' });
+  it('asks for print mode with stream-json in and out and passes the prompt on stdin as a user message', () => {
+    const cmd = claudeAdapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt: 'do it' }, { binaryPath: '/x/claude', input: input('do it') });
     expect(cmd.file).toBe('/x/claude');
-    expect(cmd.args).toEqual(['-p', '--output-format', 'stream-json', '--verbose']);
-    expect(cmd.stdin).toBe('do it');
+    expect(cmd.args).toEqual(['-p', '--output-format', 'stream-json', '--input-format', 'stream-json', '--verbose']);
+    expect(JSON.parse(cmd.stdin ?? '')).toEqual({ type: 'user', message: { role: 'user', content: [{ type: 'text', text: 'do it' }] } });
+    expect(cmd.stdin?.endsWith('\n')).toBe(true);
+    expect(cmd.keepStdinOpen).toBe(true);
+    expect(cmd.args.join(' ')).not.toContain('do it');
+  });
+
+  it('a Multica agent runs unattended, with its model and custom_args after ours, protocol flags removed', () => {
+    const agent = { id: 'a1', model: 'sonnet', custom_args: ['--max-turns', '3', '--output-format', 'json', '--verbose', '--input-format=text', '-p'] };
+    const cmd = claudeAdapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w' }, { binaryPath: null, input: input('x', agent) });
+    expect(cmd.args).toEqual([
+      '-p', '--output-format', 'stream-json', '--input-format', 'stream-json', '--verbose',
+      '--permission-mode', 'bypassPermissions', '--disallowedTools', 'AskUserQuestion', '--model', 'sonnet', '--max-turns', '3',
+    ]);
+  });
+
+  it('reads usage per model from the result, says the session id at once and that input is done', () => {
+    const p = claudeAdapter.parser();
+    p.stdoutLine(JSON.stringify({ type: 'system', subtype: 'init', session_id: 's-9', model: 'm1' }));
+    expect(p.sessionId).toBe('s-9');
+    expect(p.inputDone).toBe(false);
+    p.stdoutLine(JSON.stringify({ type: 'result', subtype: 'success', is_error: false, result: 'ok', usage: { input_tokens: 3, output_tokens: 4 } }));
+    expect(p.inputDone).toBe(true);
+    expect(p.finish().usage).toEqual([{ provider: 'claude', model: 'm1', input_tokens: 3, output_tokens: 4, cache_read_tokens: 0, cache_write_tokens: 0 }]);
+  });
+
+  it('names the cause of a failure in Multica\'s vocabulary when the error says it', () => {
+    const p = claudeAdapter.parser();
+    p.stdoutLine(JSON.stringify({ type: 'result', is_error: true, result: 'Invalid API key · Please run /login' }));
+    expect(p.finish().failureReason).toBe('agent_error.provider_auth_or_access');
+    const q = claudeAdapter.parser();
+    q.stdoutLine(JSON.stringify({ type: 'result', is_error: true, result: 'Prompt is too long' }));
+    expect(q.finish().failureReason).toBe('agent_error.context_overflow');
+    const r = claudeAdapter.parser();
+    r.stdoutLine(JSON.stringify({ type: 'result', is_error: true, result: 'it went wrong' }));
+    expect(r.finish().failureReason).toBeUndefined();
   });
 
   it('turns events into typed messages, tracks the tool in flight, returns result and session id', () => {
@@ -79,7 +115,7 @@ describe('claude adapter (stream-json)', () => {
 
 describe('codex adapter (exec --json)', () => {
   it('runs codex exec --json reading the prompt from stdin', () => {
-    const cmd = codexAdapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt: 'p' }, { binaryPath: null });
+    const cmd = codexAdapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt: 'p' }, { binaryPath: null, input: input('p') });
     expect(cmd).toEqual({ file: 'codex', args: ['exec', '--json', '--skip-git-repo-check', '-'], stdin: 'p' });
   });
 
@@ -111,7 +147,7 @@ describe('codex adapter (exec --json)', () => {
 
 describe('command adapter', () => {
   it('runs the prompt with /bin/sh, read from stdin (never argv); lines are text, stderr is stderr, output is the stdout tail', () => {
-    const cmd = commandAdapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt: 'echo hi' }, { binaryPath: null });
+    const cmd = commandAdapter.command({ id: 't', runtime_id: 'r', workspace_id: 'w', prompt: 'echo hi' }, { binaryPath: null, input: input('echo hi') });
     expect(cmd).toEqual({ file: '/bin/sh', args: ['-c', PROMPT_FROM_STDIN], stdin: 'echo hi' });
     expect(cmd.args.join(' ')).not.toContain('echo hi');
     const p = commandAdapter.parser();

@@ -7,7 +7,8 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PlatformClient } from '../../api/client.js';
 import { PlatformUnavailable, RequestAborted } from '../../api/errors.js';
-import type { ClaimRequest, ClaimResponse } from '../../api/types.js';
+import { NotFound } from '../../api/errors.js';
+import type { ClaimRequest, ClaimResponse, LegacyClaimResponse, RegisteredRuntime } from '../../api/types.js';
 import { createTaskManager } from '../../daemon/tasks/manager.js';
 import type { TaskManager } from '../../daemon/tasks/types.js';
 
@@ -26,12 +27,24 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function make(claim: ClaimFn, o: { canClaim?: () => boolean; maxTasks?: number; caps?: Record<string, number> } = {}) {
+function make(
+  claim: ClaimFn,
+  o: { canClaim?: () => boolean; maxTasks?: number; caps?: Record<string, number>; runtimes?: RegisteredRuntime[]; legacy?: (id: string) => Promise<LegacyClaimResponse> } = {},
+) {
   const calls: ClaimRequest[] = [];
+  const legacyCalls: string[] = [];
+  const runtimes: RegisteredRuntime[] = o.runtimes ?? [
+    { id: 'rt-cmd', name: 'command', type: 'command' },
+    { id: 'rt-claude', name: 'claude', type: 'claude' },
+  ];
   const client = {
     claimTasks: (body: ClaimRequest, opts: { signal?: AbortSignal } = {}) => {
       calls.push(body);
       return claim(body, opts);
+    },
+    claimLegacy: (id: string) => {
+      legacyCalls.push(id);
+      return o.legacy ? o.legacy(id) : Promise.resolve({ task: null });
     },
   } as unknown as PlatformClient;
   mgr = createTaskManager({
@@ -40,10 +53,7 @@ function make(claim: ClaimFn, o: { canClaim?: () => boolean; maxTasks?: number; 
     daemonId: 'd1',
     platformUrl: 'http://127.0.0.1:1',
     stateDir: dir,
-    runtimes: [
-      { id: 'rt-cmd', name: 'command', type: 'command' },
-      { id: 'rt-claude', name: 'claude', type: 'claude' },
-    ],
+    runtimes,
     canClaim: o.canClaim ?? (() => true),
     maxTasks: o.maxTasks ?? 4,
     maxTasksPerRuntime: o.caps ?? {},
@@ -55,7 +65,7 @@ function make(claim: ClaimFn, o: { canClaim?: () => boolean; maxTasks?: number; 
     statusPollMs: 5000,
     workdirRetentionMs: 3600_000,
   });
-  return { calls, mgr };
+  return { calls, legacyCalls, runtimes, mgr };
 }
 
 /** A platform that holds each claim for `holdMs` (or until aborted), then answers empty. */
@@ -139,5 +149,52 @@ describe('claim loop', () => {
     m2.mgr.start();
     await vi.advanceTimersByTimeAsync(1000);
     expect(m2.calls[0]).toMatchObject({ runtime_ids: ['rt-cmd', 'rt-claude'], max_tasks: 3 });
+  });
+
+  it('a new runtime set (re-registration) ends the claim in flight and claims for the NEW ids at once, on the same loop', async () => {
+    const { calls, runtimes, mgr } = make(holding(25_000));
+    mgr.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(calls).toHaveLength(1);
+    // The daemon replaces the list in place, as it does after a heartbeat 404.
+    runtimes.splice(0, runtimes.length, { id: 'rt-cmd-2', name: 'command', type: 'command' }, { id: 'rt-claude-2', name: 'claude', provider: 'claude' });
+    mgr.runtimesChanged();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.runtime_ids).toEqual(['rt-cmd-2', 'rt-claude-2']);
+    expect(mgr.stats().claim_errors_total).toBe(0);
+  });
+
+  it('taskAvailable() wakes an interval-polling loop at once', async () => {
+    const { calls, mgr } = make(async () => ({ tasks: [] }));
+    mgr.start();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(calls).toHaveLength(3); // now waiting ~30 s
+    mgr.taskAvailable();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(calls).toHaveLength(4);
+  });
+
+  it('a batch claim route that is missing (404 without `runtime not found`) switches to per-runtime legacy claims', async () => {
+    const { calls, legacyCalls, mgr } = make(async () => {
+      throw new NotFound('POST /api/daemon/tasks/claim: not found (404)', { route: 'POST /api/daemon/tasks/claim', status: 404 });
+    });
+    mgr.start();
+    await vi.advanceTimersByTimeAsync(100_000);
+    expect(calls).toHaveLength(1);
+    expect(legacyCalls.slice(0, 2)).toEqual(['rt-cmd', 'rt-claude']);
+    expect(legacyCalls.length).toBeGreaterThan(2);
+    expect(mgr.stats().claim_errors_total).toBe(0);
+  });
+
+  it('a 404 `runtime not found` on the batch claim is an error, not a missing route', async () => {
+    const { calls, legacyCalls, mgr } = make(async () => {
+      throw new NotFound('runtime not found', { route: 'POST /api/daemon/tasks/claim', status: 404, platformError: 'runtime not found' });
+    });
+    mgr.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(legacyCalls).toEqual([]);
+    expect(calls.length).toBeGreaterThan(1);
+    expect(mgr.stats().claim_errors_total).toBe(calls.length);
   });
 });

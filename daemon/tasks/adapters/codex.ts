@@ -8,6 +8,7 @@
 //             "exec_command_end"|"task_complete"|"error",…}}
 // The prompt goes in on stdin (`-`). The work dir is not a git repository, hence
 // --skip-git-repo-check.
+import { classifyAgentError } from './failure.js';
 import {
   StderrTail,
   obj,
@@ -22,11 +23,14 @@ export const codexAdapter: RuntimeAdapter = {
   name: 'codex',
   binary: 'codex',
   maxLineBytes: 8 * 1024 * 1024,
+  briefFile: 'AGENTS.md',
+  buildsPrompt: true,
   command(_task, ctx) {
+    const model = ctx.input.agent?.model;
     return {
       file: ctx.binaryPath ?? 'codex',
-      args: ['exec', '--json', '--skip-git-repo-check', '-'],
-      stdin: _task.prompt,
+      args: ['exec', '--json', '--skip-git-repo-check', ...(model ? ['--model', model] : []), ...(ctx.input.agent?.custom_args ?? []), '-'],
+      stdin: ctx.input.prompt,
     };
   },
   parser: () => new CodexParser(),
@@ -36,7 +40,7 @@ const TOOL_ITEMS = new Set(['command_execution', 'mcp_tool_call', 'web_search', 
 
 export class CodexParser implements StreamParser {
   private readonly open = new Set<string>();
-  private sessionId: string | undefined;
+  sessionId: string | undefined;
   private lastMessage: string | undefined;
   private failure: string | undefined;
   private readonly err = new StderrTail();
@@ -64,11 +68,14 @@ export class CodexParser implements StreamParser {
   }
 
   finish() {
+    const diagnostics = this.err.text();
+    const failureReason = classifyAgentError(this.failure) ?? classifyAgentError(diagnostics);
     return {
       output: this.lastMessage ?? '',
       ...(this.sessionId ? { session_id: this.sessionId } : {}),
       ...(this.failure ? { error: this.failure } : {}),
-      diagnostics: this.err.text(),
+      diagnostics,
+      ...(failureReason ? { failureReason } : {}),
     };
   }
 

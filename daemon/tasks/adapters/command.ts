@@ -15,8 +15,10 @@ export const commandAdapter: RuntimeAdapter = {
   name: 'command',
   binary: null,
   maxLineBytes: 16 * 1024,
-  command(task) {
-    return { file: '/bin/sh', args: ['-c', PROMPT_FROM_STDIN], stdin: task.prompt };
+  briefFile: null,
+  buildsPrompt: false,
+  command(_task, ctx) {
+    return { file: '/bin/sh', args: ['-c', PROMPT_FROM_STDIN], stdin: ctx.input.prompt };
   },
   parser(): StreamParser {
     const tail = new TailBuffer(OUTPUT_TAIL_BYTES);

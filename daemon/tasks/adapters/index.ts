@@ -10,7 +10,12 @@ export const ADAPTERS: Readonly<Record<string, RuntimeAdapter>> = {
   codex: codexAdapter,
 };
 
-/** The adapter for a registered runtime (by type, then name), or null when unknown. */
-export function adapterFor(rt: { name: string; type?: string }): RuntimeAdapter | null {
-  return ADAPTERS[rt.type ?? ''] ?? ADAPTERS[rt.name] ?? null;
+/**
+ * The adapter for a registered runtime, or null when unknown: by `type` (our platform),
+ * then `provider` (a Multica server answers register with the provider and may rename
+ * the runtime, e.g. "Claude (host-1)"), then by name.
+ */
+export function adapterFor(rt: { name: string; type?: string; provider?: unknown }): RuntimeAdapter | null {
+  const provider = typeof rt.provider === 'string' ? rt.provider : '';
+  return ADAPTERS[rt.type ?? ''] ?? ADAPTERS[provider] ?? ADAPTERS[rt.name] ?? null;
 }

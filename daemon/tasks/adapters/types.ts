@@ -1,6 +1,7 @@
 // A runtime adapter turns a task into a command line and the child's output into
 // messages. Parsers are tolerant by contract: any line they do not understand becomes a
 // plain text message, and nothing a child prints can throw out of a parser.
+import type { Agent, MulticaFailureReason, UsageEntry } from '../../../api/task-context.js';
 import type { TaskMessage, Task } from '../../../api/types.js';
 
 /** A message before the output stream numbers it. */
@@ -11,6 +12,18 @@ export interface AdapterCommand {
   args: string[];
   /** Written to the child's stdin then closed; null: stdin is /dev/null. */
   stdin: string | null;
+  /** Keep stdin open after writing (closed when the parser says `inputDone`, or at exit). */
+  keepStdinOpen?: boolean;
+}
+
+/** What the agent is asked to do, decided before the adapter builds its command line. */
+export interface AgentInput {
+  /** The task's `prompt` (our extension), or the prompt built from its Multica context. */
+  prompt: string;
+  /** The agent definition of a Multica-shaped task (model, custom_args…). */
+  agent: Agent | undefined;
+  /** A previous session to resume (`prior_session_id`). */
+  resumeSessionId: string | undefined;
 }
 
 export interface AdapterResult {
@@ -21,6 +34,10 @@ export interface AdapterResult {
   error?: string;
   /** Last stderr lines: explains a non-zero exit. */
   diagnostics?: string;
+  /** Token counts the agent reported, per model (POST /usage). */
+  usage?: UsageEntry[];
+  /** Multica's refined reason, when the error text names a cause (adapters of agent CLIs only). */
+  failureReason?: MulticaFailureReason;
 }
 
 export interface StreamParser {
@@ -30,6 +47,12 @@ export interface StreamParser {
   stderrLine(line: string): OutMessage[];
   /** True while a tool call has started and its result has not been seen. */
   readonly toolInFlight: boolean;
+  /** The agent's session id, as soon as it said one (POST /session pins it mid-run). */
+  readonly sessionId?: string | undefined;
+  /** The agent has answered (e.g. claude's `result`): its stdin can be closed. */
+  readonly inputDone?: boolean;
+  /** Lines the agent waits for on its stdin (claude's control responses), taken once. */
+  takeReplies?(): string[];
   /** Called once after the child ended. */
   finish(): AdapterResult;
 }
@@ -41,7 +64,11 @@ export interface RuntimeAdapter {
   readonly binary: string | null;
   /** Longest stdout line kept whole (JSON events can be large). */
   readonly maxLineBytes: number;
-  command(task: Task & { prompt: string }, ctx: { binaryPath: string | null }): AdapterCommand;
+  /** The brief file Multica's daemon writes for this agent into the work dir (null: none). */
+  readonly briefFile: 'CLAUDE.md' | 'AGENTS.md' | null;
+  /** False: the task must carry `prompt` (nothing to build one for). */
+  readonly buildsPrompt: boolean;
+  command(task: Task, ctx: { binaryPath: string | null; input: AgentInput }): AdapterCommand;
   parser(): StreamParser;
 }
 
