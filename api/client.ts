@@ -47,6 +47,7 @@ import {
   Unauthorized,
   isTlsCode,
 } from './errors.js';
+import { requestHeaders, type DaemonSource } from './headers.js';
 import type { TSchema } from '@sinclair/typebox';
 import { matches, problem } from './schema.js';
 import {
@@ -58,7 +59,6 @@ import {
   RegisterResponse,
   TaskStatusResponse,
   SAFE_ID_RE,
-  clientOS,
   type ClaimRequest,
   type CompleteRequest,
   type DeregisterRequest,
@@ -70,7 +70,7 @@ import {
   type RegisterRequest,
 } from './types.js';
 import { ControlChannel, type ControlChannelOptions } from './control-channel.js';
-import { CLIENT_CAPABILITIES, type SessionRequest, type UsageRequest } from './task-context.js';
+import type { SessionRequest, UsageRequest } from './task-context.js';
 import { VERSION } from './version.js';
 
 export type { RetryPolicy } from './backoff.js';
@@ -80,6 +80,8 @@ export interface PlatformClientOptions {
   baseUrl: string;
   /** The current mdt_, called per request (a re-read credential takes effect at once). */
   getToken?: () => string | undefined;
+  /** Who is calling: sent as X-Workspace-ID / X-Daemon-ID on every request (api/headers.ts). */
+  getSource?: () => DaemonSource | undefined;
   /** Tests inject MockAgent; default: EnvHttpProxyAgent (HTTP(S)_PROXY/NO_PROXY), keep-alive. */
   dispatcher?: Dispatcher;
   /** X-Client-Version (default: VERSION). */
@@ -112,6 +114,8 @@ interface RouteSpec<T> {
   body?: unknown;
   /** false for the exchange: the mit_ in the body is the credential. */
   auth: boolean;
+  /** Overrides getSource() for this route (the exchange: no workspace yet). */
+  source?: DaemonSource;
   retry: RetryClass;
   timeoutMs: number;
   /** The schema a 2xx JSON body must match (api/types.ts); absent = the body is ignored. */
@@ -142,7 +146,8 @@ export class PlatformClient {
   private readonly getToken: () => string | undefined;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
-  private readonly headers: Record<string, string>;
+  private readonly clientVersion: string;
+  private readonly getSource: () => DaemonSource | undefined;
   private readonly policy: RetryPolicy;
   private readonly maxBodyBytes: number;
   private readonly random: (() => number) | undefined;
@@ -169,15 +174,8 @@ export class PlatformClient {
       });
       this.ownsDispatcher = true;
     }
-    this.headers = {
-      'content-type': 'application/json',
-      accept: 'application/json',
-      'user-agent': `agentd/${opts.clientVersion ?? VERSION}`,
-      'x-client-platform': 'daemon',
-      'x-client-version': opts.clientVersion ?? VERSION,
-      'x-client-os': clientOS(),
-      'x-client-capabilities': CLIENT_CAPABILITIES.join(','),
-    };
+    this.clientVersion = opts.clientVersion ?? VERSION;
+    this.getSource = opts.getSource ?? (() => undefined);
     this.policy = { ...DEFAULT_RETRY, ...opts.retry };
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.random = opts.random;
@@ -192,10 +190,11 @@ export class PlatformClient {
         path: '/api/install-tokens/exchange',
         body,
         auth: false,
+        source: { daemon_id: body.daemon_id },
         retry: 'exchange',
         timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
         answer: ExchangeResponse,
-        build: (v: ExchangeResponse): ExchangeResponse => ({ token: v.token, workspace_id: v.workspace_id, daemon_id: v.daemon_id, expires_at: v.expires_at ?? '' }),
+        build: (v: ExchangeResponse): ExchangeResponse => ({ token: v.token, workspace_id: v.workspace_id, daemon_id: v.daemon_id, expires_at: v.expires_at ?? '', ...(v.ephemeral === true ? { ephemeral: true } : {}) }),
         mapStatus: (status, perr, route) => {
           const opts = { route, status, platformError: perr };
           if (perr === 'install_token_already_used') return new InstallTokenAlreadyUsed('the install token was already used', opts);
@@ -337,8 +336,13 @@ export class PlatformClient {
    * identity headers and (proxy-aware) dispatcher. Not started: call start().
    */
   controlChannel(o: Omit<ControlChannelOptions, 'baseUrl' | 'getToken' | 'headers' | 'dispatcher'>): ControlChannel {
-    const { accept: _accept, ...headers } = this.headers;
+    const { accept: _accept, ...headers } = requestHeaders(this.clientVersion, this.getSource());
     return new ControlChannel({ ...o, baseUrl: this.baseUrl, getToken: this.getToken, headers, dispatcher: this.dispatcher });
+  }
+
+  /** The daemon credential revokes itself (uninstall); idempotent on the platform, hence 'safe'. */
+  revokeSelf(o: CallOptions = {}): Promise<void> {
+    return this.voidCall('/api/daemon/revoke', {}, 'safe', o);
   }
 
   /** Closes the keep-alive pool (only when this client created it; an injected dispatcher belongs to the caller). */
@@ -408,7 +412,7 @@ export class PlatformClient {
     const unsubscribe = o.signal ? onAbort(o.signal, () => ac.abort(o.signal?.reason)) : undefined;
     const signal = ac.signal;
 
-    const headers: Record<string, string> = { ...this.headers };
+    const headers = requestHeaders(this.clientVersion, spec.source ?? this.getSource());
     if (spec.auth) {
       const token = this.getToken();
       if (token) headers.authorization = `Bearer ${token}`;

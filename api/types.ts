@@ -38,13 +38,72 @@ export type ErrorBody = Static<typeof ErrorBody>;
 
 // ---------------------------------------------------------------- enrolment
 
-/** POST /api/workspaces/{id}/install-tokens (admin) → 201 */
-export interface InstallTokenCreated {
+/**
+ * Copy-paste commands for one machine, every one rendered from the same placeholders
+ * (platform URL, workspace id, daemon id, token) by platform/connection.ts.
+ */
+export interface ConnectionSnippets {
+  /** `curl -fsSL <url>/install.sh | [AGENTD_INSTALL_TOKEN=mit_… ]sh`: enrols, or (no token) upgrades in place. */
+  one_liner: string;
+  /** Puts a daemon credential (mdt_) in place on an enrolled machine. */
+  credentials_set: string;
+  /** The same facts as environment variables, one per line (for provisioning scripts). */
+  env: string;
+}
+
+/**
+ * The connection payload: what a machine needs to reach this platform as one daemon.
+ * The same shape from install-token creation (token: the mit_), rotate (the new mdt_,
+ * shown once) and connection info (token ""). platform_url has no trailing slash.
+ */
+export interface ConnectionPayload {
+  platform_url: string;
+  workspace_id: string;
+  daemon_id: string; // "" for an install token (the machine picks its id)
+  token: string;
+  snippets: ConnectionSnippets;
+}
+
+/** Fleet-token bounds for POST /api/workspaces/{id}/install-tokens. */
+export const MAX_INSTALL_TOKEN_USES = 1000;
+export const MAX_INSTALL_TOKEN_TTL_S = 7 * 86_400;
+
+/** POST /api/workspaces/{id}/install-tokens (admin); every field optional. */
+export const CreateInstallTokenBody = Type.Object(
+  {
+    uses: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_INSTALL_TOKEN_USES })),
+    ttl_s: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_INSTALL_TOKEN_TTL_S })),
+    ephemeral: Type.Optional(Type.Boolean({ mustBe: 'true or false' })),
+  },
+  open,
+);
+export interface CreateInstallTokenRequest {
+  uses?: number; // 1 … MAX_INSTALL_TOKEN_USES, default 1
+  ttl_s?: number; // 1 … MAX_INSTALL_TOKEN_TTL_S, default the platform's --install-token-ttl (900)
+  ephemeral?: boolean; // daemons it enrols are removed after a time offline
+}
+
+/** … → 201 */
+export interface InstallTokenCreated extends ConnectionPayload {
   id: string;
   token: string; // mit_…
   workspace_id: string;
   expires_at: string; // RFC 3339
   created_at: string;
+  uses: number;
+  uses_left: number;
+  ephemeral: boolean;
+}
+
+/** GET /api/workspaces/{id}/install-tokens (admin): the live ones (uses left, not expired); never the token. */
+export interface InstallTokenSummary {
+  id: string;
+  workspace_id: string;
+  created_at: string;
+  expires_at: string;
+  uses: number;
+  uses_left: number;
+  ephemeral: boolean;
 }
 
 /**
@@ -52,7 +111,15 @@ export interface InstallTokenCreated {
  * the exchange itself, because a bad token answers with the contract's error code
  * (`invalid_install_token`, never a sentence that could help guess one).
  */
-export const ExchangeBody = Type.Object({ token: Type.Optional(Type.Unknown()), daemon_id: Type.Optional(Type.Unknown()), current_token: Type.Optional(Type.Unknown()) }, open);
+export const ExchangeBody = Type.Object(
+  {
+    token: Type.Optional(Type.Unknown()),
+    daemon_id: Type.Optional(Type.Unknown()),
+    current_token: Type.Optional(Type.Unknown()),
+    ephemeral: Type.Optional(Type.Boolean({ mustBe: 'true or false' })),
+  },
+  open,
+);
 export interface ExchangeRequest {
   token: string; // mit_…
   daemon_id: string;
@@ -61,6 +128,7 @@ export interface ExchangeRequest {
    * re-enrolment is the same machine. Without it an enrolled id answers 409.
    */
   current_token?: string;
+  ephemeral?: boolean; // `agentd install --ephemeral`
 }
 export const ExchangeResponse = Type.Object(
   {
@@ -69,6 +137,8 @@ export const ExchangeResponse = Type.Object(
     workspace_id: Type.String({ pattern: SAFE_ID_RE.source, mustBe: "an id (letters, digits, '.', '_', '-')" }),
     daemon_id: Type.String({ pattern: `^$|${SAFE_ID_RE.source}`, mustBe: "an id (letters, digits, '.', '_', '-')" }),
     expires_at: Type.Optional(Type.String()),
+    /** The token or the request made this daemon ephemeral. */
+    ephemeral: Type.Optional(Type.Boolean()),
   },
   open,
 );
@@ -288,16 +358,27 @@ export interface DaemonSummary {
   /** Exchanges refused with daemon_id_in_use (someone tried to take this id over). */
   refused_enrolments?: number;
   last_refused_enrolment_at?: string | null;
+  ephemeral?: boolean; // removed (revoked + deregistered) after a time offline
 }
 
 /** GET …/daemons/{daemon_id}/connection and POST …/rotate (rotate returns the token once) */
-export interface ConnectionInfo {
-  platform_url: string;
-  workspace_id: string;
-  daemon_id: string;
+export interface ConnectionInfo extends ConnectionPayload {
   token: string; // "" when shown, mdt_… only in the answer to rotate
   issued_at: string;
   revoked_at: string | null;
+}
+
+/** What a revocation did to the revoked daemons' tasks (they cannot report any more). */
+export interface RevocationOutcome {
+  /** Running tasks failed at once with failure_reason runtime_offline. */
+  tasks_failed: number;
+  /** Claimed but not started: back in the queue for another machine. */
+  tasks_requeued: number;
+}
+
+/** POST /api/workspaces/{id}/revoke-tokens (admin) */
+export interface RevokeTokensResponse extends RevocationOutcome {
+  revoked: number; // live daemon credentials revoked by this call (0 on a repeat)
 }
 
 /** POST /api/workspaces/{id}/tasks (admin) */
@@ -342,6 +423,14 @@ export interface TaskDetail {
 }
 
 // ---------------------------------------------------------------- identity headers
+
+/**
+ * Who a daemon request comes from, outside the bearer: sent on every daemon call
+ * (api/headers.ts builds them), checked against the credential by the platform
+ * (403 on a mismatch) and written to its request log.
+ */
+export const WORKSPACE_ID_HEADER = 'x-workspace-id';
+export const DAEMON_ID_HEADER = 'x-daemon-id';
 
 export type ClientOS = 'linux' | 'macos' | 'windows';
 export function clientOS(platform: NodeJS.Platform = process.platform): ClientOS {

@@ -4,7 +4,9 @@
 import { defineCommand, type CommandIO } from './command.js';
 import { UsageError, UserError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
-import { enroll, readInstallToken, INSTALL_TOKEN_ENV, type EnrollResult, type ServiceStep } from '../installer/enroll.js';
+import { enroll, enrolmentToKeep, readInstallToken, INSTALL_TOKEN_ENV, type EnrollResult, type ServiceStep } from '../installer/enroll.js';
+import type { AgentConfig } from '../store/config.js';
+import type { AgentdPaths } from '../store/paths.js';
 import { isInstallMode, resolvePaths } from '../store/paths.js';
 import { describeServicePlan, makeServiceStep } from '../installer/service-step.js';
 import { shellQuote } from '../store/errors.js';
@@ -14,7 +16,8 @@ const flags = {
   name: { type: 'string', value: 'DEVICE', description: 'Name shown in the platform (default: this host name)' },
   mode: { type: 'string', value: 'system|user', description: 'System service (root, /etc/agentd) or per-user service (default: system as root on Linux, else user)' },
   'no-service': { type: 'boolean', description: 'Enrol only: write config + credentials, install no service' },
-  force: { type: 'boolean', description: 'Replace an existing enrolment (credentials and config; the daemon id is kept)' },
+  force: { type: 'boolean', description: 'Replace an existing enrolment (spends the token; credentials and config replaced, the daemon id is kept)' },
+  ephemeral: { type: 'boolean', description: 'Mark this machine ephemeral: the platform removes it after a time offline; uninstall does not drain' },
   'config-dir': { type: 'string', value: 'DIR', description: 'Where config.json and credentials.json go (env AGENTD_CONFIG_DIR)' },
   'state-dir': { type: 'string', value: 'DIR', description: 'Where the lock, journal and work dirs go (env AGENTD_STATE_DIR)' },
   'token-file': { type: 'string', value: 'FILE', description: 'Read the install token from FILE' },
@@ -37,6 +40,10 @@ export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | v
       '  --token-file FILE    a file',
       `  ${INSTALL_TOKEN_ENV.padEnd(20)} the environment`,
       'Never as a plain --token value: every user of the machine can read argv with `ps`.',
+      '',
+      'On a machine already enrolled with this platform, it upgrades in place instead: no token is',
+      'needed or spent, the service is updated and restarted on this build, the daemon id is kept.',
+      'Use --force to enrol again with a new token.',
     ].join('\n'),
     async run({ flags: f, positionals }, io) {
       // Not echoed: a stray argument may well be a pasted token.
@@ -59,6 +66,8 @@ export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | v
         if (withService) io.stdout.write(describeServicePlan(paths.mode, paths, { env: io.env }));
         return EXIT.OK;
       }
+      const kept = await enrolmentToKeep({ platformUrl: f.platform, mode: f.mode as 'system' | 'user' | undefined, configDir: f['config-dir'], stateDir: f['state-dir'], env: io.env, force: f.force });
+      if (kept) return upgradeInPlace(io, kept, { service: withService ? service : undefined, json: Boolean(f.json), tokenGiven: Boolean(io.env[INSTALL_TOKEN_ENV] || f['token-file'] || f.token) });
       const token = await readInstallToken({ tokenFlag: f.token, tokenFile: f['token-file'], env: io.env, stdin: io.stdin, prompt: io.stderr });
       const result = await enroll({
         platformUrl: f.platform,
@@ -69,8 +78,14 @@ export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | v
         stateDir: f['state-dir'],
         force: f.force,
         insecureHttp: f['insecure-http'],
+        ephemeral: f.ephemeral,
         env: io.env,
-        beforeExchange: withService && service ? (ctx) => service.preflight(ctx) : undefined,
+        beforeExchange: async (ctx) => {
+          if (!withService || !service) return;
+          await service.preflight(ctx);
+          // Progress lines belong to the service install (a --no-service enrolment stays quiet).
+          io.stderr.write('agentd: exchanging the install token\n');
+        },
       });
 
       let serviceLines: string[] = [];
@@ -90,6 +105,51 @@ export function makeInstallCommand(service?: ServiceStep<{ lines: string[] } | v
 }
 
 export const command = makeInstallCommand(makeServiceStep());
+
+/**
+ * The enrolment stays (no token read or spent, daemon id kept); the service is updated
+ * and restarted so it runs the build that was just installed.
+ */
+async function upgradeInPlace(
+  io: CommandIO,
+  kept: { paths: AgentdPaths; config: AgentConfig },
+  o: { service?: ServiceStep<{ lines: string[] } | void>; json: boolean; tokenGiven: boolean },
+): Promise<number> {
+  // Not needed, and no child (systemctl…) may inherit it.
+  delete io.env[INSTALL_TOKEN_ENV];
+  const c = kept.config;
+  io.stderr.write(
+    `agentd: this machine is already enrolled as "${c.device_name}" (daemon id ${c.daemon_id}): upgrading in place${o.tokenGiven ? '; the install token was not used (it stays valid until it expires; --force re-enrols with it)' : ''}\n`,
+  );
+  let lines: string[] = [];
+  if (o.service) {
+    await o.service.preflight({ mode: c.mode, paths: kept.paths });
+    lines = (await o.service.install({ mode: c.mode, paths: kept.paths, config: c, upgrade: true }))?.lines ?? [];
+  }
+  if (o.json) {
+    io.stdout.write(
+      JSON.stringify({
+        enrolled: true,
+        upgraded: true,
+        replaced_previous: false,
+        device_name: c.device_name,
+        workspace_id: c.workspace_id,
+        daemon_id: c.daemon_id,
+        platform_url: c.platform_url,
+        mode: c.mode,
+        config_file: kept.paths.configFile,
+        credentials_file: kept.paths.credentialsFile,
+        state_dir: kept.paths.stateDir,
+        service: o.service ? lines : null,
+      }) + '\n',
+    );
+  } else {
+    io.stdout.write(
+      [`Upgraded in place: "${c.device_name}" keeps its enrolment in workspace ${c.workspace_id} (${c.platform_url}).`, `  daemon id    ${c.daemon_id} (kept)`, ...lines].join('\n') + '\n',
+    );
+  }
+  return EXIT.OK;
+}
 
 function printResult(
   io: CommandIO,

@@ -79,7 +79,8 @@ export function formatStatus(r: StatusReport, o: { color: boolean; now: Date }):
     }
   }
   if (r.running) {
-    if (str(d.platform_url)) row('platform', `${str(d.platform_url)}${str(d.workspace_id) ? c.dim(` workspace ${str(d.workspace_id)}`) : ''}`);
+    const reach = d.platform_reachable === true ? c.green('reachable') : d.platform_reachable === false ? c.red('unreachable') : c.yellow('not contacted yet');
+    if (str(d.platform_url)) row('platform', `${str(d.platform_url)} ${reach}${str(d.workspace_id) ? c.dim(` workspace ${str(d.workspace_id)}`) : ''}`);
     const hb = obj(d.heartbeat);
     const fails = num(hb.consecutive_failures) ?? 0;
     const hbText = `last ok ${ago(str(hb.last_success_at))}${num(hb.latency_ms) !== undefined ? ` (${num(hb.latency_ms)} ms)` : ''}${fails ? c.red(`, ${fails} failure${fails === 1 ? '' : 's'} in a row`) : ''}`;

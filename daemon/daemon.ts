@@ -4,6 +4,9 @@
 //
 //   start():  health port listens + daemon.json ─> registering ─> (register loop)
 //             ─> ready ─> heartbeat loop + recover orphans ─> claim loop
+//   READY=1 to systemd: once the first registration attempt ended (either way) or
+//             READY_BOUND_MS passed, whichever is first: `systemctl start` returns in
+//             seconds whatever the platform does; STATUS= says whether it was reachable
 //   heartbeat failure ─> degraded (tasks untouched) ─> first success ─> ready
 //   401 ─> CredentialState (credential-state.ts) decides: re-read and retry once, or
 //          revoked: claims stop, running tasks cancelled ─> a new valid credential ─>
@@ -52,6 +55,13 @@ const DEREGISTER_TIMEOUT_MS = 3_000;
 const STATUS_POLL_MS = 5_000;
 /** Device probing waits this long after ready, off the start-up path. */
 const DEVICE_FACTS_DELAY_MS = 1_000;
+/**
+ * READY=1 waits for the first registration attempt at most this long. Up locally
+ * (health port, lock, config) is what the service manager can check; a platform that
+ * does not answer is shown in STATUS=, /readyz and `agentd status`, not by blocking
+ * `systemctl start` (before this, start never returned while the platform was down).
+ */
+export const READY_BOUND_MS = 5_000;
 
 export class Daemon {
   readonly lifecycle: Lifecycle;
@@ -74,6 +84,8 @@ export class Daemon {
   #registering = false;
   #registerAgain = false;
   #announcedReady = false;
+  /** Did the platform answer the last call (register/heartbeat)? null: not asked yet. */
+  #platformReachable: boolean | null = null;
   #enrichScheduled = false;
   #stopping: Promise<void> | null = null;
   #closed = false;
@@ -97,7 +109,11 @@ export class Daemon {
         o.requestExit(EXIT.REVOKED, 'credential revoked and removed');
       },
     });
-    this.client = new PlatformClient({ baseUrl: this.#config.platform_url, getToken: () => this.#cred.token });
+    this.client = new PlatformClient({
+      baseUrl: this.#config.platform_url,
+      getToken: () => this.#cred.token,
+      getSource: () => ({ workspace_id: this.#config.workspace_id, daemon_id: this.#config.daemon_id }),
+    });
     this.heartbeat = new HeartbeatLoop({
       client: this.client,
       runtimeIds: () => this.#runtimes.map((r) => r.id),
@@ -110,18 +126,32 @@ export class Daemon {
       covered: (id) => this.#control?.covers(id) ?? false,
     });
     this.lifecycle.onChange((c) => {
-      if (c.to === 'ready' && !this.#announcedReady) {
-        this.#announcedReady = true;
-        o.notifier.ready(`ready: ${c.reason}`);
-      } else if (c.to !== 'draining' && c.to !== 'stopped') {
-        o.notifier.status(`${c.to}: ${c.reason}`);
-      }
+      if (c.to === 'draining' || c.to === 'stopped') return;
+      // Before READY=1 a STATUS= alone would say nothing systemd shows; READY carries it.
+      if (this.#announcedReady) o.notifier.status(this.#statusLine());
     });
   }
 
   /** The enrolment as the credential state holds it now (re-read on recovery and SIGHUP). */
   get #config() {
     return this.#cred.config;
+  }
+
+  /** "ready, platform reachable: registered 1 runtime(s): command" (STATUS=). */
+  #statusLine(): string {
+    const p = this.#platformReachable === null ? 'not contacted yet' : this.#platformReachable ? 'reachable' : 'unreachable';
+    return `${this.lifecycle.state}, platform ${p}: ${this.lifecycle.reason}`;
+  }
+
+  /** READY=1, once: up locally and the first registration attempt ended, or the bound passed. */
+  #announceReady(): void {
+    if (this.#announcedReady || this.#closed || this.lifecycle.isShuttingDown()) return;
+    this.#announcedReady = true;
+    this.#o.notifier.ready(this.#statusLine());
+  }
+
+  get platformReachable(): boolean | null {
+    return this.#platformReachable;
   }
 
   get healthUrl(): string | null {
@@ -188,6 +218,8 @@ export class Daemon {
     );
     this.#o.notifier.startWatchdog(() => this.loopsTurning());
     this.lifecycle.transition('registering', `registering with ${this.#config.platform_url}`);
+    const bound = setTimeout(() => this.#announceReady(), READY_BOUND_MS);
+    bound.unref();
     this.#localRuntimes = await detected;
     void this.#registerAndRun();
   }
@@ -209,6 +241,7 @@ export class Daemon {
         if (!ok || this.lifecycle.isShuttingDown()) return;
         const names = this.#runtimes.map((r) => r.name).join(', ');
         this.lifecycle.transition('ready', `registered ${this.#runtimes.length} runtime(s): ${names}`);
+        this.#announceReady();
         this.heartbeat.start();
         this.#enrichDeviceFacts();
         // First registration: create the task manager and its one claim loop. Any later
@@ -233,6 +266,7 @@ export class Daemon {
       this.#lastRegisterAttemptAt = Date.now();
       try {
         const res = await this.client.register(this.#registerBody(), { signal, timeoutMs: REGISTER_TIMEOUT_MS, attempts: 1 });
+        this.#platformReachable = true;
         this.#cred.accepted();
         const oldIds = this.#runtimes.map((r) => r.id).join(',');
         this.#runtimes.splice(0, this.#runtimes.length, ...res.runtimes);
@@ -242,12 +276,16 @@ export class Daemon {
       } catch (err) {
         if (signal.aborted || this.lifecycle.isShuttingDown()) return false;
         if (err instanceof Unauthorized) {
+          this.#platformReachable = true; // it answered: the credential is the problem
           if (await this.#onUnauthorized(err, 'register')) continue;
+          this.#announceReady();
           return false;
         }
         const wait = Math.max(100, backoff.next());
         const msg = err instanceof Error ? err.message : String(err);
+        this.#platformReachable = false;
         this.lifecycle.transition('degraded', `cannot register with ${this.#config.platform_url}: ${msg}`);
+        this.#announceReady();
         const n = backoff.failures;
         if (n <= 3 || n % 10 === 0) this.#log.warn({ event: 'register_failed', attempt: n, retry_in_ms: wait, err: msg }, `registration failed (attempt ${n}): ${msg}; retrying in ${(wait / 1000).toFixed(1)} s`);
         await sleep(wait, signal).catch(() => undefined);
@@ -341,11 +379,13 @@ export class Daemon {
 
   #onHeartbeatOk(): void {
     this.#cred.accepted();
+    this.#platformReachable = true;
     if (this.lifecycle.state === 'degraded') this.lifecycle.transition('ready', 'heartbeat succeeded: platform reachable again');
   }
 
   #onHeartbeatFailed(err: unknown): void {
     const msg = err instanceof Error ? err.message : String(err);
+    this.#platformReachable = false;
     const st = this.lifecycle.state;
     if (st === 'ready' || st === 'degraded') this.lifecycle.transition('degraded', `heartbeat failed: ${msg}`);
   }
@@ -407,6 +447,7 @@ export class Daemon {
       deviceName: this.#config.device_name,
       mode: this.#o.paths.mode,
       healthUrl: this.healthUrl,
+      platformReachable: this.#platformReachable,
       heartbeatIntervalMs: this.#o.settings.heartbeatIntervalMs,
       heartbeat: this.heartbeat.stats,
       runtimes: this.#runtimes,
@@ -424,7 +465,7 @@ export class Daemon {
         const age = this.heartbeat.lastSuccessAgeS();
         return { ok, reason: ok ? `loops turning; last heartbeat success ${age === null ? 'never' : `${age} s ago`}` : 'no heartbeat, registration or credential check attempted recently: the daemon looks wedged' };
       },
-      ready: () => ({ ok: this.lifecycle.state === 'ready', state: this.lifecycle.state, reason: this.lifecycle.reason }),
+      ready: () => ({ ok: this.lifecycle.state === 'ready', state: this.lifecycle.state, reason: this.lifecycle.reason, platform_reachable: this.#platformReachable }),
       status: () => statusDoc(this.snapshot()),
       health: () => healthDoc(this.snapshot()),
       metrics: () => metricsText(this.snapshot()),

@@ -23,7 +23,7 @@ export interface HealthSource {
   /** /healthz: the process is alive and its loops are turning. */
   alive(): Verdict;
   /** /readyz: ready to take tasks (state `ready`). */
-  ready(): Verdict & { state: string };
+  ready(): Verdict & { state: string; platform_reachable?: boolean | null };
   /** /status: the JSON document (never a token). */
   status(): Record<string, unknown>;
   /** /health: the /status document in the shape tools for the Multica daemon read. */
@@ -185,7 +185,7 @@ function handle(req: IncomingMessage, res: ServerResponse, source: HealthSource,
       }
       case '/readyz': {
         const v = source.ready();
-        send(res, req, v.ok ? 200 : 503, JSON_TYPE, json({ ready: v.ok, state: v.state, reason: v.reason }));
+        send(res, req, v.ok ? 200 : 503, JSON_TYPE, json({ ready: v.ok, state: v.state, reason: v.reason, platform_reachable: v.platform_reachable ?? null }));
         return;
       }
       case '/status':

@@ -23,6 +23,8 @@ export interface Snapshot {
   deviceName: string;
   mode: string;
   healthUrl: string | null;
+  /** Did the platform answer the last register/heartbeat? null: not asked yet. */
+  platformReachable: boolean | null;
   heartbeatIntervalMs: number;
   heartbeat: HeartbeatStats;
   runtimes: RegisteredRuntime[];
@@ -49,6 +51,7 @@ export function statusDoc(s: Snapshot): Record<string, unknown> {
     daemon_id: s.daemonId,
     workspace_id: s.workspaceId,
     platform_url: s.platformUrl,
+    platform_reachable: s.platformReachable,
     device_name: s.deviceName,
     mode: s.mode,
     health_url: s.healthUrl,

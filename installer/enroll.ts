@@ -151,8 +151,8 @@ async function readTokenLine(stdin: NodeJS.ReadableStream & { isTTY?: boolean },
 export interface ServiceStep<R = unknown> {
   /** Runs before the token is spent: root, service manager present… Throws UserError. */
   preflight(ctx: { mode: InstallMode; paths: AgentdPaths }): Promise<void>;
-  /** Runs after the credential is written: install, start, wait until ready. */
-  install(ctx: { mode: InstallMode; paths: AgentdPaths; config: AgentConfig }): Promise<R>;
+  /** Runs after the credential is written (or, `upgrade`, on a kept enrolment): install, (re)start, wait until ready. */
+  install(ctx: { mode: InstallMode; paths: AgentdPaths; config: AgentConfig; upgrade?: boolean }): Promise<R>;
 }
 
 export interface EnrollOptions {
@@ -165,6 +165,8 @@ export interface EnrollOptions {
   force?: boolean;
   /** Accept a plain http:// platform URL to another host (the credential then travels in clear). */
   insecureHttp?: boolean;
+  /** Ask the platform to treat this machine as ephemeral (removed after a time offline). */
+  ephemeral?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Runs between the preflight and the exchange (service preflight). */
   beforeExchange?: (ctx: { mode: InstallMode; paths: AgentdPaths }) => Promise<void>;
@@ -223,9 +225,10 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const client: PlatformClient = new PlatformClient({ baseUrl: platformUrl, ...o.client });
   let exchanged;
   let newDaemonId = false;
+  const eph = o.ephemeral ? { ephemeral: true } : {};
   try {
     try {
-      exchanged = await client.exchangeInstallToken({ token: o.token, daemon_id: daemonId, ...(currentToken ? { current_token: currentToken } : {}) });
+      exchanged = await client.exchangeInstallToken({ token: o.token, daemon_id: daemonId, ...(currentToken ? { current_token: currentToken } : {}), ...eph });
     } catch (err) {
       if (!(err instanceof DaemonIdInUse)) throw err;
       // The id is enrolled elsewhere or its credential is gone from this machine (after
@@ -237,7 +240,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
       } catch (e) {
         throw storeFailure(e, mode, false);
       }
-      exchanged = await client.exchangeInstallToken({ token: o.token, daemon_id: daemonId });
+      exchanged = await client.exchangeInstallToken({ token: o.token, daemon_id: daemonId, ...eph });
     }
   } catch (err) {
     throw exchangeFailure(err, platformUrl);
@@ -254,6 +257,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
     device_name: deviceName,
     mode,
     ...(insecure ? { insecure_http: true } : {}),
+    ...(exchanged.ephemeral || o.ephemeral ? { ephemeral: true } : {}),
   };
   try {
     await writeEnrolment(paths, config, { token: exchanged.token, daemon_id: config.daemon_id, workspace_id: config.workspace_id, issued_at: issuedAt });
@@ -268,6 +272,32 @@ async function currentCredential(paths: AgentdPaths, replaced: AgentConfig | 'un
   if (replaced === null || replaced === 'unreadable' || replaced.platform_url !== platformUrl || replaced.daemon_id !== daemonId) return undefined;
   const c = await readCredentials(paths.credentialsFile).catch(() => null);
   return c && c.daemon_id === daemonId && DAEMON_TOKEN_RE.test(c.token) ? c.token : undefined;
+}
+
+/**
+ * Upgrade in place: re-running the one-liner on an enrolled machine keeps its
+ * enrolment. Returns the enrolment when this machine is enrolled with this platform
+ * (config and credential present), null when it is not enrolled (or --force asks for a
+ * new one). An enrolment with another platform, or an unreadable one, is refused as
+ * before: only --force replaces it.
+ */
+export async function enrolmentToKeep(o: Pick<EnrollOptions, 'platformUrl' | 'mode' | 'configDir' | 'stateDir' | 'env' | 'force'>): Promise<{ paths: AgentdPaths; config: AgentConfig } | null> {
+  if (o.force) return null;
+  const paths = resolvePaths({ mode: o.mode, configDir: o.configDir, stateDir: o.stateDir, env: o.env });
+  let config: AgentConfig | null = null;
+  try {
+    config = await readConfig(paths);
+  } catch {
+    // unreadable: existingEnrolment() below says so
+  }
+  const hasCredential = await fs.lstat(paths.credentialsFile).then(
+    () => true,
+    () => false,
+  );
+  if (config && hasCredential && config.platform_url === normalizePlatformUrl(o.platformUrl)) return { paths, config };
+  if (!config && !hasCredential) return null;
+  await existingEnrolment(paths, false); // throws "already enrolled … --force"
+  return null;
 }
 
 /** null when not enrolled; the previous config when --force replaces it; throws otherwise. */

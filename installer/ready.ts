@@ -56,7 +56,9 @@ export async function waitForReady(o: WaitForReadyOptions): Promise<Ready> {
   const deadline = Date.now() + o.timeoutMs;
   const pollMs = o.pollMs ?? 200;
   let last = 'the daemon has not started yet (no daemon.json)';
-  let reported = '';
+  // The starting point is not news: only a change is reported (every install used to
+  // print "has not started yet" before the daemon had had a chance to start).
+  let reported = last;
   const hint = o.service ? `See its logs: ${o.service.logsHint()}` : undefined;
   for (;;) {
     const info = await readRuntimeInfo(o.paths).catch(() => null);

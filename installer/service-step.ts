@@ -39,14 +39,12 @@ export function makeServiceStep(o: ServiceStepOptions = {}): ServiceStep<{ lines
       if (mode === 'system' && uid !== 0) throw needsRoot(svc.unitPath);
       if (svc.kind === 'systemd' && mode === 'system') refusePrivateTmpPaths(o.service?.agentdCommand ?? resolveAgentdCommand(o.env ?? process.env), paths);
       if (svc.kind === 'systemd') await systemdPreflight(mode, o.env);
-      // enroll() exchanges the token right after this preflight.
-      progress('exchanging the install token');
     },
 
-    async install({ mode, paths, config }) {
+    async install({ mode, paths, config, upgrade }) {
       const svc = manager(mode, paths);
-      progress(`credentials written (${paths.credentialsFile}, 0600)`);
-      progress(`installing the service (${svc.unitPath})`);
+      if (!upgrade) progress(`credentials written (${paths.credentialsFile}, 0600)`);
+      progress(`${upgrade ? 'updating' : 'installing'} the service (${svc.unitPath})`);
       await svc.install();
       const lines = [`  service      ${svc.unitPath}`];
       if (svc.keepRunningAfterLogout && o.linger !== false) {
@@ -54,7 +52,7 @@ export function makeServiceStep(o: ServiceStepOptions = {}): ServiceStep<{ lines
         if (r.ok) progress(`kept running after you log out (${r.command})`);
         else progress(`note: it stops when you log out; to keep it running: ${r.command} (${r.detail})`);
       }
-      progress('starting agentd');
+      progress(upgrade ? 'restarting agentd on the new build' : 'starting agentd');
       const since = Date.now();
       await svc.restart();
       progress('waiting until it is ready');
@@ -76,7 +74,11 @@ export function makeServiceStep(o: ServiceStepOptions = {}): ServiceStep<{ lines
 /** `agentd install --dry-run`: the unit and the commands, touching nothing. */
 export function describeServicePlan(mode: InstallMode, paths: AgentdPaths, o: ServiceStepOptions = {}): string {
   const svc = serviceManagerFor({ mode, paths, platform: o.platform ?? process.platform, uid: o.uid, ...(o.env ? { env: o.env } : {}), ...o.service });
-  return [`# ${svc.unitPath}`, svc.render().trimEnd(), '', '# commands', ...svc.plan(), ''].join('\n');
+  // The same check the real install refuses with, shown as a warning: a dry run must
+  // not render a unit the real run would reject without saying so.
+  const problems = svc.kind === 'systemd' && mode === 'system' ? privateTmpProblems(o.service?.agentdCommand ?? resolveAgentdCommand(o.env ?? process.env), paths) : [];
+  const warnings = problems.map((p) => `# WARNING: ${p.message}\n#   ${p.hint}\n#   The real install refuses this (before the token is spent).`);
+  return [...warnings, `# ${svc.unitPath}`, svc.render().trimEnd(), '', '# commands', ...svc.plan(), ''].join('\n');
 }
 
 /** systemd must be the running init (containers and WSL1 often have the binary but not the manager). */
@@ -107,10 +109,17 @@ function hiddenByPrivateTmp(path: string): boolean {
  * token is spent.
  */
 function refusePrivateTmpPaths(agentdCommand: string[], paths: AgentdPaths): void {
+  const [first] = privateTmpProblems(agentdCommand, paths);
+  if (first) throw new UserError(first.message, { exitCode: EXIT.CONFIG, hint: first.hint });
+}
+
+/** What PrivateTmp=yes would hide from the system service: its program, its config or state dir. */
+function privateTmpProblems(agentdCommand: string[], paths: AgentdPaths): { message: string; hint: string }[] {
+  const out: { message: string; hint: string }[] = [];
   const hidden = agentdCommand.find((p) => isAbsolute(p) && hiddenByPrivateTmp(p));
   if (hidden) {
-    throw new UserError(`the system service would run ${hidden}, which it cannot see: it runs with PrivateTmp=yes (its own empty /tmp and /var/tmp)`, {
-      exitCode: EXIT.CONFIG,
+    out.push({
+      message: `the system service would run ${hidden}, which it cannot see: it runs with PrivateTmp=yes (its own empty /tmp and /var/tmp)`,
       hint: "Install agentd with the platform's one-liner (curl -fsSL <platform>/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh), or run `agentd install` from a copy outside /tmp and /var/tmp.",
     });
   }
@@ -119,10 +128,11 @@ function refusePrivateTmpPaths(agentdCommand: string[], paths: AgentdPaths): voi
     ['--state-dir', paths.stateDir],
   ] as const) {
     if (hiddenByPrivateTmp(dir)) {
-      throw new UserError(`${flag} ${dir} is under /tmp or /var/tmp, which the system service cannot see (PrivateTmp=yes)`, {
-        exitCode: EXIT.CONFIG,
+      out.push({
+        message: `${flag} ${dir} is under /tmp or /var/tmp, which the system service cannot see (PrivateTmp=yes)`,
         hint: `Choose a directory elsewhere, or leave ${flag} out to use the default.`,
       });
     }
   }
+  return out;
 }

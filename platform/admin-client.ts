@@ -6,10 +6,14 @@
 // test/unit/admin-client.test.ts produces those edges with nock.
 import type {
   ConnectionInfo,
+  CreateInstallTokenRequest,
   DaemonSummary,
   EnqueueTaskRequest,
   EnqueueTaskResponse,
   InstallTokenCreated,
+  InstallTokenSummary,
+  RevocationOutcome,
+  RevokeTokensResponse,
   TaskDetail,
   Workspace,
 } from '../api/types.js';
@@ -105,16 +109,24 @@ export class AdminClient {
   listWorkspaces(): Promise<Workspace[]> {
     return this.call('GET', '/api/workspaces');
   }
-  createInstallToken(ws: string): Promise<InstallTokenCreated> {
-    return this.call('POST', `${this.ws(ws)}/install-tokens`, {});
+  /** `opts.uses` > 1 makes a fleet token; `ttl_s` overrides the platform's default lifetime. */
+  createInstallToken(ws: string, opts: CreateInstallTokenRequest = {}): Promise<InstallTokenCreated> {
+    return this.call('POST', `${this.ws(ws)}/install-tokens`, opts);
+  }
+  listInstallTokens(ws: string): Promise<InstallTokenSummary[]> {
+    return this.call('GET', `${this.ws(ws)}/install-tokens`);
+  }
+  /** Revokes every live daemon credential of the workspace (idempotent). */
+  revokeAllDaemons(ws: string): Promise<RevokeTokensResponse> {
+    return this.call('POST', `${this.ws(ws)}/revoke-tokens`, {});
   }
   listDaemons(ws: string): Promise<DaemonSummary[]> {
     return this.call('GET', `${this.ws(ws)}/daemons`);
   }
-  async revokeDaemon(ws: string, daemonId: string): Promise<void> {
-    await this.call('POST', `${this.ws(ws)}/daemons/${encodeURIComponent(daemonId)}/revoke`, {});
+  revokeDaemon(ws: string, daemonId: string): Promise<RevocationOutcome & { ok: true }> {
+    return this.call('POST', `${this.ws(ws)}/daemons/${encodeURIComponent(daemonId)}/revoke`, {});
   }
-  rotateDaemon(ws: string, daemonId: string): Promise<ConnectionInfo> {
+  rotateDaemon(ws: string, daemonId: string): Promise<ConnectionInfo & RevocationOutcome> {
     return this.call('POST', `${this.ws(ws)}/daemons/${encodeURIComponent(daemonId)}/rotate`, {});
   }
   connection(ws: string, daemonId: string): Promise<ConnectionInfo> {

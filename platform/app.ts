@@ -3,9 +3,11 @@
 import type { IncomingMessage } from 'node:http';
 import { safeEqual } from './crypto.js';
 import type { DB } from './db.js';
+import { DAEMON_ID_HEADER, WORKSPACE_ID_HEADER } from '../api/types.js';
 import type { DaemonIdentity, Enrolment } from './enrolment.js';
-import { bearer, unauthorized } from './http.js';
+import { HttpError, bearer, header, unauthorized } from './http.js';
 import type { Daemons } from './daemons.js';
+import type { Revocation } from './revocation.js';
 import type { Tasks } from './tasks.js';
 
 export interface PlatformConfig {
@@ -20,6 +22,8 @@ export interface PlatformConfig {
   offlineAfterMs: number;
   /** A claimed task not started within this long is queued again (0: never). */
   claimLeaseMs: number;
+  /** An ephemeral daemon silent this long is revoked and deregistered (0: never). */
+  ephemeralOfflineMs: number;
   /** One stdout line per request (method, path without query, status, ms); never a header or body. */
   logRequests?: boolean;
   artifactsDir: string;
@@ -34,6 +38,7 @@ export interface App {
   enrolment: Enrolment;
   daemons: Daemons;
   tasks: Tasks;
+  revocation: Revocation;
   /** Public URL, known once listening. */
   publicUrl(): string;
 }
@@ -43,9 +48,23 @@ export function requireAdmin(app: App, req: IncomingMessage): void {
   if (t === undefined || !safeEqual(t, app.config.adminToken)) throw unauthorized('admin token required');
 }
 
+/** The X-Workspace-ID / X-Daemon-ID a request carried (for the request log); capped, never a secret. */
+export function claimedSource(req: IncomingMessage): { workspace_id?: string; daemon_id?: string } {
+  return { workspace_id: header(req, WORKSPACE_ID_HEADER, 200), daemon_id: header(req, DAEMON_ID_HEADER, 200) };
+}
+
+/**
+ * The daemon behind the bearer. The identity headers, when sent, must name the same
+ * workspace and daemon as the credential (403 otherwise): a daemon configured for one
+ * machine and holding another's credential is a mistake to surface, not to serve.
+ * Absent headers are accepted (a Multica-style client that does not send them).
+ */
 export function requireDaemon(app: App, req: IncomingMessage): DaemonIdentity {
   const t = bearer(req);
   const who = t === undefined ? undefined : app.enrolment.authenticateDaemon(t);
   if (!who) throw unauthorized('invalid or revoked daemon token');
+  const claimed = claimedSource(req);
+  if (claimed.workspace_id !== undefined && claimed.workspace_id !== who.workspace_id) throw new HttpError(403, 'X-Workspace-ID does not match the daemon token');
+  if (claimed.daemon_id !== undefined && claimed.daemon_id !== who.daemon_id) throw new HttpError(403, 'X-Daemon-ID does not match the daemon token');
   return who;
 }

@@ -37,6 +37,7 @@ interface DaemonRow {
   reenrolled_at: number | null;
   refused: number;
   refused_at: number | null;
+  ephemeral: number;
 }
 
 export class Daemons {
@@ -85,8 +86,19 @@ export class Daemons {
       ownedRuntime: db.prepare(
         'SELECT id, name, type, version, status, daemon_id, last_heartbeat_at, deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?',
       ),
+      retireRuntimes: db.prepare(
+        `UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL`,
+      ),
+      retireDaemon: db.prepare('UPDATE daemon SET deregistered_at = COALESCE(deregistered_at, ?) WHERE workspace_id = ? AND daemon_id = ?'),
+      // Ephemeral daemons silent since before the cutoff that still hold a live credential.
+      ephemeralGone: db.prepare(
+        `SELECT d.workspace_id, d.daemon_id FROM daemon d
+           WHERE d.ephemeral = 1 AND COALESCE(d.last_heartbeat_at, d.registered_at, d.enrolled_at) <= ?
+             AND EXISTS (SELECT 1 FROM daemon_token t WHERE t.workspace_id = d.workspace_id
+                         AND t.daemon_id = d.daemon_id AND t.revoked_at IS NULL)`,
+      ),
       listDaemons: db.prepare(
-        `SELECT d.daemon_id, d.device_name, d.cli_version, d.os, d.last_heartbeat_at, d.deregistered_at,
+        `SELECT d.daemon_id, d.device_name, d.cli_version, d.os, d.last_heartbeat_at, d.deregistered_at, d.ephemeral,
                 NOT EXISTS (SELECT 1 FROM daemon_token t WHERE t.workspace_id = d.workspace_id
                             AND t.daemon_id = d.daemon_id AND t.revoked_at IS NULL) AS revoked,
                 (SELECT COUNT(*) FROM task k WHERE k.workspace_id = d.workspace_id AND k.daemon_id = d.daemon_id
@@ -153,6 +165,20 @@ export class Daemons {
     })();
   }
 
+  /** Every runtime of the daemon stops receiving tasks; the daemon shows deregistered. */
+  retire(workspaceId: string, daemonId: string): void {
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.q.retireRuntimes.run(now, workspaceId, daemonId);
+      this.q.retireDaemon.run(now, workspaceId, daemonId);
+    })();
+  }
+
+  /** Ephemeral daemons (any workspace) not heard from since `cutoff` whose credential is still live. */
+  ephemeralOfflineSince(cutoff: number): { workspace_id: string; daemon_id: string }[] {
+    return this.q.ephemeralGone.all(cutoff) as { workspace_id: string; daemon_id: string }[];
+  }
+
   /** The runtime if it belongs to this daemon (any state), else 404 `runtime not found`. */
   requireOwnedRuntime(who: DaemonIdentity, runtimeId: string): { id: string; name: string; deregistered_at: number | null } {
     const r = this.q.ownedRuntime.get(runtimeId, who.workspace_id, who.daemon_id) as RuntimeRow | undefined;
@@ -192,6 +218,7 @@ export class Daemons {
       reenrolled_at: iso(d.reenrolled_at),
       refused_enrolments: d.refused,
       last_refused_enrolment_at: iso(d.refused_at),
+      ...(d.ephemeral === 1 ? { ephemeral: true } : {}),
     }));
   }
 }

@@ -27,8 +27,11 @@ CREATE TABLE IF NOT EXISTS install_token (
   token_hash   TEXT NOT NULL UNIQUE,          -- SHA-256 hex; the token itself is never stored
   created_at   INTEGER NOT NULL,
   expires_at   INTEGER NOT NULL,
-  used_at      INTEGER,
-  used_by      TEXT                            -- daemon_id that consumed it
+  used_at      INTEGER,                        -- the last exchange that consumed a use
+  used_by      TEXT,                           -- daemon_id of that exchange
+  uses         INTEGER NOT NULL DEFAULT 1,     -- how many machines it may enrol (fleet tokens: > 1)
+  uses_left    INTEGER NOT NULL DEFAULT 1,
+  ephemeral    INTEGER NOT NULL DEFAULT 0      -- daemons it enrols are removed after a time offline
 );
 CREATE TABLE IF NOT EXISTS daemon (
   workspace_id      TEXT NOT NULL REFERENCES workspace(id),
@@ -41,6 +44,7 @@ CREATE TABLE IF NOT EXISTS daemon (
   registered_at     INTEGER,
   deregistered_at   INTEGER,
   last_heartbeat_at INTEGER,
+  ephemeral         INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (workspace_id, daemon_id)
 );
 CREATE TABLE IF NOT EXISTS daemon_token (
@@ -120,6 +124,34 @@ CREATE TABLE IF NOT EXISTS task_token (
 CREATE INDEX IF NOT EXISTS task_token_by_task ON task_token (task_id);
 `;
 
+/**
+ * Columns added after the first release: CREATE TABLE IF NOT EXISTS leaves an older
+ * file's tables as they were, so each is added here when missing. A token minted before
+ * use counts existed keeps its single use (uses_left 0 once used).
+ */
+const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string; backfill?: string }[] = [
+  { table: 'install_token', column: 'uses', ddl: 'uses INTEGER NOT NULL DEFAULT 1' },
+  {
+    table: 'install_token',
+    column: 'uses_left',
+    ddl: 'uses_left INTEGER NOT NULL DEFAULT 1',
+    backfill: 'UPDATE install_token SET uses_left = 0 WHERE used_at IS NOT NULL',
+  },
+  { table: 'install_token', column: 'ephemeral', ddl: 'ephemeral INTEGER NOT NULL DEFAULT 0' },
+  { table: 'daemon', column: 'ephemeral', ddl: 'ephemeral INTEGER NOT NULL DEFAULT 0' },
+];
+
+function migrate(db: DB): void {
+  for (const c of ADDED_COLUMNS) {
+    const cols = db.prepare(`SELECT name FROM pragma_table_info('${c.table}')`).all() as { name: string }[];
+    if (cols.some((x) => x.name === c.column)) continue;
+    db.transaction(() => {
+      db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
+      if (c.backfill) db.exec(c.backfill);
+    })();
+  }
+}
+
 export interface OpenedDb {
   db: DB;
   /** The workspace created on first start (the oldest one). */
@@ -135,6 +167,7 @@ export function openDb(dataDir: string): OpenedDb {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
+  migrate(db);
   db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
 
   const first = db.prepare('SELECT id FROM workspace ORDER BY created_at, id LIMIT 1').get() as { id: string } | undefined;

@@ -1,11 +1,12 @@
 // Workspaces, install tokens, the exchange, and daemon credentials (revoke, rotate,
 // connection info). docs/protocol.md "Enrolment" and "Operator".
 import { randomUUID } from 'node:crypto';
-import type { ConnectionInfo, ExchangeResponse, InstallTokenCreated, Workspace } from '../api/types.js';
-import { INSTALL_TOKEN_RE } from '../api/types.js';
+import type { ConnectionInfo, ExchangeResponse, InstallTokenCreated, InstallTokenSummary, Workspace } from '../api/types.js';
+import { CreateInstallTokenBody, INSTALL_TOKEN_RE } from '../api/types.js';
+import { buildConnectionPayload } from './connection.js';
 import { newToken, sha256Hex } from './crypto.js';
 import type { DB } from './db.js';
-import { HttpError, badRequest, conflict, notFound } from './http.js';
+import { HttpError, badRequest, conflict, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
 
 /** Daemon tokens end by revocation, not by age (docs/architecture.md §5): ~100 years. */
@@ -39,19 +40,29 @@ export class Enrolment {
       workspaces: db.prepare('SELECT id, name, created_at FROM workspace ORDER BY created_at, id'),
       workspace: db.prepare('SELECT id FROM workspace WHERE id = ?'),
       insertInstall: db.prepare(
-        'INSERT INTO install_token (id, workspace_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+        `INSERT INTO install_token (id, workspace_id, token_hash, created_at, expires_at, uses, uses_left, ephemeral)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      // The single-use gate: one statement decides, so of N concurrent exchanges of
-      // one token exactly one gets a row back.
+      // The use gate: one statement decides, so of M concurrent exchanges of a token
+      // with N uses left exactly min(M, N) get a row back.
       consume: db.prepare(
-        `UPDATE install_token SET used_at = ?, used_by = ?
-           WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
-           RETURNING workspace_id, id`,
+        `UPDATE install_token SET uses_left = uses_left - 1, used_at = ?, used_by = ?
+           WHERE token_hash = ? AND uses_left > 0 AND expires_at > ?
+           RETURNING workspace_id, id, ephemeral`,
       ),
-      lookupInstall: db.prepare('SELECT used_at FROM install_token WHERE token_hash = ?'),
+      lookupInstall: db.prepare('SELECT used_at, uses_left FROM install_token WHERE token_hash = ?'),
+      liveInstall: db.prepare(
+        `SELECT id, workspace_id, created_at, expires_at, uses, uses_left, ephemeral FROM install_token
+           WHERE workspace_id = ? AND uses_left > 0 AND expires_at > ? ORDER BY created_at DESC, id`,
+      ),
       revokeAll: db.prepare(
         'UPDATE daemon_token SET revoked_at = ? WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL',
       ),
+      // RETURNING: which daemons just lost their credential (their tasks end with them).
+      revokeWorkspace: db.prepare(
+        'UPDATE daemon_token SET revoked_at = ? WHERE workspace_id = ? AND revoked_at IS NULL RETURNING daemon_id',
+      ),
+      markEphemeral: db.prepare('UPDATE daemon SET ephemeral = 1 WHERE workspace_id = ? AND daemon_id = ?'),
       insertDaemonToken: db.prepare(
         `INSERT INTO daemon_token (id, token_hash, workspace_id, daemon_id, created_at, expires_at)
            VALUES (?, ?, ?, ?, ?, ?)`,
@@ -82,19 +93,48 @@ export class Enrolment {
     }));
   }
 
-  /** 404 `workspace not found` unless it exists. */
+  /** 404 `workspace not found` unless it exists; 400 for an empty id. */
   requireWorkspace(id: string): void {
+    if (id === '') throw badRequest('workspace id is required');
     if (!this.q.workspace.get(id)) throw notFound('workspace not found');
   }
 
-  createInstallToken(workspaceId: string): InstallTokenCreated {
+  /** Body: optional {"uses": N, "ttl_s": S, "ephemeral": bool} (a fleet token when uses > 1). */
+  createInstallToken(workspaceId: string, body: unknown, platformUrl: string): InstallTokenCreated {
     this.requireWorkspace(workspaceId);
+    const o = parseBody(CreateInstallTokenBody, body);
+    const uses = o.uses ?? 1;
+    const ttlMs = o.ttl_s !== undefined ? o.ttl_s * 1000 : this.installTokenTtlMs;
+    const ephemeral = o.ephemeral === true;
     const id = randomUUID();
     const token = newToken('mit_');
     const now = Date.now();
-    const expires = now + this.installTokenTtlMs;
-    this.q.insertInstall.run(id, workspaceId, sha256Hex(token), now, expires);
-    return { id, token, workspace_id: workspaceId, expires_at: iso(expires), created_at: iso(now) };
+    const expires = now + ttlMs;
+    this.q.insertInstall.run(id, workspaceId, sha256Hex(token), now, expires, uses, uses, ephemeral ? 1 : 0);
+    return {
+      ...buildConnectionPayload({ platformUrl, workspaceId, daemonId: '', installToken: token }),
+      id,
+      expires_at: iso(expires),
+      created_at: iso(now),
+      uses,
+      uses_left: uses,
+      ephemeral,
+    };
+  }
+
+  /** The install tokens that can still enrol a machine (never the token itself). */
+  listInstallTokens(workspaceId: string): InstallTokenSummary[] {
+    this.requireWorkspace(workspaceId);
+    const rows = this.q.liveInstall.all(workspaceId, Date.now()) as {
+      id: string;
+      workspace_id: string;
+      created_at: number;
+      expires_at: number;
+      uses: number;
+      uses_left: number;
+      ephemeral: number;
+    }[];
+    return rows.map((r) => ({ ...r, created_at: iso(r.created_at), expires_at: iso(r.expires_at), ephemeral: r.ephemeral === 1 }));
   }
 
   /**
@@ -104,7 +144,7 @@ export class Enrolment {
    * which `agentd install --force` sends from the machine's own credentials.json).
    * Anyone who can read a daemon's id (its /status) could otherwise take it over.
    */
-  exchange(token: unknown, daemonId: unknown, currentToken?: unknown): ExchangeResponse {
+  exchange(token: unknown, daemonId: unknown, currentToken?: unknown, ephemeral = false): ExchangeResponse {
     if (typeof token !== 'string' || !INSTALL_TOKEN_RE.test(token)) throw badRequest('invalid_install_token');
     if (typeof daemonId !== 'string' || daemonId.trim() === '') throw badRequest('daemon_id is required');
     if (daemonId.length > MAX_DAEMON_ID_LENGTH) throw badRequest(`daemon_id is longer than ${MAX_DAEMON_ID_LENGTH} characters`);
@@ -113,11 +153,11 @@ export class Enrolment {
     try {
       return this.db.transaction((): ExchangeResponse => {
         const now = Date.now();
-        const row = this.q.consume.get(now, daemonId, hash, now) as { workspace_id: string; id: string } | undefined;
+        const row = this.q.consume.get(now, daemonId, hash, now) as { workspace_id: string; id: string; ephemeral: number } | undefined;
         if (!row) {
           // The gate said no; a second look only chooses the error to report.
-          const seen = this.q.lookupInstall.get(hash) as { used_at: number | null } | undefined;
-          if (seen && seen.used_at !== null) throw new HttpError(401, 'install_token_already_used');
+          const seen = this.q.lookupInstall.get(hash) as { used_at: number | null; uses_left: number } | undefined;
+          if (seen && seen.uses_left <= 0) throw new HttpError(401, 'install_token_already_used');
           throw new HttpError(401, 'invalid_install_token');
         }
         const { kind, proven } = this.bindKind(row.workspace_id, daemonId, typeof currentToken === 'string' ? currentToken : undefined, now);
@@ -127,7 +167,9 @@ export class Enrolment {
         if (kind === 're-enrolled' && !proven) this.onRebindWithoutProof(row.workspace_id, daemonId);
         const minted = this.mintDaemonToken(row.workspace_id, daemonId, now);
         this.q.insertEvent.run(row.workspace_id, daemonId, kind, row.id, now);
-        return { token: minted.token, workspace_id: row.workspace_id, daemon_id: daemonId, expires_at: iso(minted.expires) };
+        const eph = row.ephemeral === 1 || ephemeral;
+        if (eph) this.q.markEphemeral.run(row.workspace_id, daemonId);
+        return { token: minted.token, workspace_id: row.workspace_id, daemon_id: daemonId, expires_at: iso(minted.expires), ...(eph ? { ephemeral: true } : {}) };
       })();
     } catch (err) {
       if (err instanceof HttpError && err.error === 'daemon_id_in_use') {
@@ -167,15 +209,24 @@ export class Enrolment {
     return this.q.authDaemon.get(sha256Hex(token), Date.now()) as DaemonIdentity | undefined;
   }
 
-  private requireDaemon(workspaceId: string, daemonId: string): void {
+  /** 404 unless the daemon exists; 400 for an empty id. */
+  requireDaemon(workspaceId: string, daemonId: string): void {
     this.requireWorkspace(workspaceId);
+    if (daemonId === '') throw badRequest('daemon id is required');
     if (!this.q.daemonExists.get(workspaceId, daemonId)) throw notFound('daemon not found');
   }
 
-  /** Idempotent: an already revoked daemon stays revoked, 200. */
-  revoke(workspaceId: string, daemonId: string): void {
+  /** Idempotent: an already revoked daemon stays revoked. Returns how many live tokens it had (0 or 1). */
+  revoke(workspaceId: string, daemonId: string): number {
     this.requireDaemon(workspaceId, daemonId);
-    this.q.revokeAll.run(Date.now(), workspaceId, daemonId);
+    return this.q.revokeAll.run(Date.now(), workspaceId, daemonId).changes;
+  }
+
+  /** Revokes every live daemon credential of the workspace; returns the daemons that had one. */
+  revokeWorkspace(workspaceId: string): string[] {
+    this.requireWorkspace(workspaceId);
+    const rows = this.q.revokeWorkspace.all(Date.now(), workspaceId) as { daemon_id: string }[];
+    return [...new Set(rows.map((r) => r.daemon_id))];
   }
 
   rotate(workspaceId: string, daemonId: string, platformUrl: string): ConnectionInfo {
@@ -183,14 +234,7 @@ export class Enrolment {
     return this.db.transaction((): ConnectionInfo => {
       const now = Date.now();
       const minted = this.mintDaemonToken(workspaceId, daemonId, now);
-      return {
-        platform_url: platformUrl,
-        workspace_id: workspaceId,
-        daemon_id: daemonId,
-        token: minted.token,
-        issued_at: iso(now),
-        revoked_at: null,
-      };
+      return { ...buildConnectionPayload({ platformUrl, workspaceId, daemonId, daemonToken: minted.token }), issued_at: iso(now), revoked_at: null };
     })();
   }
 
@@ -198,14 +242,7 @@ export class Enrolment {
     this.requireDaemon(workspaceId, daemonId);
     const t = this.q.latestToken.get(workspaceId, daemonId) as TokenRow | undefined;
     if (!t) throw notFound('daemon not found');
-    return {
-      platform_url: platformUrl,
-      workspace_id: workspaceId,
-      daemon_id: daemonId,
-      token: '',
-      issued_at: iso(t.created_at),
-      revoked_at: iso(t.revoked_at),
-    };
+    return { ...buildConnectionPayload({ platformUrl, workspaceId, daemonId }), issued_at: iso(t.created_at), revoked_at: iso(t.revoked_at) };
   }
 
   isRevoked(workspaceId: string, daemonId: string): boolean {

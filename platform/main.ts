@@ -3,6 +3,7 @@
 //
 //   agentd-platform serve --data DIR [--env-file FILE] [--host 127.0.0.1] [--port 0] [--ready-file F]
 //     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--offline-after 45s] [--claim-lease 30s]
+//     [--ephemeral-offline-after 10m]
 //     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
 //
 // Logs go to stdout/stderr as plain lines. The only secret ever printed is a generated
@@ -34,6 +35,9 @@ Options:
   --offline-after DUR        a daemon without heartbeat for this long shows offline (default 45s)
   --claim-lease DUR          a claimed task not started within this long is queued again
                              (the claim's answer was lost); default 30s, 0 disables
+  --ephemeral-offline-after DUR  an ephemeral daemon (agentd install --ephemeral, or an
+                             install token minted with "ephemeral": true) silent this long
+                             is revoked and deregistered; default 10m, 0 disables
   --no-long-poll             answer task claims at once, ignoring wait_s
   --log-requests             one line per request: method, path, status, time (no headers, no bodies)
   --artifacts DIR            files served under /download/ (default: dist/artifacts)
@@ -105,6 +109,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformC
       'install-token-ttl': { type: 'string' },
       'offline-after': { type: 'string' },
       'claim-lease': { type: 'string' },
+      'ephemeral-offline-after': { type: 'string' },
       'no-long-poll': { type: 'boolean' },
       'log-requests': { type: 'boolean' },
       artifacts: { type: 'string' },
@@ -146,6 +151,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformC
       installTokenTtlMs: duration('install-token-ttl', values['install-token-ttl'], fromEnv.installTokenTtlMs),
       offlineAfterMs: duration('offline-after', values['offline-after'], fromEnv.offlineAfterMs),
       claimLeaseMs: values['claim-lease'] === '0' ? 0 : duration('claim-lease', values['claim-lease'], fromEnv.claimLeaseMs),
+      ephemeralOfflineMs: values['ephemeral-offline-after'] === '0' ? 0 : duration('ephemeral-offline-after', values['ephemeral-offline-after'], 10 * 60_000),
       longPoll: values['no-long-poll'] ? false : fromEnv.longPoll,
       logRequests: values['log-requests'] === true || fromEnv.logRequests,
       artifactsDir: resolve(values.artifacts ?? join(dist, 'artifacts')),

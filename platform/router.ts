@@ -15,11 +15,13 @@ export type Handler = (ctx: RouteContext) => Promise<[number, unknown] | undefin
 interface Route {
   method: string;
   re: RegExp;
+  /** The same pattern with empty segments allowed: tells `/api/workspaces//x` (400) from an unknown path (404). */
+  reEmpty: RegExp;
   names: string[];
   handler: Handler;
 }
 
-export type Match = { handler: Handler; params: Record<string, string> } | { methodNotAllowed: true } | null;
+export type Match = { handler: Handler; params: Record<string, string> } | { methodNotAllowed: true } | { emptyParam: string } | null;
 
 export class Router {
   private readonly routes: Route[] = [];
@@ -37,7 +39,7 @@ export class Router {
         return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       })
       .join('/');
-    this.routes.push({ method, re: new RegExp(`^${src}$`), names, handler });
+    this.routes.push({ method, re: new RegExp(`^${src}$`), reEmpty: new RegExp(`^${src.replaceAll('([^/]+)', '([^/]*)')}$`), names, handler });
     return this;
   }
 
@@ -61,6 +63,12 @@ export class Router {
       });
       return { handler: r.handler, params };
     }
-    return pathMatched ? { methodNotAllowed: true } : null;
+    if (pathMatched) return { methodNotAllowed: true };
+    for (const r of this.routes) {
+      const m = r.reEmpty.exec(path);
+      const i = m ? m.slice(1).findIndex((v) => v === '') : -1;
+      if (i >= 0) return { emptyParam: r.names[i]! };
+    }
+    return null;
   }
 }

@@ -41,8 +41,16 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   });
   router.post('/api/workspaces/{ws}/install-tokens', async ({ req, params }) => {
     requireAdmin(app, req);
+    return [201, app.enrolment.createInstallToken(params.ws!, await readJson(req), app.publicUrl())];
+  });
+  router.get('/api/workspaces/{ws}/install-tokens', ({ req, params }) => {
+    requireAdmin(app, req);
+    return [200, app.enrolment.listInstallTokens(params.ws!)];
+  });
+  router.post('/api/workspaces/{ws}/revoke-tokens', async ({ req, params }) => {
+    requireAdmin(app, req);
     await readJson(req);
-    return [201, app.enrolment.createInstallToken(params.ws!)];
+    return [200, app.revocation.revokeWorkspace(params.ws!)];
   });
   router.get('/api/workspaces/{ws}/daemons', ({ req, params }) => {
     requireAdmin(app, req);
@@ -52,13 +60,12 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   router.post('/api/workspaces/{ws}/daemons/{daemon}/revoke', async ({ req, params }) => {
     requireAdmin(app, req);
     await readJson(req);
-    app.enrolment.revoke(params.ws!, params.daemon!);
-    return [200, OK];
+    return [200, { ...OK, ...app.revocation.revokeDaemon(params.ws!, params.daemon!) }];
   });
   router.post('/api/workspaces/{ws}/daemons/{daemon}/rotate', async ({ req, params }) => {
     requireAdmin(app, req);
     await readJson(req);
-    return [200, app.enrolment.rotate(params.ws!, params.daemon!, app.publicUrl())];
+    return [200, app.revocation.rotate(params.ws!, params.daemon!, app.publicUrl())];
   });
   router.get('/api/workspaces/{ws}/daemons/{daemon}/connection', ({ req, params }) => {
     requireAdmin(app, req);
@@ -95,7 +102,7 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   // ---------------------------------------------------------------- enrolment (the mit_ is the credential)
   router.post('/api/install-tokens/exchange', async ({ req }) => {
     const body = parseBody(ExchangeBody, await readJson(req));
-    return [200, app.enrolment.exchange(body.token, body.daemon_id, body.current_token)];
+    return [200, app.enrolment.exchange(body.token, body.daemon_id, body.current_token, body.ephemeral === true)];
   });
 
   // ---------------------------------------------------------------- daemon
@@ -111,6 +118,12 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     const who = requireDaemon(app, req);
     app.daemons.deregister(who, await readJson(req));
     return [200, OK];
+  });
+  // The daemon credential revokes itself (`agentd uninstall`): after this it is a 401.
+  router.post('/api/daemon/revoke', async ({ req }) => {
+    const who = requireDaemon(app, req);
+    await readJson(req);
+    return [200, { ...OK, ...app.revocation.revokeSelf(who) }];
   });
 
   router.post('/api/daemon/tasks/claim', async ({ req, res }) => {

@@ -3,13 +3,14 @@
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { App, PlatformConfig } from './app.js';
+import { claimedSource, type App, type PlatformConfig } from './app.js';
 import { Daemons } from './daemons.js';
 import { openDb } from './db.js';
 import { Enrolment } from './enrolment.js';
 import { WEB_SECURITY_HEADERS, safeJoin, sendFile, sendInstallScript, webPath } from './files.js';
 import { HttpError, sendError, sendJson } from './http.js';
 import { Router } from './router.js';
+import { Revocation } from './revocation.js';
 import { mountRoutes } from './routes.js';
 import { Tasks } from './tasks.js';
 import { ClaimWaiters } from './waiters.js';
@@ -31,13 +32,16 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
   const waiters = new ClaimWaiters();
   let publicUrl = config.publicUrl ?? '';
   const tasks = new Tasks(db, (ws, runtime) => waiters.notify(ws, runtime));
+  const enrolment = new Enrolment(db, config.installTokenTtlMs, (ws, daemonId) => void tasks.abandonTasksOf(ws, daemonId));
+  const daemons = new Daemons(db, config.offlineAfterMs);
   const app: App = {
     config,
     db,
     defaultWorkspaceId,
-    enrolment: new Enrolment(db, config.installTokenTtlMs, (ws, daemonId) => void tasks.abandonTasksOf(ws, daemonId)),
-    daemons: new Daemons(db, config.offlineAfterMs),
+    enrolment,
+    daemons,
     tasks,
+    revocation: new Revocation(db, enrolment, daemons, tasks, (ws, runtime) => waiters.notify(ws, runtime)),
     publicUrl: () => publicUrl,
   };
   // The claim lease sweep (see Tasks.requeueExpiredClaims): requeued tasks wake claimers.
@@ -56,6 +60,21 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
         }, sweepEvery)
       : undefined;
   leaseTimer?.unref();
+  // The ephemeral sweep: machines of an autoscaling group that went away without an
+  // uninstall are revoked and deregistered after ephemeralOfflineMs, not listed for days.
+  const ephemeralTimer =
+    config.ephemeralOfflineMs > 0
+      ? setInterval(() => {
+          try {
+            for (const d of app.revocation.expireEphemeral(config.ephemeralOfflineMs)) {
+              log(`agentd-platform: ephemeral daemon ${d.daemon_id} (workspace ${d.workspace_id}) offline for ${config.ephemeralOfflineMs} ms: revoked and deregistered`);
+            }
+          } catch (e) {
+            log(`agentd-platform: ephemeral sweep failed: ${e instanceof Error ? e.message : String(e)}`);
+          }
+        }, Math.min(30_000, Math.max(100, Math.floor(config.ephemeralOfflineMs / 4))))
+      : undefined;
+  ephemeralTimer?.unref();
   const router = new Router();
   mountRoutes(router, app, waiters);
 
@@ -79,6 +98,7 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       }
       if (m === null) return sendError(res, 404, 'not found');
       if ('methodNotAllowed' in m) return sendError(res, 405, 'method not allowed');
+      if ('emptyParam' in m) return sendError(res, 400, `${m.emptyParam === 'ws' ? 'workspace' : m.emptyParam} id is required`);
       const out = await m.handler({ req, res, params: m.params, query });
       if (out) sendJson(res, out[0], out[1]);
       return;
@@ -96,7 +116,10 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       const started = performance.now();
       res.once('finish', () => {
         const path = (req.url ?? '').split('?')[0];
-        info(`${req.method} ${path} ${res.statusCode} ${(performance.now() - started).toFixed(1)}ms`);
+        // The source a daemon request named (X-Workspace-ID / X-Daemon-ID): ids, never a secret.
+        const src = claimedSource(req);
+        const from = src.workspace_id || src.daemon_id ? ` ws=${logSafe(src.workspace_id)} daemon=${logSafe(src.daemon_id)}` : '';
+        info(`${req.method} ${path} ${res.statusCode} ${(performance.now() - started).toFixed(1)}ms${from}`);
       });
     }
     handle(req, res).catch((err: unknown) => {
@@ -127,6 +150,7 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
     (closing ??= new Promise<void>((resolve) => {
       waiters.close();
       if (leaseTimer) clearInterval(leaseTimer);
+      if (ephemeralTimer) clearInterval(ephemeralTimer);
       const force = setTimeout(() => server.closeAllConnections(), 2000);
       force.unref();
       // Keep-alive sockets whose last request (e.g. a woken long poll) ends after
@@ -142,4 +166,9 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
     }));
 
   return { url, publicUrl, port: addr.port, defaultWorkspaceId, close };
+}
+
+/** An id for a log line: '-' when absent, anything but a safe id character replaced. */
+function logSafe(v: string | undefined): string {
+  return v === undefined ? '-' : v.replace(/[^\w.:@-]/g, '?');
 }

@@ -146,6 +146,18 @@ export class Tasks {
            WHERE workspace_id = @ws AND daemon_id = @daemon AND status IN ('claimed', 'running')
          RETURNING id`,
       ),
+      // Revocation: the daemon can no longer report, so its work ends here, now.
+      failRevoked: db.prepare(
+        `UPDATE task SET status = 'failed', failure_reason = 'runtime_offline', finished_at = @now,
+                error = 'the machine running this task lost its credential (revoked): it can no longer report'
+           WHERE workspace_id = @ws AND daemon_id = @daemon AND status = 'running'
+         RETURNING id`,
+      ),
+      requeueRevoked: db.prepare(
+        `UPDATE task SET status = 'queued', daemon_id = NULL, runtime_id = NULL, claimed_at = NULL
+           WHERE workspace_id = @ws AND daemon_id = @daemon AND status = 'claimed'
+         RETURNING id, workspace_id, runtime_name`,
+      ),
       orphans: db.prepare(
         `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
                 error = 'the daemon restarted while this task was claimed or running'
@@ -357,6 +369,26 @@ export class Tasks {
       const now = Date.now();
       for (const r of rows) this.q.revokeTokens.run(now, r.id);
       return rows;
+    })();
+  }
+
+  /**
+   * The daemons just lost their credential: their running tasks fail with
+   * runtime_offline, their claimed-but-not-started ones go back to the queue (another
+   * machine may take them), and every mat_ of those tasks is revoked. Callers run it in
+   * the revocation's transaction.
+   */
+  endForRevoked(workspaceId: string, daemonIds: readonly string[]): { failed: string[]; requeued: { id: string; workspace_id: string; runtime_name: string }[] } {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const failed: string[] = [];
+      const requeued: { id: string; workspace_id: string; runtime_name: string }[] = [];
+      for (const daemon of daemonIds) {
+        for (const r of this.q.failRevoked.all({ now, ws: workspaceId, daemon }) as { id: string }[]) failed.push(r.id);
+        requeued.push(...(this.q.requeueRevoked.all({ ws: workspaceId, daemon }) as { id: string; workspace_id: string; runtime_name: string }[]));
+      }
+      for (const id of [...failed, ...requeued.map((r) => r.id)]) this.q.revokeTokens.run(now, id);
+      return { failed, requeued };
     })();
   }
 

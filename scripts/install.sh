@@ -12,7 +12,10 @@
 # never on a command line (every user can read command lines with `ps`).
 #
 # Running it again upgrades in place: each build goes into its own directory and the
-# `current` link is switched in one rename, so a running agentd never sees a half copy.
+# `current` link is switched in one rename, so a running agentd never sees a half copy;
+# then `agentd install` sees the machine is enrolled, keeps the enrolment (no token is
+# needed or spent, the daemon id stays) and restarts the service on the new build.
+# `-s -- --force` with a new token enrols again instead.
 #
 # Environment: AGENTD_INSTALL_TOKEN (required unless --no-service/--token-file is used by
 # agentd itself), AGENTD_PLATFORM_URL (default: the platform that served this script),
@@ -54,13 +57,6 @@ main() {
     *) die "--mode must be system or user (got \"$MODE\")" ;;
   esac
 
-  # Say it before downloading anything: without a token the enrolment cannot happen.
-  if [ -z "${AGENTD_INSTALL_TOKEN:-}" ] && [ -z "$TOKEN_ARG" ] && [ "${AGENTD_SKIP_ENROL:-}" != 1 ]; then
-    die "AGENTD_INSTALL_TOKEN is not set" \
-      "Copy the install command from the platform UI (\"Add machine\"); it looks like:" \
-      "  curl -fsSL <platform>/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh"
-  fi
-
   case $AGENTD_PLATFORM_URL in
     __AGENTD_PLATFORM_*) die "no platform URL: this copy of install.sh was not downloaded from a platform" \
       "Set it: AGENTD_PLATFORM_URL=https://your-platform sh install.sh" ;;
@@ -97,6 +93,18 @@ main() {
     [ -n "${HOME:-}" ] || die "HOME is not set; a per-user install needs it"
     LIB_DIR=${AGENTD_INSTALL_DIR:-$HOME/.local/lib/agentd}
     BIN_DIR=${AGENTD_BIN_DIR:-$HOME/.local/bin}
+  fi
+
+  # Say it before downloading anything: without a token only an upgrade of an installed
+  # agentd can happen (`agentd install` then keeps its enrolment, or says it has none).
+  if [ -z "${AGENTD_INSTALL_TOKEN:-}" ] && [ -z "$TOKEN_ARG" ] && [ "${AGENTD_SKIP_ENROL:-}" != 1 ]; then
+    if [ -x "$BIN_DIR/agentd" ]; then
+      say "no install token: upgrading the agentd in $BIN_DIR in place (its enrolment is kept)"
+    else
+      die "AGENTD_INSTALL_TOKEN is not set" \
+        "Copy the install command from the platform UI (\"Add machine\"); it looks like:" \
+        "  curl -fsSL <platform>/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh"
+    fi
   fi
 
   no_permission() {

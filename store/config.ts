@@ -16,6 +16,8 @@ export interface AgentConfig {
   mode: InstallMode;
   /** A plain http:// platform URL to another host was accepted by name (agentd install --insecure-http). */
   insecure_http?: boolean;
+  /** `agentd install --ephemeral` (or an ephemeral install token): the platform removes it after a time offline; uninstall does not drain. */
+  ephemeral?: boolean;
 }
 
 export const CONFIG_DIR_MODE = 0o700;
@@ -37,7 +39,7 @@ export async function readConfig(paths: AgentdPaths): Promise<AgentConfig | null
   const problem = configProblem(v);
   if (problem) throw new ConfigFileInvalid(`the config file ${paths.configFile} is invalid: ${problem}`, { path: paths.configFile, hint });
   const c = v as AgentConfig;
-  return { platform_url: c.platform_url, workspace_id: c.workspace_id, daemon_id: c.daemon_id, device_name: c.device_name, mode: c.mode, ...(c.insecure_http === true ? { insecure_http: true } : {}) };
+  return { platform_url: c.platform_url, workspace_id: c.workspace_id, daemon_id: c.daemon_id, device_name: c.device_name, mode: c.mode, ...(c.insecure_http === true ? { insecure_http: true } : {}), ...(c.ephemeral === true ? { ephemeral: true } : {}) };
 }
 
 export async function writeConfig(paths: AgentdPaths, c: AgentConfig): Promise<void> {
@@ -51,7 +53,7 @@ export async function writeConfig(paths: AgentdPaths, c: AgentConfig): Promise<v
 
 /** config.json's text: the one serializer (writeConfig and writeEnrolment). */
 export function configText(c: AgentConfig): string {
-  return JSON.stringify({ platform_url: c.platform_url, workspace_id: c.workspace_id, daemon_id: c.daemon_id, device_name: c.device_name, mode: c.mode, ...(c.insecure_http === true ? { insecure_http: true } : {}) }, null, 2) + '\n';
+  return JSON.stringify({ platform_url: c.platform_url, workspace_id: c.workspace_id, daemon_id: c.daemon_id, device_name: c.device_name, mode: c.mode, ...(c.insecure_http === true ? { insecure_http: true } : {}), ...(c.ephemeral === true ? { ephemeral: true } : {}) }, null, 2) + '\n';
 }
 
 const nonEmpty = Type.String({ minLength: 1, mustBe: 'a non-empty string' });
@@ -63,6 +65,7 @@ const ConfigFile = Type.Object({
   device_name: nonEmpty,
   mode: Type.Union([Type.Literal('system'), Type.Literal('user')]),
   insecure_http: Type.Optional(Type.Boolean()),
+  ephemeral: Type.Optional(Type.Boolean()),
 });
 
 /** What is wrong with a parsed config, or undefined when it is a valid AgentConfig. */

@@ -6,9 +6,9 @@
 // close). Install commands and rotated daemon tokens live in the DOM while their panel is
 // open and are wiped when it closes or the install token expires.
 import { AdminApiError, AdminClient } from '../admin-client.js';
-import type { ConnectionInfo, DaemonSummary, TaskDetail, TaskMessage, Workspace } from '../../api/types.js';
+import type { ConnectionInfo, ConnectionSnippets, CreateInstallTokenRequest, DaemonSummary, InstallTokenSummary, TaskDetail, TaskMessage, Workspace } from '../../api/types.js';
 import { byId, copyText, fillFacts, h, setText } from './dom.js';
-import { daemonState, enrolmentNote, formatAge, formatCountdown, formatTime, installCommand, isTerminal, shortId, taskState } from './format.js';
+import { daemonState, enrolmentNote, formatAge, formatCountdown, formatTime, isTerminal, shortId, taskState, usesText } from './format.js';
 
 const TOKEN_KEY = 'agentd.adminToken';
 const WORKSPACE_KEY = 'agentd.workspace';
@@ -123,6 +123,8 @@ function switchWorkspace(id: string | null): void {
   hideInstall();
   hideSecret();
   byId('conn-panel').hidden = true;
+  byId('fleet-panel').hidden = true;
+  byId('tokens-wrap').hidden = true;
   closeTask();
   daemonRows.clear();
   taskRows.clear();
@@ -161,10 +163,11 @@ async function poll(): Promise<void> {
   }
   polling = true;
   try {
-    const [daemons, tasks] = await Promise.all([c.listDaemons(ws), c.listTasks(ws, TASK_LIST_LIMIT)]);
+    const [daemons, tasks, tokens] = await Promise.all([c.listDaemons(ws), c.listTasks(ws, TASK_LIST_LIMIT), c.listInstallTokens(ws)]);
     if (gen !== generation) return;
     renderDaemons(daemons);
     renderTasks(tasks);
+    renderTokens(tokens);
     if (openTaskId) await refreshTask(c, ws, gen);
     firstPoll = false;
     clearError('poll');
@@ -247,7 +250,11 @@ function updateHeartbeatCell(r: DaemonRow): void {
   r.heartbeat.title = formatTime(r.heartbeatAt);
 }
 
+let lastDaemons: DaemonSummary[] = [];
+
 function renderDaemons(list: DaemonSummary[]): void {
+  lastDaemons = list;
+  byId<HTMLButtonElement>('revoke-all').disabled = !list.some((d) => !d.revoked);
   const tbody = byId('daemons').querySelector('tbody')!;
   const sorted = [...list].sort((a, b) => a.device_name.localeCompare(b.device_name) || a.daemon_id.localeCompare(b.daemon_id));
   const changes: string[] = [];
@@ -301,23 +308,68 @@ function renderDaemons(list: DaemonSummary[]): void {
   if (changes.length) announce(changes.join('. '));
 }
 
-// ---------------------------------------------------------------- install command (Add machine)
+// ---------------------------------------------------------------- install command (Add machine, fleet token)
 
 let installTick: ReturnType<typeof setInterval> | undefined;
 
-async function addMachine(): Promise<void> {
+const SNIPPET_LABELS: Record<keyof ConnectionSnippets, string> = {
+  one_liner: 'One-liner (enrols; without a token it upgrades an enrolled machine in place)',
+  credentials_set: 'Put a daemon credential in place on an enrolled machine',
+  env: 'Environment (for provisioning scripts)',
+};
+
+/** The payload's snippets, each with its own Copy button; built from what the API sent. */
+function renderSnippets(container: HTMLElement, snippets: ConnectionSnippets | undefined, skip: (keyof ConnectionSnippets)[] = []): void {
+  if (!snippets) {
+    container.replaceChildren();
+    return;
+  }
+  const items = (Object.keys(SNIPPET_LABELS) as (keyof ConnectionSnippets)[]).filter((k) => !skip.includes(k) && snippets[k]);
+  container.replaceChildren(
+    ...items.flatMap((k) => {
+      const pre = h('pre', { class: 'snippet', 'data-snippet': k, tabindex: '0', 'aria-label': SNIPPET_LABELS[k] }, h('code', {}, snippets[k]));
+      const btn = h('button', { type: 'button', 'aria-label': `Copy: ${SNIPPET_LABELS[k]}` }, 'Copy');
+      btn.addEventListener('click', () => {
+        void copyText(snippets[k]).then((ok) => {
+          setText(btn, ok ? 'Copied' : 'Copy failed');
+          setTimeout(() => setText(btn, 'Copy'), 2000);
+        });
+      });
+      return [h('h4', {}, SNIPPET_LABELS[k]), h('div', { class: 'copy-row' }, pre, btn)];
+    }),
+  );
+}
+
+function addMachine(): Promise<void> {
+  return mintInstall({}, byId<HTMLButtonElement>('add-machine'));
+}
+
+async function mintFleet(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const uses = Number(byId<HTMLInputElement>('fleet-uses').value);
+  const minutes = Number(byId<HTMLInputElement>('fleet-ttl').value);
+  const ephemeral = byId<HTMLInputElement>('fleet-ephemeral').checked;
+  const submit = (ev.target as HTMLFormElement).querySelector<HTMLButtonElement>('button[type=submit]')!;
+  await mintInstall({ uses, ttl_s: Math.round(minutes * 60), ...(ephemeral ? { ephemeral } : {}) }, submit);
+  byId('fleet-panel').hidden = true;
+}
+
+async function mintInstall(opts: CreateInstallTokenRequest, btn: HTMLButtonElement): Promise<void> {
   const c = client;
   const ws = workspace;
   if (!c || !ws) return;
-  const btn = byId<HTMLButtonElement>('add-machine');
   btn.disabled = true;
   try {
-    const t = await c.createInstallToken(ws);
+    const t = await c.createInstallToken(ws, opts);
     // Count down from the TTL the platform granted, on this clock: immune to clock skew.
     const ttl = Date.parse(t.expires_at) - Date.parse(t.created_at);
     const started = performance.now();
     hideInstall();
-    setText(byId('install-command'), installCommand(BASE_URL, t.token));
+    setText(byId('install-title'), t.uses > 1 ? `Fleet install command (${t.uses} machines)` : 'Install command');
+    setText(byId('install-uses'), usesText(t.uses, t.uses_left, t.ephemeral));
+    // The one-liner is the API's snippet: the page builds no command of its own.
+    setText(byId('install-command'), t.snippets.one_liner);
+    renderSnippets(byId('install-snippets'), t.snippets, ['one_liner', 'credentials_set']);
     byId<HTMLButtonElement>('install-copy').disabled = false;
     byId('install-panel').hidden = false;
     const countdown = h('span', { id: 'install-countdown', class: 'countdown' });
@@ -331,6 +383,7 @@ async function addMachine(): Promise<void> {
       clearInterval(installTick);
       byId('install-expiry').replaceChildren(h('strong', { class: 'expired' }, 'It has expired.'), ' Press Add machine for a new one.');
       setText(byId('install-command'), 'Expired: press Add machine for a new command.');
+      byId('install-snippets').replaceChildren();
       byId<HTMLButtonElement>('install-copy').disabled = true;
       announce('The install command expired.');
     };
@@ -349,7 +402,27 @@ async function addMachine(): Promise<void> {
 function hideInstall(): void {
   clearInterval(installTick);
   setText(byId('install-command'), '');
+  byId('install-snippets').replaceChildren();
   byId('install-panel').hidden = true;
+}
+
+/** The live install tokens (uses left, expiry); never a token value, the API does not send one. */
+function renderTokens(list: InstallTokenSummary[]): void {
+  byId('tokens-wrap').hidden = list.length === 0;
+  byId('tokens')
+    .querySelector('tbody')!
+    .replaceChildren(
+      ...list.map((t) =>
+        h(
+          'tr',
+          { 'data-token-id': t.id },
+          h('td', {}, h('code', { title: t.id }, shortId(t.id))),
+          h('td', { class: 'num uses-left' }, `${t.uses_left} of ${t.uses}`),
+          h('td', {}, formatTime(t.expires_at)),
+          h('td', {}, `${t.uses > 1 ? 'fleet' : 'single machine'}${t.ephemeral ? ', ephemeral' : ''}`),
+        ),
+      ),
+    );
 }
 
 // ---------------------------------------------------------------- rotate, revoke, connection info
@@ -368,6 +441,43 @@ function confirmAction(title: string, body: Node[], okLabel: string): Promise<bo
 
 const cmd = (s: string) => h('code', {}, s);
 
+/** "2 running tasks failed (runtime_offline), 1 queued again" */
+function endedText(o: { tasks_failed: number; tasks_requeued: number }): string {
+  const parts: string[] = [];
+  if (o.tasks_failed) parts.push(`${o.tasks_failed} running task${o.tasks_failed === 1 ? '' : 's'} failed (runtime_offline)`);
+  if (o.tasks_requeued) parts.push(`${o.tasks_requeued} claimed task${o.tasks_requeued === 1 ? '' : 's'} queued again`);
+  return parts.length ? parts.join(', ') : 'no task was running';
+}
+
+async function revokeAll(): Promise<void> {
+  const live = lastDaemons.filter((d) => !d.revoked);
+  const running = live.reduce((n, d) => n + d.running_tasks, 0);
+  const n = live.length;
+  const ok = await confirmAction(
+    `Revoke all ${n} machine${n === 1 ? '' : 's'}?`,
+    [
+      h('p', {}, h('strong', {}, `${n} machine${n === 1 ? '' : 's'} stop${n === 1 ? 's' : ''} working`), ` at once: every daemon credential of this workspace is revoked, in one step.`),
+      h(
+        'ul',
+        {},
+        h('li', {}, running ? `${running} running task${running === 1 ? '' : 's'} fail${running === 1 ? 's' : ''} now (runtime_offline); claimed ones that had not started go back to the queue;` : 'no task is running on them right now;'),
+        h('li', {}, 'each machine needs a new credential (Rotate, then ', cmd('agentd credentials set'), ') or a new install command to work again.'),
+      ),
+      h('p', {}, 'Use it when machines move to another workspace or the workspace may be compromised.'),
+    ],
+    `Revoke ${n} machine${n === 1 ? '' : 's'}`,
+  );
+  if (!ok || !client || !workspace) return;
+  try {
+    const r = await client.revokeAllDaemons(workspace);
+    announce(`Revoked ${r.revoked} credential${r.revoked === 1 ? '' : 's'}; ${endedText(r)}.`);
+    clearError('action');
+    refreshNow();
+  } catch (e) {
+    showError(describe(e, 'Revoking all machines'), 'action');
+  }
+}
+
 async function revokeDaemon(d: DaemonSummary): Promise<void> {
   const ok = await confirmAction(
     `Revoke ${d.device_name}?`,
@@ -377,7 +487,7 @@ async function revokeDaemon(d: DaemonSummary): Promise<void> {
         'ul',
         {},
         h('li', {}, 'stops taking new tasks;'),
-        h('li', {}, 'cancels the tasks it is running (they show as failed here);'),
+        h('li', {}, 'its running tasks fail here at once (runtime_offline), claimed ones that had not started go back to the queue;'),
         h('li', {}, 'keeps running and waits for a new credential: use ', h('strong', {}, 'Rotate'), ' here and run ', cmd('agentd credentials set'), ' on the machine, or enrol it again with a new install command.'),
       ),
     ],
@@ -385,8 +495,8 @@ async function revokeDaemon(d: DaemonSummary): Promise<void> {
   );
   if (!ok || !client || !workspace) return;
   try {
-    await client.revokeDaemon(workspace, d.daemon_id);
-    announce(`${d.device_name}: credential revoked.`);
+    const r = await client.revokeDaemon(workspace, d.daemon_id);
+    announce(`${d.device_name}: credential revoked; ${endedText(r)}.`);
     clearError('action');
     refreshNow();
   } catch (e) {
@@ -402,7 +512,8 @@ async function rotateDaemon(d: DaemonSummary): Promise<void> {
       h(
         'ul',
         {},
-        h('li', {}, 'the running daemon is refused on its next call and goes to the revoked state: it stops taking tasks and cancels running ones;'),
+        h('li', {}, 'the tasks it is running fail here at once (runtime_offline); claimed ones that had not started go back to the queue;'),
+        h('li', {}, 'the running daemon is refused on its next call and goes to the revoked state: it stops taking tasks;'),
         h('li', {}, 'put the new token on the machine with ', cmd('agentd credentials set'), ': the daemon picks it up without a restart and is ready again.'),
       ),
     ],
@@ -414,6 +525,8 @@ async function rotateDaemon(d: DaemonSummary): Promise<void> {
     hideSecret();
     setText(byId('secret-device'), d.device_name);
     setText(byId('secret-token'), info.token);
+    renderSnippets(byId('secret-snippets'), info.snippets);
+    setText(byId('secret-tasks'), `On the platform: ${endedText(info)}.`);
     byId('secret-panel').hidden = false;
     byId('secret-token').focus();
     announce(`${d.device_name}: credential rotated. The new token is shown once.`);
@@ -426,6 +539,8 @@ async function rotateDaemon(d: DaemonSummary): Promise<void> {
 
 function hideSecret(): void {
   setText(byId('secret-token'), '');
+  byId('secret-snippets').replaceChildren();
+  setText(byId('secret-tasks'), '');
   setText(byId('secret-device'), '');
   byId('secret-panel').hidden = true;
 }
@@ -448,6 +563,7 @@ async function showConnection(d: DaemonSummary): Promise<void> {
     ['Issued', formatTime(info.issued_at)],
     ['Revoked', info.revoked_at ? formatTime(info.revoked_at) : 'no'],
   ]);
+  renderSnippets(byId('conn-snippets'), info.snippets);
   byId('conn-panel').hidden = false;
   byId('conn-done').focus();
   clearError('action');
@@ -637,6 +753,13 @@ function wire(): void {
   byId<HTMLSelectElement>('workspace').addEventListener('change', (ev) => switchWorkspace((ev.target as HTMLSelectElement).value));
   byId('error-dismiss').addEventListener('click', () => clearError());
   byId('add-machine').addEventListener('click', () => void addMachine());
+  byId('fleet-open').addEventListener('click', () => {
+    byId('fleet-panel').hidden = false;
+    byId('fleet-uses').focus();
+  });
+  byId('fleet-cancel').addEventListener('click', () => (byId('fleet-panel').hidden = true));
+  byId<HTMLFormElement>('fleet-form').addEventListener('submit', (ev) => void mintFleet(ev));
+  byId('revoke-all').addEventListener('click', () => void revokeAll());
   byId('install-done').addEventListener('click', () => {
     hideInstall();
     byId('add-machine').focus();

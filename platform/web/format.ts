@@ -1,5 +1,5 @@
-// Pure text helpers for the operator page: ages, countdowns, status labels, the install
-// one-liner. No DOM here, so they are easy to reason about (and to test).
+// Pure text helpers for the operator page: ages, countdowns, status labels, token uses.
+// No DOM here, so they are easy to reason about (and to test).
 import type { DaemonSummary, TaskDetail } from '../../api/types.js';
 
 /** "just now", "12 s ago", "4 min ago", "3 h ago", "2 d ago"; a future time (clock skew) counts as now. */
@@ -21,9 +21,11 @@ export function formatCountdown(ms: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
-/** What the install one-liner looks like; the token travels in the environment, never in argv. */
-export function installCommand(platformUrl: string, installToken: string): string {
-  return `curl -fsSL ${platformUrl.replace(/\/+$/, '')}/install.sh | AGENTD_INSTALL_TOKEN=${installToken} sh`;
+/** "This fleet token enrols up to 10 machines (10 uses left)." */
+export function usesText(uses: number, usesLeft: number, ephemeral: boolean): string {
+  const eph = ephemeral ? ' They are ephemeral: removed from the platform after a time offline (10 min unless the platform sets otherwise).' : '';
+  if (uses <= 1) return `The token inside enrols one machine.${eph}`;
+  return `This fleet token enrols up to ${uses} machines (${usesLeft} use${usesLeft === 1 ? '' : 's'} left).${eph}`;
 }
 
 export type Tone = 'ok' | 'off' | 'bad' | 'run';

@@ -132,10 +132,14 @@ describe('agentd install --no-service against the reference platform', () => {
     expect(a.code).toBe(0);
     const before = JSON.parse(readFileSync(join(d.configDir, 'credentials.json'), 'utf8')) as { token: string; daemon_id: string };
     tokensSeen.push(before.token);
-    const refused = await agentd(['install', '--platform', platform.url, '--no-service', ...d.args], { env: { AGENTD_INSTALL_TOKEN: await mint() } });
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('already enrolled');
-    expect(refused.stderr).toContain('--force');
+    // Without --force the same platform is an upgrade in place: exit 0, the token unspent.
+    const unspent = await mint();
+    const again = await agentd(['install', '--platform', platform.url, '--no-service', ...d.args], { env: { AGENTD_INSTALL_TOKEN: unspent } });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('upgrading in place');
+    expect(JSON.parse(readFileSync(join(d.configDir, 'credentials.json'), 'utf8')).token).toBe(before.token);
+    expect((await platform.admin.listInstallTokens(platform.workspaceId)).map((t) => t.uses_left)).toContain(1);
+    void unspent;
     const b = await agentd(['install', '--platform', platform.url, '--no-service', '--force', ...d.args], { env: { AGENTD_INSTALL_TOKEN: await mint() } });
     expect(b.code).toBe(0);
     expect(b.stdout).toContain('Re-enrolled');

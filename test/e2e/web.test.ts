@@ -9,7 +9,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/bin.js';
 import { enrollDaemon, startDaemon, type Enrolled, type TestDaemon } from '../helpers/daemon.js';
-import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { registerRaw, startPlatform, type TestPlatform } from '../helpers/platform.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -166,19 +166,48 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     await page.getByLabel('Runtime').fill('command');
   });
 
-  it('connection info shows no token', async () => {
+  it('mints a fleet token from the page and shows its uses left', async () => {
+    await page.getByRole('button', { name: 'Fleet token…' }).click();
+    await page.getByLabel('Machines (uses)').fill('3');
+    await page.getByLabel('Valid for, minutes').fill('30');
+    await page.getByRole('button', { name: 'Mint fleet token' }).click();
+    await expect.poll(() => page.locator('#install-uses').textContent()).toBe('This fleet token enrols up to 3 machines (3 uses left).');
+    const command = await page.locator('#install-command').textContent();
+    expect(command).toMatch(/^curl -fsSL http:\/\/127\.0\.0\.1:\d+\/install\.sh \| AGENTD_INSTALL_TOKEN=mit_[0-9a-f]{40} sh$/);
+    const token = /mit_[0-9a-f]{40}/.exec(command!)![0];
+    const row = page.locator('#tokens tbody tr').filter({ hasText: 'fleet' });
+    await expect.poll(() => row.locator('.uses-left').textContent(), { timeout: UI_TIMEOUT }).toBe('3 of 3');
+    // A machine of the group enrols: one use spent, the page shows it on its next poll.
+    const r = await fetch(`${p.url}/api/install-tokens/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, daemon_id: 'fleet-web-1' }) });
+    expect(r.status).toBe(200);
+    await expect.poll(() => row.locator('.uses-left').textContent(), { timeout: UI_TIMEOUT }).toBe('2 of 3');
+    await shot('13-fleet-token-uses-left');
+    await page.getByRole('button', { name: 'Done, hide it' }).first().click();
+    expect(await page.content()).not.toContain('mit_');
+  });
+
+  it('connection info shows no token, and the snippets from the API', async () => {
     await page.getByRole('button', { name: 'Connection info of web-e2e-host' }).click();
     const panel = page.locator('#conn-panel');
     await panel.waitFor();
     const text = await panel.innerText();
     expect(text).toContain(e!.daemonId);
     expect(text).toContain('not shown');
-    expect(text).not.toMatch(/mdt_/);
+    expect(text).not.toMatch(/mdt_[0-9a-f]/);
+    const info = await p.admin.connection(p.workspaceId, e!.daemonId);
+    for (const k of ['one_liner', 'credentials_set', 'env'] as const) {
+      expect(await panel.locator(`pre[data-snippet="${k}"]`).innerText()).toBe(info.snippets[k]);
+    }
+    expect(info.snippets.one_liner).toBe(`curl -fsSL ${p.url}/install.sh | sh`);
+    await shot('14-connection-info-snippets');
     await page.getByRole('button', { name: 'Close' }).first().click();
   });
 
-  it('rotate asks first (Escape cancels), then shows the new token once', async () => {
+  it('rotate asks first (Escape cancels), then shows the new token once; the tasks it ran end at once', async () => {
     const before = await p.admin.connection(p.workspaceId, e!.daemonId);
+    const { id: long } = await p.admin.enqueueTask(p.workspaceId, { runtime: 'command', prompt: 'echo working; while true; do echo tick; sleep 0.5; done' });
+    const longBadge = page.locator(`tr[data-task-id="${long}"] .badge`);
+    await expect.poll(() => longBadge.textContent(), { timeout: UI_TIMEOUT }).toBe('running');
     await page.getByRole('button', { name: 'Rotate credentials of web-e2e-host' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
@@ -192,11 +221,20 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     await page.getByRole('button', { name: 'Rotate credential', exact: true }).click();
     const token = page.locator('#secret-token');
     await expect.poll(() => token.textContent()).toMatch(/^mdt_[0-9a-f]{40}$/);
+    const newToken = (await token.textContent())!;
+    expect(await page.locator('#secret-snippets pre[data-snippet="credentials_set"]').innerText()).toContain(`'${newToken}'`);
+    expect(await page.locator('#secret-tasks').textContent()).toBe('On the platform: 1 running task failed (runtime_offline).');
     const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage, ...localStorage }));
     expect(stored).not.toContain('mdt_');
     await shot('07-rotated-token');
+    // The task it was running ended on the platform at the rotation, not when the daemon restarts.
+    await expect.poll(() => longBadge.textContent(), { timeout: UI_TIMEOUT }).toBe('failed: runtime_offline');
     await page.getByRole('button', { name: 'Done, hide it' }).last().click();
-    expect(await page.content()).not.toContain('mdt_');
+    expect(await page.content()).not.toMatch(/mdt_[0-9a-f]/);
+    await page.getByRole('button', { name: `Details of task ${long.slice(0, 8)}` }).click();
+    await expect.poll(() => page.locator('#task-facts').innerText()).toMatch(/Failure reason\s+runtime_offline[\s\S]*lost its credential/);
+    await page.locator('#task-detail').scrollIntoViewIfNeeded();
+    await shot('15-tasks-ended-by-revocation');
     expect((await p.admin.connection(p.workspaceId, e!.daemonId)).issued_at).not.toBe(before.issued_at);
   });
 
@@ -204,13 +242,34 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     await page.getByRole('button', { name: 'Revoke web-e2e-host' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
-    expect(await dialog.innerText()).toMatch(/stops taking new tasks[\s\S]*cancels the tasks it is running[\s\S]*waits for a new credential/);
+    expect(await dialog.innerText()).toMatch(/stops taking new tasks[\s\S]*running tasks fail here at once \(runtime_offline\)[\s\S]*waits for a new credential/);
     await page.getByRole('button', { name: 'Revoke credential', exact: true }).click();
     await expect.poll(() => daemonRow().locator('.badge').textContent(), { timeout: UI_TIMEOUT }).toBe('revoked');
     expect(await page.getByRole('button', { name: 'Revoke web-e2e-host' }).isDisabled()).toBe(true);
     // The real daemon notices too.
     await d!.waitForState('revoked', 15_000);
     await shot('08-revoked');
+  });
+
+  it('Revoke all machines asks first, naming how many stop working, then revokes them all', async () => {
+    // Two more machines with live credentials (the real one is revoked already).
+    await registerRaw(p, 'fleet-a');
+    await registerRaw(p, 'fleet-b');
+    const row = (id: string) => page.locator(`tr[data-daemon-id="${id}"] .badge`);
+    await expect.poll(() => row('fleet-b').textContent(), { timeout: UI_TIMEOUT }).toBe('online');
+    await page.getByRole('button', { name: 'Revoke all machines…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    const live = (await p.admin.listDaemons(p.workspaceId)).filter((x) => !x.revoked).length;
+    expect(await page.locator('#confirm-title').textContent()).toBe(`Revoke all ${live} machines?`);
+    expect(await dialog.innerText()).toContain(`${live} machines stop working at once`);
+    await shot('16-revoke-all-confirm');
+    await page.getByRole('button', { name: `Revoke ${live} machines`, exact: true }).click();
+    await expect.poll(() => row('fleet-a').textContent(), { timeout: UI_TIMEOUT }).toBe('revoked');
+    await expect.poll(() => row('fleet-b').textContent(), { timeout: UI_TIMEOUT }).toBe('revoked');
+    expect((await p.admin.listDaemons(p.workspaceId)).every((x) => x.revoked)).toBe(true);
+    await expect.poll(() => page.getByRole('button', { name: 'Revoke all machines…' }).isDisabled()).toBe(true);
+    await shot('17-revoked-all');
   });
 
   it('reloading keeps the session (admin token in sessionStorage); sign out forgets it', async () => {

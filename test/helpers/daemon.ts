@@ -67,14 +67,14 @@ export function daemonEnv(e: { home: string }, extra: NodeJS.ProcessEnv = {}): N
 /** What enrolment needs of a platform: ours (TestPlatform), or a fake one that mints install tokens. */
 export type Enrolling = Pick<TestPlatform, 'url' | 'workspaceId'> & { admin: { createInstallToken(workspaceId: string): Promise<{ token: string }> } };
 
-export async function enrollDaemon(p: Enrolling, o: { name?: string } = {}): Promise<Enrolled> {
+export async function enrollDaemon(p: Enrolling, o: { name?: string; args?: string[] } = {}): Promise<Enrolled> {
   const root = mkdtempSync(join(tmpdir(), 'agentd-daemon-'));
   const home = join(root, 'home');
   const configDir = join(root, 'config');
   const stateDir = join(root, 'state');
   const remove = async (): Promise<void> => rmSync(root, { recursive: true, force: true });
   const tok = await p.admin.createInstallToken(p.workspaceId);
-  const args = [...AGENTD_CMD.slice(1), 'install', '--platform', p.url, '--no-service', '--config-dir', configDir, '--state-dir', stateDir, '--name', o.name ?? 'e2e-host'];
+  const args = [...AGENTD_CMD.slice(1), 'install', '--platform', p.url, '--no-service', '--config-dir', configDir, '--state-dir', stateDir, '--name', o.name ?? 'e2e-host', ...(o.args ?? [])];
   // Not spawnSync: the platform may live in this very process (the conformance suite's
   // fake servers), and a blocked event loop could not answer the exchange.
   const r = await runAsync(AGENTD_CMD[0], args, daemonEnv({ home }, { AGENTD_INSTALL_TOKEN: tok.token }), 30_000);
@@ -105,6 +105,18 @@ function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs
 export function runAgentd(e: { home: string }, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(AGENTD_CMD[0], [...AGENTD_CMD.slice(1), ...args], { env: daemonEnv(e, env), encoding: 'utf8', timeout: 30_000, input });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs `agentd <args>` to completion without blocking the event loop (a daemon child keeps being served). */
+export function runAgentdAsync(e: { home: string }, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(AGENTD_CMD[0], [...AGENTD_CMD.slice(1), ...args], { env: daemonEnv(e, env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** Spawns `agentd run` without waiting for anything (for tests of start-up failures). */

@@ -99,10 +99,12 @@ cat ${NS}/status.txt
 ${agentd} restart ${dirs} > /dev/null 2>&1; out restart_rc $?
 pid2=$(p MainPID); out restart_new_pid "$([ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] && echo yes || echo no)"
 
-# Re-running without --force on an enrolled machine is refused; --force replaces the credential and restarts.
-AGENTD_INSTALL_TOKEN="$TOK2" ${agentd} install --platform "$URL" --name svc-install ${dirs} > /dev/null 2>&1; out again_rc $?
+# Re-running without --force on an enrolled machine upgrades in place (token unused, restarted);
+# --force replaces the credential and restarts.
+AGENTD_INSTALL_TOKEN="$TOK2" ${agentd} install --platform "$URL" --name svc-install ${dirs} > ${NS}/again.txt 2>&1; out again_rc $?
+pid2b=$(p MainPID); out again_new_pid "$([ "$pid2b" != "$pid2" ] && [ "$pid2b" != 0 ] && echo yes || echo no)"
 AGENTD_INSTALL_TOKEN="$TOK3" ${agentd} install --force --platform "$URL" --name svc-install ${dirs} > ${NS}/force.txt 2>&1; out force_rc $?
-pid3=$(p MainPID); out force_new_pid "$([ "$pid3" != "$pid2" ] && [ "$pid3" != 0 ] && echo yes || echo no)"
+pid3=$(p MainPID); out force_new_pid "$([ "$pid3" != "$pid2b" ] && [ "$pid3" != 0 ] && echo yes || echo no)"
 ${agentd} status --json ${dirs} > /dev/null; out status2_rc $?
 
 ${agentd} uninstall ${dirs} > ${NS}/uninstall.txt 2>&1; out uninstall_rc $?
@@ -137,14 +139,18 @@ ${agentd} status ${dirs} > /dev/null; out status3_rc $?
       load_state: 'not-found',
       status3_rc: '3',
     });
-    expect(r.kv.again_rc, r.output).not.toBe('0');
+    expect(r.kv, r.output).toMatchObject({ again_rc: '0', again_new_pid: 'yes' });
+    // The upgrade did not spend TOK2: it still enrols a machine.
+    const spare = await fetch(`${platform.url}/api/install-tokens/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: tok2, daemon_id: 'spare-machine' }) });
+    expect(spare.status).toBe(200);
     // One progress line per step.
     expect(r.output).toMatch(/exchanging the install token[\s\S]*credentials written[\s\S]*installing the service[\s\S]*starting agentd[\s\S]*ready: agentd is running as "svc-install"/);
     expect(r.output).not.toContain(tok1);
     expect(r.output).not.toContain(tok3);
+    expect(r.output).not.toContain('has not started yet');
     // The dry run did not spend the token it was not given, and the platform shows the daemon deregistered.
     const daemons = await platform.admin.listDaemons(platform.workspaceId);
     const d = daemons.find((x) => x.device_name === 'svc-install');
     expect(d?.deregistered, JSON.stringify(daemons)).toBe(true);
-  });
+  }, 120_000); // five installs, restarts and waits for ready under a real systemd
 });

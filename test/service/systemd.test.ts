@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,8 @@ interface Fixture {
   unitFile: string;
   dropin: string;
   daemonId: string;
+  /** The staged agentd, as the namespaces see it (for `agentd status` inside a check). */
+  agentd: string;
 }
 
 /** Enrols a daemon (real `agentd install --no-service`) into a fresh temp dir owned by nobody. */
@@ -61,7 +63,8 @@ async function setup(platform: TestPlatform, extraDropin = ''): Promise<Fixture>
   chmodSync(dir, 0o700);
 
   const nsPaths = resolvePaths({ mode: 'system', configDir: `${NS_ROOT}/config`, stateDir: `${NS_ROOT}/state`, env: {} });
-  const svc = new SystemdService({ mode: 'system', paths: nsPaths, serviceUser: 'nobody', agentdCommand: stageAgentd(dir, NS_ROOT), uid: 0, env: envWithoutSystemRoot() });
+  const agentdCommand = stageAgentd(dir, NS_ROOT);
+  const svc = new SystemdService({ mode: 'system', paths: nsPaths, serviceUser: 'nobody', agentdCommand, uid: 0, env: envWithoutSystemRoot() });
   const unitFile = join(dir, 'agentd.service');
   // The harness copies the unit; `nobody`'s group is nogroup on Debian.
   writeFileSync(unitFile, svc.render().replace(/^Group=nobody$/m, `Group=${spawnSync('id', ['-gn', 'nobody'], { encoding: 'utf8' }).stdout.trim()}`));
@@ -81,8 +84,35 @@ async function setup(platform: TestPlatform, extraDropin = ''): Promise<Fixture>
       '',
     ].join('\n'),
   );
-  return { platform, dir, unitFile, dropin, daemonId };
+  return { platform, dir, unitFile, dropin, daemonId, agentd: agentdCommand.join(' ') };
 }
+/** Points an enrolled fixture at another platform URL (owner and mode of config.json kept). */
+function repoint(f: Fixture, url: string): void {
+  const file = join(f.dir, 'config', 'config.json');
+  const c = JSON.parse(readFileSync(file, 'utf8')) as { platform_url: string };
+  writeFileSync(file, JSON.stringify({ ...c, platform_url: url }, null, 2) + '\n');
+}
+
+/** A platform that accepts connections and never answers: every call hangs until its timeout. */
+async function blackhole(): Promise<{ url: string; close: () => Promise<void> }> {
+  const socks = new Set<Socket>();
+  const server: Server = createNetServer((s) => {
+    socks.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => socks.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
 
 /** Shell helpers the check scripts share (they run inside the namespaces). */
 const PRELUDE = `
@@ -255,10 +285,18 @@ wait_for 30 '[ "$(p NRestarts)" -ge 1 ]'; out restarted $?
 out watchdog_logged "$(journalctl -u agentd.service --no-pager -o cat | grep -c -i 'watchdog timeout')"
 wait_for 20 '[ "$(readyz)" = 200 ]'; out ready_again $?
 out new_pid_differs "$([ "$(p MainPID)" != "$pid1" ] && echo yes || echo no)"
+# What the unit's comments promise: SIGABRT (SIGCONT wakes the stopped process so it dies
+# of it), no core dump (LimitCORE=0), no SIGKILL needed.
+out died_of_abort "$(journalctl -u agentd.service --no-pager -o cat | grep -c 'status=6/ABRT')"
+out dumped_core "$(journalctl -u agentd.service --no-pager -o cat | grep -c -i 'dumped core')"
+out sigkilled "$(journalctl -u agentd.service --no-pager -o cat | grep -c 'SIGKILL')"
+out limit_core "$(p LimitCORE)"
 `,
     );
     expect(r.kv, r.output).toMatchObject({ alive_after_pings: '0', restarted: '0', ready_again: '0', new_pid_differs: 'yes' });
     expect(Number(r.kv.watchdog_logged), r.output).toBeGreaterThanOrEqual(1);
+    expect(r.kv, r.output).toMatchObject({ dumped_core: '0', sigkilled: '0', limit_core: '0' });
+    expect(Number(r.kv.died_of_abort), r.output).toBeGreaterThanOrEqual(1);
   });
 
   it('logs: readable lines in systemctl status, journald priorities (journalctl -p warning), process title agentd', async () => {
@@ -271,7 +309,7 @@ out new_pid_differs "$([ "$(p MainPID)" != "$pid1" ] && echo yes || echo no)"
     const r = await harness(
       f,
       `
-# Type=notify: without the platform it never becomes ready, so do not wait for it.
+# Without the platform READY=1 comes after the bound; --no-block: the check waits for the warnings itself.
 systemctl start --no-block agentd.service
 wait_for 20 'journalctl -u agentd.service -p warning -o cat --no-pager | grep -q "registration failed (attempt 2)"'; out warned $?
 cp ${NS_ROOT}/config/config.good ${NS_ROOT}/config/config.json
@@ -331,5 +369,61 @@ PATH=${NS_ROOT}/fixtures:$PATH ${agentd} doctor --mode system --config-dir ${NS_
     expect(text).toMatch(/✓ service enabled/);
     expect(text).not.toContain('✗');
   }, 60_000);
+
+  it('the platform down (connection refused): systemctl start returns within 30 s; STATUS= and agentd status say unreachable', async () => {
+    const f = await fixture();
+    repoint(f, 'http://127.0.0.1:9'); // discard port: nothing listens, connection refused
+    const r = await harness(
+      f,
+      `
+s=$(date +%s%N); timeout 30 systemctl start agentd.service; out start_rc $?; e=$(date +%s%N)
+out start_ms $(( (e - s) / 1000000 ))
+out active "$(p ActiveState)"
+out status_text "$(p StatusText)"
+out readyz_body "$(curl -s -m 2 "$(health)/readyz" | tr -d '\n ')"
+out agentd_status "$(${f.agentd} status --mode system --config-dir ${NS_ROOT}/config --state-dir ${NS_ROOT}/state | grep '^ *platform ' | tr -s ' ')"
+timeout 30 systemctl restart agentd.service; out restart_rc $?
+`,
+    );
+    // timeout(1) exits 124 when systemctl start did not return in 30 s.
+    expect(r.kv, r.output).toMatchObject({ start_rc: '0', active: 'active', restart_rc: '0' });
+    console.log(`systemctl start with the platform down returned in ${r.kv.start_ms} ms`);
+    expect(r.kv.status_text, r.output).toMatch(/^degraded, platform unreachable: cannot register with http:\/\/127\.0\.0\.1:9/);
+    expect(r.kv.readyz_body, r.output).toMatch(/"state":"degraded".*"platform_reachable":false/);
+    expect(r.kv.agentd_status, r.output).toMatch(/platform http:\/\/127\.0\.0\.1:9 unreachable/);
+  });
+
+  it('a platform that never answers: READY=1 still comes (the bound), and a hang before it is aborted by the start timeout', async () => {
+    const hole = await blackhole();
+    try {
+      const f = await fixture('TimeoutStartSec=12s');
+      repoint(f, hole.url);
+      const r = await harness(
+        f,
+        `
+s=$(date +%s%N); timeout 30 systemctl start agentd.service; out start_rc $?; e=$(date +%s%N)
+out start_ms $(( (e - s) / 1000000 ))
+out status_text "$(p StatusText)"
+# Now a daemon that wedges before READY=1: stopped right after it was started.
+systemctl stop agentd.service
+systemctl start --no-block agentd.service
+wait_for 10 '[ "$(p MainPID)" != 0 ]' || exit 1
+pid1=$(p MainPID); kill -STOP "$pid1"
+out state_while_hung "$(p ActiveState)"
+wait_for 40 '[ "$(p NRestarts)" -ge 1 ]'; out restarted $?
+out start_timeout_logged "$(journalctl -u agentd.service --no-pager -o cat | grep -c -i 'start operation timed out')"
+out died_of_abort "$(journalctl -u agentd.service --no-pager -o cat | grep -c 'status=6/ABRT')"
+`,
+        90_000,
+      );
+      expect(r.kv, r.output).toMatchObject({ start_rc: '0', state_while_hung: 'activating', restarted: '0' });
+      console.log(`systemctl start against a platform that never answers returned in ${r.kv.start_ms} ms`);
+      expect(r.kv.status_text, r.output).toMatch(/^registering, platform not contacted yet: registering with http:\/\/127\.0\.0\.1:\d+/);
+      expect(Number(r.kv.start_timeout_logged), r.output).toBeGreaterThanOrEqual(1);
+      expect(Number(r.kv.died_of_abort), r.output).toBeGreaterThanOrEqual(1);
+    } finally {
+      await hole.close();
+    }
+  }, 120_000);
 });
 

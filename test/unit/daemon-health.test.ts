@@ -11,7 +11,7 @@ let ready = true;
 let throwOnStatus = false;
 const source: HealthSource = {
   alive: () => ({ ok: true, reason: 'loops turning' }),
-  ready: () => ({ ok: ready, state: ready ? 'ready' : 'degraded', reason: ready ? 'ok' : 'platform unreachable' }),
+  ready: () => ({ ok: ready, state: ready ? 'ready' : 'degraded', reason: ready ? 'ok' : 'platform unreachable', platform_reachable: ready }),
   status: () => {
     if (throwOnStatus) throw new Error('boom');
     return { state: 'ready' };
@@ -55,7 +55,7 @@ describe('health server', () => {
     expect(server.port).toBeGreaterThan(0);
     const r = await fetch(`${server.url}/readyz`);
     expect(r.status).toBe(200);
-    expect(await r.json()).toEqual({ ready: true, state: 'ready', reason: 'ok' });
+    expect(await r.json()).toEqual({ ready: true, state: 'ready', reason: 'ok', platform_reachable: true });
     ready = false;
     const r2 = await fetch(`${server.url}/readyz`);
     expect(r2.status).toBe(503);

@@ -294,9 +294,21 @@ describe('existing enrolment', () => {
     return readFileSync(credFile());
   }
 
-  it('is refused without --force, saying what --force replaces; nothing sent, nothing changed', async () => {
+  it('the same platform again without --force upgrades in place: exit 0, no token spent, nothing changed', async () => {
     const before = await enrolOld();
     const r = await install(base(), { env: { AGENTD_INSTALL_TOKEN: MIT } });
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.stderr).toContain('already enrolled as "box-1"');
+    expect(r.stderr).toContain('upgrading in place; the install token was not used');
+    expect(r.stdout).toContain('Upgraded in place');
+    expect(requests).toHaveLength(0);
+    expect(readFileSync(credFile())).toEqual(before);
+  });
+
+  it('another platform without --force is refused, saying what --force replaces; nothing sent, nothing changed', async () => {
+    const before = await enrolOld();
+    const other = base().map((a) => (a === url ? 'https://other-platform.example' : a));
+    const r = await install(other, { env: { AGENTD_INSTALL_TOKEN: MIT } });
     expect(r.code).toBe(EXIT.FAILURE);
     expect(r.stderr).toContain('this machine is already enrolled as "box-1" (workspace ws-0001');
     expect(r.stderr).toContain(`--force: it exchanges the new token and replaces ${credFile()}`);

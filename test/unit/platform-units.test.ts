@@ -32,7 +32,9 @@ describe('Router', () => {
   it('405 for a known path with another method, null for an unknown path', () => {
     expect(r.match('DELETE', '/api/workspaces/w/tasks/t')).toEqual({ methodNotAllowed: true });
     expect(r.match('GET', '/api/workspaces/w/tasks/t/extra')).toBeNull();
-    expect(r.match('GET', '/api/workspaces//tasks/t')).toBeNull();
+    // An empty id segment is not an unknown path: the server answers 400 "workspace id is required".
+    expect(r.match('GET', '/api/workspaces//tasks/t')).toEqual({ emptyParam: 'ws' });
+    expect(r.match('GET', '/api/nothing//here')).toBeNull();
   });
   it('HEAD matches GET routes', () => {
     expect(r.match('HEAD', '/api/workspaces/w/tasks/t')).toHaveProperty('handler');

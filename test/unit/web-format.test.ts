@@ -1,7 +1,7 @@
 // The operator page's text helpers (platform/web/format.ts): what a person reads.
 import { describe, expect, it } from 'vitest';
 import type { DaemonSummary } from '../../api/types.js';
-import { daemonState, enrolmentNote, formatAge, formatCountdown, installCommand, taskState } from '../../platform/web/format.js';
+import { daemonState, enrolmentNote, formatAge, formatCountdown, taskState, usesText } from '../../platform/web/format.js';
 
 const daemon = (o: Partial<DaemonSummary>): DaemonSummary => ({
   daemon_id: 'd1', device_name: 'build-01', cli_version: '0.1.0', last_heartbeat_at: null, online: false, revoked: false, runtimes: [], running_tasks: 0, ...o,
@@ -33,9 +33,10 @@ describe('web page text', () => {
     expect(formatCountdown(2 * 3_600_000 + 61_000)).toBe('2:01:01');
   });
 
-  it('the install one-liner puts the token in the environment of sh, not in argv', () => {
-    const tok = 'mit_' + 'a'.repeat(40);
-    expect(installCommand('https://p.example/', tok)).toBe(`curl -fsSL https://p.example/install.sh | AGENTD_INSTALL_TOKEN=${tok} sh`);
+  it('token uses: one machine, or a fleet with uses left', () => {
+    expect(usesText(1, 1, false)).toBe('The token inside enrols one machine.');
+    expect(usesText(10, 7, false)).toBe('This fleet token enrols up to 10 machines (7 uses left).');
+    expect(usesText(2, 1, true)).toMatch(/\(1 use left\)\. They are ephemeral/);
   });
 
   it('daemon state: revoked wins, then deregistered, then the heartbeat', () => {
