@@ -140,9 +140,10 @@ describe('platform enrolment', () => {
     expect(await daemonCall(p, a.token, '/api/daemon/register', reg)).toBe(401);
     expect(await daemonCall(p, b.json.token as string, '/api/daemon/register', reg)).toBe(200);
     // The old machine's running task is over, its mat_ dead; the new holder cannot complete it.
+    // (It ended at the revocation itself, runtime_offline, before the re-enrolment.)
     const t = await p.admin.getTask(p.workspaceId, id);
-    expect(t).toMatchObject({ status: 'failed', failure_reason: 'orphaned' });
-    expect(t.error).toContain('enrolled again after its credential was revoked');
+    expect(t).toMatchObject({ status: 'failed', failure_reason: 'runtime_offline' });
+    expect(t.error).toContain('lost its credential');
     expect((await rawCall(p, mat, 'GET', `/api/daemon/tasks/${id}/status`)).status).toBe(401);
     expect(await daemonCall(p, b.json.token as string, `/api/daemon/tasks/${id}/complete`, { output: 'forged' })).toBe(200); // terminal: a no-op
     expect((await p.admin.getTask(p.workspaceId, id)).output).toBeNull();

@@ -78,7 +78,8 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     await page.getByRole('button', { name: 'Add machine' }).waitFor();
     await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('add-machine');
     expect(await page.getByRole('alert').isVisible()).toBe(false);
-    expect(await page.getByText('No machines yet').isVisible()).toBe(true);
+    // Shown by the first poll's answer (three lists now: machines, tasks, install tokens): wait for it.
+    await expect.poll(() => page.getByText('No machines yet').isVisible()).toBe(true);
 
     await page.keyboard.press('Enter');
     const command = page.locator('#install-command');
