@@ -129,7 +129,10 @@ out second_rc $?
 out second_build "$(readlink ${NS}/lib/current)"
 out second_pid "$(p MainPID)"
 out second_active "$(p ActiveState)"
-out second_runs_new "$(tr '\\0' ' ' < /proc/$(p MainPID)/cmdline | grep -c "$(readlink ${NS}/lib/current)")"
+# The launcher resolves current/ when it starts, and the daemon sets its process title
+# (no build path in its cmdline): it runs the new build when it started after the switch.
+switched=$(stat -c %Y ${NS}/lib/current); started=$(systemctl show -p ExecMainStartTimestamp --timestamp=unix --value agentd.service | tr -d '@')
+out second_runs_new "$([ "$started" -ge "$switched" ] && echo 1 || echo 0)"
 sleep 1.1
 # With a fresh token: still an upgrade, and the token stays unspent.
 curl -fsSL "$URL/install.sh" | env AGENTD_INSTALL_TOKEN="$UNSPENT" $ENV sh -s -- --state-dir ${NS}/state-upgrade > ${NS}/third.log 2>&1
@@ -150,7 +153,7 @@ out unit_gone "$([ -e /etc/systemd/system/agentd.service ] && echo no || echo ye
     const file = join(dir, 'upgrade.sh');
     writeFileSync(file, script);
     const r = await new Promise<{ kv: Record<string, string>; output: string }>((resolve) => {
-      const child = spawn(HARNESS, ['--no-unit', '--bind', `${dir}:${NS}`, '--', 'bash', file], { env: { ...process.env, URL: platform.url, TOKEN: token, UNSPENT: unspent.token }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(HARNESS, ['--no-unit', '--bind', `${dir}:${NS}`, '--', 'bash', file], { env: { ...envWithoutSystemRoot(), URL: platform.url, TOKEN: token, UNSPENT: unspent.token }, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
