@@ -179,13 +179,12 @@ describe.skipIf(!hasCurl)('the one-liner against the reference platform', () => 
       throw new Error(`${e.message}\n${daemonOut}`);
     });
 
-    // agentd status from the installed copy: ready, exit 0, JSON for scripts. --mode user: as
-    // root, a stray /etc/agentd on the host would otherwise make it look at the system install.
-    const st = await agentd(bin, ['status', '--json', '--mode', 'user'], runEnv);
-    expect(st.status, st.stderr + st.stdout).toBe(0);
+    // agentd status from the installed copy: ready, exit 0, JSON for scripts.
+    const st = await agentd(bin, ['status', '--json'], runEnv);
+    expect(st.status, st.stderr).toBe(0);
     const doc = JSON.parse(st.stdout) as { ready: boolean; running: boolean; daemon: { state: string; device_name: string } };
     expect(doc).toMatchObject({ ready: true, running: true, daemon: { state: 'ready', device_name: 'e2e-oneliner' } });
-    const human = await agentd(bin, ['status', '--mode', 'user'], runEnv);
+    const human = await agentd(bin, ['status'], runEnv);
     expect(human.status).toBe(0);
     expect(human.stdout).toMatch(/^agentd ready as "e2e-oneliner"/);
     expect(human.stdout).toMatch(/heartbeat\s+last ok \d+s ago/);
@@ -209,7 +208,7 @@ describe.skipIf(!hasCurl)('the one-liner against the reference platform', () => 
     expect(after?.online).toBe(false);
 
     // And status now says: not installed, with the install command (exit 3).
-    const st2 = await agentd(bin, ['status', '--mode', 'user'], runEnv);
+    const st2 = await agentd(bin, ['status'], runEnv);
     expect(st2.status).toBe(3);
     expect(st2.stderr).toMatch(/agentd is not installed on this machine/);
     expect(st2.stderr).toContain('/install.sh | AGENTD_INSTALL_TOKEN=mit_… sh');
