@@ -9,12 +9,12 @@
 //   3. daemon RSS while 8 tasks stream output at once.
 // Local only (127.0.0.1), temp dirs, everything stopped at the end.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QUICK, ROOT, emit, log, onExitSignal, quantile, round, rssMB, sleep, startPlatform } from './_lib.mjs';
+import { QUICK, ROOT, emit, log, onExitSignal, daemonArgs, quantile, round, rssMB, sleep, startPlatform } from './_lib.mjs';
 
-const LATENCY_TASKS = QUICK ? 30 : 200;
+const LATENCY_TASKS = Number(process.env.BENCH_TASK_LATENCY_N || (QUICK ? 30 : 200));
 // 1 GB (BENCH_TASK_OUTPUT_MB=1024) takes ~20 min here: the reference platform's SQLite insert
 // rate falls as its message table grows, so the default stays within the driver's timeout.
 const OUTPUT_MB = Number(process.env.BENCH_TASK_OUTPUT_MB || (QUICK ? 16 : 256));
@@ -43,18 +43,20 @@ async function admin(p, method, path, body) {
 }
 const enqueue = (p, prompt) => admin(p, 'POST', `/api/workspaces/${p.workspaceId}/tasks`, { runtime: 'command', prompt }).then((r) => r.id);
 const getTask = (p, id, q = '?messages_limit=0') => admin(p, 'GET', `/api/workspaces/${p.workspaceId}/tasks/${id}${q}`);
-async function waitDone(p, id, timeoutMs) {
+// The figures come from the platform's started_at/finished_at, not from this loop, so
+// long tasks are polled less often (each poll is platform work during the measurement).
+async function waitDone(p, id, timeoutMs, everyMs = 20) {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const t = await getTask(p, id);
     if (['completed', 'failed', 'cancelled'].includes(t.status)) return t;
     if (Date.now() > until) throw new Error(`task ${id} still ${t.status} after ${timeoutMs} ms`);
-    await sleep(20);
+    await sleep(everyMs);
   }
 }
 
 async function main() {
-  const p = await startPlatform();
+  const p = await startPlatform(process.env.BENCH_PLATFORM_LOG ? ['--log-requests'] : []);
   cleanups.push(() => p.stop());
   const root = await mkdtemp(join(tmpdir(), 'agentd-bench-tasks-'));
   cleanups.push(() => rm(root, { recursive: true, force: true }));
@@ -71,7 +73,7 @@ async function main() {
   });
   if (inst.status !== 0) throw new Error(`agentd install failed: ${inst.stdout}${inst.stderr}`);
 
-  const d = spawn(process.execPath, [AGENTD, 'run', ...dirs], { env: { ...env, AGENTD_MAX_TASKS: String(PAR_TASKS) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const d = spawn(process.execPath, [...daemonArgs(), AGENTD, 'run', ...dirs], { env: { ...env, AGENTD_MAX_TASKS: String(PAR_TASKS) }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((r) => d.once('exit', r));
   cleanups.push(async () => {
     if (d.exitCode === null) {
@@ -134,18 +136,29 @@ async function main() {
   const floorS = Number(process.hrtime.bigint() - t0) / 1e9;
   const rss0 = await rssMB(d.pid);
   let rssMax = rss0;
+  let heapMax = 0;
+  let anonAtMax = 0;
   const sampler = setInterval(() => {
-    rssMB(d.pid).then((r) => (rssMax = Math.max(rssMax, r)), () => {});
+    rssMB(d.pid).then((r) => {
+      if (r > rssMax) {
+        rssMax = r;
+        readFile(`/proc/${d.pid}/status`, 'utf8').then((t) => (anonAtMax = Number(/RssAnon:\s+(\d+)/.exec(t)?.[1] ?? 0) / 1024), () => {});
+      }
+    }, () => {});
+    fetch(`${health}/metrics`).then((r) => r.text()).then((t) => {
+      const m = /^process_heap_bytes (\d+)/m.exec(t);
+      if (m) heapMax = Math.max(heapMax, Number(m[1]) / 2 ** 20);
+    }, () => {});
   }, 100);
   log(`throughput: ${OUTPUT_MB} MB in ${lines} lines (daemon RSS ${round(rss0)} MB before)`);
   const big = await enqueue(p, gen(OUTPUT_MB));
-  const bt = await waitDone(p, big, 3_600_000);
+  const bt = await waitDone(p, big, 3_600_000, 250);
   clearInterval(sampler);
   if (bt.status !== 'completed') throw new Error(`throughput task ${bt.status}: ${bt.error}`);
   const taskS = (Date.parse(bt.finished_at) - Date.parse(bt.started_at)) / 1000;
   const last = await getTask(p, big, `?messages_after=${lines - 1}&messages_limit=5`);
   const exact = last.message_count === lines && last.messages.length === 1 && last.messages[0].seq === lines;
-  log(`task ${round(taskS)} s (${round(OUTPUT_MB / taskS)} MB/s), cat ${round(floorS)} s; messages ${last.message_count}/${lines} exact=${exact}; RSS max ${round(rssMax)} MB (+${round(rssMax - rss0)})`);
+  log(`task ${round(taskS)} s (${round(OUTPUT_MB / taskS)} MB/s), cat ${round(floorS)} s; messages ${last.message_count}/${lines} exact=${exact}; RSS max ${round(rssMax)} MB (+${round(rssMax - rss0)}; anon ${round(anonAtMax)} MB), V8 heap max ${round(heapMax)} MB`);
 
   // 3. RSS while 8 tasks stream at once.
   const rssIdle = await rssMB(d.pid);
@@ -155,11 +168,12 @@ async function main() {
   }, 100);
   const ids = [];
   for (let i = 0; i < PAR_TASKS; i++) ids.push(await enqueue(p, gen(PAR_MB)));
-  const par = await Promise.all(ids.map((id) => waitDone(p, id, 3_600_000)));
+  const par = await Promise.all(ids.map((id) => waitDone(p, id, 3_600_000, 250)));
   clearInterval(sampler2);
   const parOk = par.every((t) => t.status === 'completed');
   log(`8 parallel tasks x ${PAR_MB} MB: RSS ${round(rssIdle)} → max ${round(rssPar)} MB; all completed=${parOk}`);
 
+  if (process.env.BENCH_PLATFORM_LOG) await writeFile(process.env.BENCH_PLATFORM_LOG, p.output());
   await cleanup();
   emit([
     { name: 'claim-to-spawn median', value: round(quantile(lat, 0.5)), unit: 'ms', floor: null, target: '≤ 50 ms', pass: quantile(lat, 0.5) <= 50, note: `${lat.length} tasks, long poll` },

@@ -2,8 +2,12 @@
 // self-hosted fleets.
 //
 //   agentd-platform serve --data DIR [--env-file FILE] [--host 127.0.0.1] [--port 0] [--ready-file F]
+<<<<<<< HEAD
 //     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--offline-after 45s] [--claim-lease 30s]
 //     [--ephemeral-offline-after 10m]
+=======
+//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--no-batch-status] [--offline-after 45s] [--claim-lease 30s]
+>>>>>>> 0c84b2f (Command output in 64 KiB chunks instead of one message per line; one batched status call per poll for all running tasks)
 //     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
 //
 // Logs go to stdout/stderr as plain lines. The only secret ever printed is a generated
@@ -39,6 +43,8 @@ Options:
                              install token minted with "ephemeral": true) silent this long
                              is revoked and deregistered; default 10m, 0 disables
   --no-long-poll             answer task claims at once, ignoring wait_s
+  --no-batch-status          do not serve POST /api/daemon/tasks/status (daemons poll each
+                             task, as against a Multica server)
   --log-requests             one line per request: method, path, status, time (no headers, no bodies)
   --artifacts DIR            files served under /download/ (default: dist/artifacts)
   --install-script FILE      script served as /install.sh (default: scripts/install.sh)
@@ -111,6 +117,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformC
       'claim-lease': { type: 'string' },
       'ephemeral-offline-after': { type: 'string' },
       'no-long-poll': { type: 'boolean' },
+      'no-batch-status': { type: 'boolean' },
       'log-requests': { type: 'boolean' },
       artifacts: { type: 'string' },
       'install-script': { type: 'string' },
@@ -153,6 +160,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformC
       claimLeaseMs: values['claim-lease'] === '0' ? 0 : duration('claim-lease', values['claim-lease'], fromEnv.claimLeaseMs),
       ephemeralOfflineMs: values['ephemeral-offline-after'] === '0' ? 0 : duration('ephemeral-offline-after', values['ephemeral-offline-after'], 10 * 60_000),
       longPoll: values['no-long-poll'] ? false : fromEnv.longPoll,
+      batchStatus: !values['no-batch-status'],
       logRequests: values['log-requests'] === true || fromEnv.logRequests,
       artifactsDir: resolve(values.artifacts ?? join(dist, 'artifacts')),
       installScript: resolve(values['install-script'] ?? join(dist, '..', 'scripts', 'install.sh')),

@@ -162,6 +162,14 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     return [200, { ok: true, ...app.tasks.recoverOrphans(who, params.rt!) }];
   });
 
+  // agentd extension: one call for the status of every task a daemon runs (instead of one
+  // GET per task per poll); a daemon falls back to the per-task route on 404.
+  if (app.config.batchStatus !== false) {
+    router.post('/api/daemon/tasks/status', async ({ req }) => {
+      const who = requireDaemon(app, req);
+      return [200, app.tasks.statuses(who, await readJson(req))];
+    });
+  }
   router.get('/api/daemon/tasks/{task}/status', ({ req, params }) => {
     return [200, app.tasks.status(taskActor(app, req, true), params.task!)];
   });

@@ -9,11 +9,19 @@
 // to resume below lowWaterBytes.
 import type { TaskMessage } from '../../api/types.js';
 import type { OutMessage } from './adapters/types.js';
+import { isUtf8 } from 'node:buffer';
+import { textMessageJson } from './json-bytes.js';
 import { utf8Boundary } from './lines.js';
 import { Backoff, sleep } from './timing.js';
 
 export interface OutputStreamOptions {
-  post: (messages: TaskMessage[], signal: AbortSignal) => Promise<void>;
+  /**
+   * Sends one batch: `body` is the request body, {"messages":[…]}. Each message is turned
+   * into JSON once, when it is queued, and only the JSON is kept: that is its exact size
+   * on the wire, and the text is not held twice (serialising a chunk a second time cost
+   * as much as the rest of the daemon's work on it).
+   */
+  post: (body: Buffer, signal: AbortSignal) => Promise<void>;
   /** True for errors that no retry can fix (the task is gone or finished): drop and stop. */
   isFinal?: (err: unknown) => boolean;
   /** Called on each failed attempt that will be retried (logging). */
@@ -33,11 +41,14 @@ export interface OutputStreamOptions {
 
 /** Accounting overhead of one queued message object beyond its content (memory, not wire). */
 const MSG_OVERHEAD = 96;
-/** JSON framing of one message on the wire beyond its content: {"seq":…,"type":…,"content":…}. */
-const WIRE_OVERHEAD = 48;
 
 interface Queued {
-  msg: TaskMessage;
+  /**
+   * The message as JSON, as it goes on the wire, in a Buffer: outside the JS heap, and
+   * freed as soon as it is sent (large strings wait for a full GC: a flooding task grew
+   * the daemon by 200 MB with strings here).
+   */
+  json: Buffer;
   wire: number;
   mem: number;
 }
@@ -63,11 +74,12 @@ export class OutputStream {
 
   constructor(o: OutputStreamOptions) {
     this.o = {
-      maxBatchBytes: 256 * 1024,
+      // Under the platform's 1 MiB body limit (sizes are exact: the JSON as sent).
+      maxBatchBytes: 1024 * 1024 - 16 * 1024,
       maxBatchCount: 2000,
       flushMs: 250,
-      highWaterBytes: 1 * 1024 * 1024,
-      lowWaterBytes: 256 * 1024,
+      highWaterBytes: 4 * 1024 * 1024,
+      lowWaterBytes: 1024 * 1024,
       backoffBaseMs: 250,
       backoffCapMs: 10_000,
       ...o,
@@ -100,9 +112,9 @@ export class OutputStream {
       return;
     }
     for (const piece of this.fit(m)) {
-      const msg: TaskMessage = { seq: ++this.seq, ...piece };
-      const wire = wireSize(msg);
-      const q: Queued = { msg, wire, mem: wire + MSG_OVERHEAD };
+      const json = toJson(++this.seq, piece);
+      const wire = json.length + 1; // exact: the JSON as sent, plus its comma
+      const q: Queued = { json, wire, mem: wire + MSG_OVERHEAD };
       if (this.head === this.queue.length) this.firstQueuedAt = Date.now();
       this.queue.push(q);
       this.memBytes += q.mem;
@@ -186,12 +198,10 @@ export class OutputStream {
         readyDone = true;
       }
       const batch = this.take();
+      const body = batchBody(batch);
       for (;;) {
         try {
-          await this.o.post(
-            batch.map((q) => q.msg),
-            this.abort.signal,
-          );
+          await this.o.post(body, this.abort.signal);
           backoff.reset();
           break;
         } catch (err) {
@@ -262,6 +272,14 @@ export class OutputStream {
   /** Split a message whose content is larger than a batch; truncate huge structured fields. */
   private fit(m: OutMessage): OutMessage[] {
     const max = this.o.maxBatchBytes - 1024;
+    // Raw bytes: valid UTF-8 that fits (the chunker's 64 KiB chunks) goes out as bytes;
+    // anything else is decoded (invalid sequences become U+FFFD) and fitted as text.
+    if (m.bytes !== undefined) {
+      // JSON escaping can make a chunk up to 6 times its size.
+      if (m.bytes.length * 6 <= max / 2 && isUtf8(m.bytes)) return [m];
+      const { bytes, ...rest } = m;
+      return this.fit({ ...rest, content: bytes.toString('utf8') });
+    }
     let msg = m;
     for (const key of ['input', 'output'] as const) {
       if (msg[key] === undefined) continue;
@@ -293,21 +311,26 @@ export class OutputStream {
   }
 }
 
-// Characters JSON escapes (up to 6 bytes each) or that take more than one UTF-8 byte.
-const NOT_PLAIN = /["\\\u0000-\u001f\u007f-\uffff]/;
-
-/** Bytes of one text field on the wire: exact when it needs escaping or is not ASCII. */
-function textBytes(s: string): number {
-  return NOT_PLAIN.test(s) ? Buffer.byteLength(JSON.stringify(s)) : s.length + 2;
+/** One numbered message as the JSON that goes on the wire. */
+function toJson(seq: number, m: OutMessage): Buffer {
+  if (m.bytes !== undefined) return textMessageJson(seq, m.type, m.bytes);
+  const msg: TaskMessage = { seq, ...m };
+  return Buffer.from(JSON.stringify(msg));
 }
 
-function wireSize(m: TaskMessage): number {
-  // Exact enough that a batch never outgrows the platform's body limit (escaping can
-  // make a line of control characters six times its length).
-  let n = WIRE_OVERHEAD + m.type.length;
-  if (m.content !== undefined) n += textBytes(m.content);
-  if (m.tool !== undefined) n += textBytes(m.tool);
-  if (m.input !== undefined) n += Buffer.byteLength(JSON.stringify(m.input) ?? '');
-  if (m.output !== undefined) n += Buffer.byteLength(JSON.stringify(m.output) ?? '');
-  return n;
+const OPEN = Buffer.from('{"messages":[');
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from(']}');
+
+/** {"messages":[m1,m2,…]} from the queued JSON of each message. */
+function batchBody(batch: Queued[]): Buffer {
+  const parts: Buffer[] = [OPEN];
+  let n = OPEN.length + CLOSE.length;
+  batch.forEach((q, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(q.json);
+    n += q.wire;
+  });
+  parts.push(CLOSE);
+  return Buffer.concat(parts, n - 1);
 }
