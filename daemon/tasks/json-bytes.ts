@@ -36,25 +36,25 @@ export function textMessageJson(seq: number, type: string, bytes: Buffer): Buffe
   if (extra === 0) {
     o += bytes.copy(out, o);
   } else {
-    let run = 0; // start of the bytes not copied yet
+    // One tight loop, byte by byte: a copy() call per run between escapes cost more
+    // than the bytes (a newline every 100 bytes is 650 calls per 64 KiB chunk).
     for (let i = 0; i < bytes.length; i++) {
       const b = bytes[i] as number;
       const e = EXTRA[b] as number;
-      if (e === 0) continue;
-      if (i > run) o += bytes.copy(out, o, run, i);
-      run = i + 1;
-      out[o++] = 0x5c; // backslash
-      if (e === 1) {
+      if (e === 0) {
+        out[o++] = b;
+      } else if (e === 1) {
+        out[o++] = 0x5c; // backslash
         out[o++] = SHORT[b] as number;
       } else {
-        out[o++] = 0x75; // u00XX
+        out[o++] = 0x5c; // \u00XX
+        out[o++] = 0x75;
         out[o++] = 0x30;
         out[o++] = 0x30;
         out[o++] = HEX[b >> 4] as number;
         out[o++] = HEX[b & 15] as number;
       }
     }
-    if (bytes.length > run) o += bytes.copy(out, o, run);
   }
   out[o++] = 0x22; // closing quote
   out[o++] = 0x7d; // }
