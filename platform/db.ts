@@ -145,6 +145,14 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string; back
   },
   { table: 'install_token', column: 'ephemeral', ddl: 'ephemeral INTEGER NOT NULL DEFAULT 0' },
   { table: 'daemon', column: 'ephemeral', ddl: 'ephemeral INTEGER NOT NULL DEFAULT 0' },
+  // Replaces a COUNT(*) over the task's messages on every task read (a 1 GB transcript
+  // made each read of the task scan it).
+  {
+    table: 'task',
+    column: 'message_count',
+    ddl: 'message_count INTEGER NOT NULL DEFAULT 0',
+    backfill: 'UPDATE task SET message_count = (SELECT COUNT(*) FROM task_message m WHERE m.task_id = task.id)',
+  },
 ];
 
 function migrate(db: DB): void {
@@ -186,19 +194,4 @@ export function openDb(dataDir: string): OpenedDb {
     db.prepare('INSERT INTO workspace (id, name, created_at) VALUES (?, ?, ?)').run(defaultWorkspaceId, 'default', Date.now());
   }
   return { db, defaultWorkspaceId };
-}
-
-/**
- * Columns added after a database may have been created: added in place, backfilled.
- * task.message_count replaces a COUNT(*) over the task's messages on every task read
- * (a 1 GB transcript made each read of the task scan it).
- */
-function migrate(db: DB): void {
-  const cols = new Set((db.prepare('PRAGMA table_info(task)').all() as { name: string }[]).map((c) => c.name));
-  if (!cols.has('message_count')) {
-    db.transaction(() => {
-      db.exec('ALTER TABLE task ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0');
-      db.exec('UPDATE task SET message_count = (SELECT COUNT(*) FROM task_message m WHERE m.task_id = task.id)');
-    })();
-  }
 }

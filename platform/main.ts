@@ -2,12 +2,8 @@
 // self-hosted fleets.
 //
 //   agentd-platform serve --data DIR [--env-file FILE] [--host 127.0.0.1] [--port 0] [--ready-file F]
-<<<<<<< HEAD
-//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--offline-after 45s] [--claim-lease 30s]
-//     [--ephemeral-offline-after 10m]
-=======
 //     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--no-batch-status] [--offline-after 45s] [--claim-lease 30s]
->>>>>>> 0c84b2f (Command output in 64 KiB chunks instead of one message per line; one batched status call per poll for all running tasks)
+//     [--ephemeral-offline-after 10m]
 //     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
 //
 // Logs go to stdout/stderr as plain lines. The only secret ever printed is a generated
