@@ -12,7 +12,7 @@
 //                decoded later as U+FFFD, as any UTF-8 decoder would).
 //
 // Every byte pushed is emitted exactly once and in order: the chunks concatenated are
-// the stream. Chunks are bytes, not strings (see json-bytes.ts).
+// the stream. Chunks are bytes: no long-lived JS strings (see output.ts).
 
 export interface TextChunkerOptions {
   /** Largest chunk, in bytes of UTF-8 (at least 4). */

@@ -36,7 +36,7 @@ const QUICK_EMPTY_MS = 1000;
 const QUICK_EMPTY_LIMIT = 3;
 /**
  * Unsent output held in memory across all running tasks (each task gets its share,
- * 256 KiB to 4 MiB). A flooding task needs a few batches of room, so its pipes are still
+ * 256 KiB to 2 MiB: two batches). A flooding task needs a few batches of room, so its pipes are still
  * read while one batch is on its way.
  */
 const OUTPUT_BUDGET_BYTES = 32 * 1024 * 1024;
@@ -407,7 +407,7 @@ class Manager implements TaskManager {
       daemonPort: this.o.daemonPort ?? null,
       // One output budget for the daemon, shared by its slots: memory stays bounded
       // however many tasks flood at once.
-      highWaterBytes: Math.max(256 * 1024, Math.min(4 * 1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),
+      highWaterBytes: Math.max(256 * 1024, Math.min(2 * 1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),
       onSpawn: (ms) => {
         this.s.spawn_latency_seconds_last = ms / 1000;
       },

@@ -1,6 +1,6 @@
 // Streams one task's messages to the platform: numbered (seq per task, strictly
-// increasing), batched (≤ maxBatchBytes or flushMs), posted one batch at a time and
-// retried with the SAME seqs until the platform takes it (the Multica daemon drops a
+// increasing), batched (≤ maxBatchBytes or flushMs), posted up to maxInFlight batches at
+// a time and each retried with the SAME seqs until the platform takes it (the Multica daemon drops a
 // batch that fails; a resend here is idempotent by seq). Nothing is dropped unless the
 // platform says the task can never take messages again (final 4xx: task gone/finished).
 //
@@ -9,8 +9,6 @@
 // to resume below lowWaterBytes.
 import type { TaskMessage } from '../../api/types.js';
 import type { OutMessage } from './adapters/types.js';
-import { isUtf8 } from 'node:buffer';
-import { textMessageJson } from './json-bytes.js';
 import { utf8Boundary } from './lines.js';
 import { Backoff, sleep } from './timing.js';
 
@@ -31,6 +29,12 @@ export interface OutputStreamOptions {
   maxBatchBytes?: number;
   maxBatchCount?: number;
   flushMs?: number;
+  /**
+   * Batches posted at once. Two: the platform reads the next batch while it stores one,
+   * instead of idling for a round trip between batches. Seqs make the order in which
+   * they are taken irrelevant (the platform stores by seq; a resend is ignored).
+   */
+  maxInFlight?: number;
   highWaterBytes?: number;
   lowWaterBytes?: number;
   onPause?: () => void;
@@ -78,6 +82,7 @@ export class OutputStream {
       maxBatchBytes: 1024 * 1024 - 16 * 1024,
       maxBatchCount: 2000,
       flushMs: 250,
+      maxInFlight: 2,
       highWaterBytes: 4 * 1024 * 1024,
       lowWaterBytes: 1024 * 1024,
       backoffBaseMs: 250,
@@ -172,14 +177,18 @@ export class OutputStream {
   }
 
   private async run(): Promise<void> {
-    const backoff = new Backoff({ baseMs: this.o.backoffBaseMs, capMs: this.o.backoffCapMs });
     let readyDone = this.o.ready === undefined;
+    const inFlight = new Set<Promise<void>>();
     for (;;) {
       if (this.abort.signal.aborted || this.deadReason !== null) break;
       const waiting = this.queue.length - this.head;
       if (waiting === 0) {
         if (this.closing) break;
         await this.wait(null);
+        continue;
+      }
+      if (inFlight.size >= this.o.maxInFlight) {
+        await Promise.race(inFlight);
         continue;
       }
       if (!this.closing && this.queuedWire < this.o.maxBatchBytes && waiting < this.o.maxBatchCount) {
@@ -197,44 +206,47 @@ export class OutputStream {
         }
         readyDone = true;
       }
-      const batch = this.take();
-      const body = batchBody(batch);
-      for (;;) {
-        try {
-          await this.o.post(body, this.abort.signal);
-          backoff.reset();
-          break;
-        } catch (err) {
-          if (this.abort.signal.aborted) break;
-          if (this.o.isFinal?.(err)) {
-            this.deadReason = err;
-            break;
-          }
-          this.o.onRetry?.(err, backoff.failures + 1);
-          try {
-            await sleep(backoff.next(), this.abort.signal);
-          } catch {
-            break;
-          }
-        }
-      }
-      if (this.abort.signal.aborted || this.deadReason !== null) {
-        this.droppedMessages += batch.length;
-        break;
-      }
-      for (const q of batch) {
-        this.memBytes -= q.mem;
-        this.sentBytes += q.wire;
-      }
-      this.sentMessages += batch.length;
-      this.maybeResume();
+      const sending: Promise<void> = this.send(this.take()).finally(() => inFlight.delete(sending));
+      inFlight.add(sending);
     }
+    await Promise.all(inFlight);
     // Stopped for good: drop what is left and never leave the producer paused.
     this.droppedMessages += this.queue.length - this.head;
     this.queue = [];
     this.head = 0;
     this.memBytes = 0;
     this.queuedWire = 0;
+    this.maybeResume();
+  }
+
+  /** Posts one batch until it is taken, the task is gone for good, or the stream is aborted. Never throws. */
+  private async send(batch: Queued[]): Promise<void> {
+    const backoff = new Backoff({ baseMs: this.o.backoffBaseMs, capMs: this.o.backoffCapMs });
+    const body = batchBody(batch);
+    for (;;) {
+      if (this.abort.signal.aborted || this.deadReason !== null) {
+        this.droppedMessages += batch.length;
+        return;
+      }
+      try {
+        await this.o.post(body, this.abort.signal);
+        break;
+      } catch (err) {
+        if (this.abort.signal.aborted) continue;
+        if (this.o.isFinal?.(err)) {
+          this.deadReason = err;
+          this.wake();
+          continue;
+        }
+        this.o.onRetry?.(err, backoff.failures + 1);
+        await sleep(backoff.next(), this.abort.signal).catch(() => {});
+      }
+    }
+    for (const q of batch) {
+      this.memBytes -= q.mem;
+      this.sentBytes += q.wire;
+    }
+    this.sentMessages += batch.length;
     this.maybeResume();
   }
 
@@ -272,11 +284,10 @@ export class OutputStream {
   /** Split a message whose content is larger than a batch; truncate huge structured fields. */
   private fit(m: OutMessage): OutMessage[] {
     const max = this.o.maxBatchBytes - 1024;
-    // Raw bytes: valid UTF-8 that fits (the chunker's 64 KiB chunks) goes out as bytes;
-    // anything else is decoded (invalid sequences become U+FFFD) and fitted as text.
+    // Raw bytes that fit (the chunker's 64 KiB chunks; JSON escaping can make them up to
+    // 6 times larger) stay bytes until serialised; anything larger is fitted as text.
     if (m.bytes !== undefined) {
-      // JSON escaping can make a chunk up to 6 times its size.
-      if (m.bytes.length * 6 <= max / 2 && isUtf8(m.bytes)) return [m];
+      if (m.bytes.length * 6 <= max / 2) return [m];
       const { bytes, ...rest } = m;
       return this.fit({ ...rest, content: bytes.toString('utf8') });
     }
@@ -313,7 +324,13 @@ export class OutputStream {
 
 /** One numbered message as the JSON that goes on the wire. */
 function toJson(seq: number, m: OutMessage): Buffer {
-  if (m.bytes !== undefined) return textMessageJson(seq, m.type, m.bytes);
+  if (m.bytes !== undefined) {
+    // Decoded and serialised by V8's native code (measured 4 ms/MB here; escaping the
+    // bytes in a JS loop was 30). The strings live for this statement only
+    // (young-generation garbage); what stays queued is the Buffer. Invalid UTF-8 decodes
+    // to U+FFFD.
+    return Buffer.from(JSON.stringify({ seq, type: m.type, content: m.bytes.toString('utf8') }));
+  }
   const msg: TaskMessage = { seq, ...m };
   return Buffer.from(JSON.stringify(msg));
 }

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TextChunker, incompleteTail } from '../../daemon/tasks/chunks.js';
-import { textMessageJson } from '../../daemon/tasks/json-bytes.js';
 
 /** Cuts `buf` at the given (sorted, deduplicated) offsets. */
 function pieces(buf: Buffer, cuts: number[]): Buffer[] {
@@ -118,21 +117,3 @@ describe('incompleteTail', () => {
   });
 });
 
-describe('textMessageJson', () => {
-  it('property: the same bytes JSON.stringify gives for {seq, type, content}', () => {
-    fc.assert(
-      fc.property(
-        fc.string({ unit: 'binary', maxLength: 300 }).filter((s) => Buffer.from(s).toString() === s),
-        fc.nat(),
-        fc.constantFrom('text', 'stderr'),
-        (content, seq, type) => {
-          const got = textMessageJson(seq, type, Buffer.from(content));
-          expect(got.equals(Buffer.from(JSON.stringify({ seq, type, content })))).toBe(true);
-        },
-      ),
-      { numRuns: 1000 },
-    );
-    const ctl = Array.from({ length: 0x20 }, (_, i) => String.fromCharCode(i)).join('') + '"\\\u007f';
-    expect(textMessageJson(1, 'text', Buffer.from(ctl)).toString()).toBe(JSON.stringify({ seq: 1, type: 'text', content: ctl }));
-  });
-});
