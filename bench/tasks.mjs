@@ -228,8 +228,11 @@ async function verifyOutput(p, id, mb) {
   let count = 0;
   let gap = null;
   let other = 0;
+  // A daemon from before chunking sent one message per line, without its newline
+  // (BENCH_LINE_MESSAGES=1, for measuring it with this script).
+  const perLine = process.env.BENCH_LINE_MESSAGES === '1';
   for (;;) {
-    const page = await getTask(p, id, `?messages_after=${after}&messages_limit=64`);
+    const page = await getTask(p, id, `?messages_after=${after}&messages_limit=${perLine ? 20000 : 64}`);
     if (page.messages.length === 0) break;
     for (const m of page.messages) {
       if (m.seq !== after + 1 && gap === null) gap = `seq ${m.seq} after ${after}`;
@@ -239,7 +242,7 @@ async function verifyOutput(p, id, mb) {
         other++;
         continue;
       }
-      const b = Buffer.from(m.content ?? '');
+      const b = Buffer.from(perLine ? `${m.content ?? ''}\n` : (m.content ?? ''));
       bytes += b.length;
       h.update(b);
     }
