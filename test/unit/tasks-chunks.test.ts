@@ -117,3 +117,22 @@ describe('incompleteTail', () => {
   });
 });
 
+
+describe('command adapter, raw text', () => {
+  it('passes chunks through as bytes; output is the last 64 KB of stdout, diagnostics the last stderr lines', async () => {
+    const { commandAdapter } = await import('../../daemon/tasks/adapters/command.js');
+    expect(commandAdapter.output).toBe('text');
+    const p = commandAdapter.parser();
+    const a = Buffer.from('x'.repeat(40 * 1024) + '\n');
+    const b = Buffer.from('é'.repeat(20 * 1024) + '\nend\n'); // 40 KB of 2-byte characters
+    expect(p.stdoutText!(a)).toEqual([{ type: 'text', bytes: a }]);
+    p.stdoutText!(b);
+    p.stderrText!(Buffer.from('warn 1\nwarn'));
+    p.stderrText!(Buffer.from(' 2\r\n'));
+    const r = p.finish();
+    expect(Buffer.byteLength(r.output)).toBeLessThanOrEqual(64 * 1024);
+    expect(r.output.endsWith('é\nend\n')).toBe(true);
+    expect(r.output).not.toContain('\uFFFD'); // the cut starts on a character
+    expect(r.diagnostics).toBe('warn 1\nwarn 2');
+  });
+});
