@@ -4,7 +4,7 @@
 // api/retryable.go habit), never as a raw status code or an undici error.
 //
 // Retry classes (decided per route, overridable per call with `attempts`):
-//   none      heartbeat, claims, task status: their loops retry on their own schedule;
+//   none      heartbeat, claims, task status (single and batched): their loops retry on their own schedule;
 //             a blind retry of a claim could hand out tasks whose answer was lost.
 //   safe      register, start, messages (idempotent by seq), progress, recover-orphans,
 //             deregister: network errors and 502/503/504.
@@ -59,6 +59,7 @@ import {
   RegisterResponse,
   TaskStatusResponse,
   SAFE_ID_RE,
+  TaskStatusesResponse,
   type ClaimRequest,
   type CompleteRequest,
   type DeregisterRequest,
@@ -68,6 +69,7 @@ import {
   type MessagesRequest,
   type ProgressRequest,
   type RegisterRequest,
+  type TaskStatusesRequest,
 } from './types.js';
 import { ControlChannel, type ControlChannelOptions } from './control-channel.js';
 import type { SessionRequest, UsageRequest } from './task-context.js';
@@ -293,6 +295,11 @@ export class PlatformClient {
     return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/usage`, body, 'safe', o);
   }
 
+  /** postMessages with the body already serialised as JSON (the output stream builds it once). */
+  postMessagesJson(taskId: string, json: Buffer, o: CallOptions = {}): Promise<void> {
+    return this.call<void>({ method: 'POST', path: `/api/daemon/tasks/${seg(taskId)}/messages`, body: new RawJson(json), auth: true, retry: 'safe', timeoutMs: DEFAULT_CALL_TIMEOUT_MS }, o);
+  }
+
   reportProgress(taskId: string, body: ProgressRequest, o: CallOptions = {}): Promise<void> {
     return this.voidCall(`/api/daemon/tasks/${seg(taskId)}/progress`, body, 'safe', o);
   }
@@ -318,6 +325,25 @@ export class PlatformClient {
         retry: 'none',
         timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
         answer: TaskStatusResponse,
+      },
+      o,
+    );
+  }
+
+  /**
+   * The status of many tasks in one call (agentd extension, POST /api/daemon/tasks/status).
+   * A platform without the route answers 404 (NotFound): callers fall back to taskStatus().
+   */
+  taskStatuses(body: TaskStatusesRequest, o: CallOptions = {}): Promise<TaskStatusesResponse> {
+    return this.call(
+      {
+        method: 'POST',
+        path: '/api/daemon/tasks/status',
+        body,
+        auth: true,
+        retry: 'none',
+        timeoutMs: DEFAULT_CALL_TIMEOUT_MS,
+        answer: TaskStatusesResponse,
       },
       o,
     );
@@ -426,7 +452,7 @@ export class PlatformClient {
           path: url.pathname + url.search,
           method: spec.method,
           headers,
-          body: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+          body: spec.body === undefined ? undefined : spec.body instanceof RawJson ? spec.body.json : JSON.stringify(spec.body),
           signal,
           // A long poll needs more than the dispatcher's default headers timeout.
           headersTimeout: Math.max(this.headersTimeoutMs, timeoutMs),
@@ -549,6 +575,11 @@ function onAbort(signal: AbortSignal, fn: () => void): () => void {
 }
 
 class BodyTooLarge extends Error {}
+
+/** A request body that is JSON text already. */
+class RawJson {
+  constructor(readonly json: Buffer) {}
+}
 
 /** Reads a body as UTF-8 up to `max` bytes. Too large: destroys the stream and throws BodyTooLarge (or truncates, for error bodies). */
 async function readCapped(body: Dispatcher.ResponseData['body'], max: number, truncate: boolean): Promise<string> {

@@ -328,6 +328,20 @@ export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'fail
 export const TaskStatusResponse = Type.Object({ status: Type.String() }, open);
 export type TaskStatusResponse = { status: TaskStatus | string };
 
+/**
+ * POST /api/daemon/tasks/status (agentd extension): the status of many tasks in one call.
+ * A task the daemon may not see (unknown, another daemon's) is left out of the answer.
+ */
+/** Most task ids one batched status call may carry. */
+export const MAX_STATUS_TASK_IDS = 1000;
+export const TaskStatusesRequest = Type.Object(
+  { task_ids: Type.Array(maxLen(200), { maxItems: MAX_STATUS_TASK_IDS, mustBe: `an array of at most ${MAX_STATUS_TASK_IDS} task ids` }) },
+  open,
+);
+export type TaskStatusesRequest = { task_ids: string[] };
+export const TaskStatusesResponse = Type.Object({ tasks: Type.Array(Type.Object({ id: Type.String(), status: Type.String() }, open)) }, open);
+export type TaskStatusesResponse = { tasks: { id: string; status: TaskStatus | string }[] };
+
 /** POST /api/daemon/deregister */
 export const DeregisterRequest = Type.Object({ runtime_ids: Type.Optional(Type.Array(Type.String(), { mustBe: 'an array of strings' })) }, open);
 export type DeregisterRequest = { runtime_ids: string[] };

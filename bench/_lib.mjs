@@ -18,6 +18,22 @@ export function log(...args) {
   process.stderr.write(`${args.join(' ')}\n`);
 }
 
+/**
+ * Extra node flags for the platform and daemon processes a script starts: with
+ * BENCH_CPU_PROF=DIR each writes a V8 CPU profile there (for finding where time goes;
+ * figures from a profiled run are not to be quoted).
+ */
+export function profArgs() {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
+/** The daemon's node flags: profArgs() plus BENCH_DAEMON_NODE_ARGS (space-separated, for experiments). */
+export function daemonArgs() {
+  const extra = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return [...profArgs(), ...extra];
+}
+
 const CLK_TCK = 100; // USER_HZ on Linux; /proc/<pid>/stat counts in these ticks
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
@@ -58,7 +74,7 @@ export async function startPlatform(extraArgs = []) {
   const readyFile = join(dir, 'ready.json');
   const proc = spawn(
     process.execPath,
-    [join(ROOT, 'dist', 'agentd-platform.mjs'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data', join(dir, 'data'), '--ready-file', readyFile, ...extraArgs],
+    [...profArgs(), join(ROOT, 'dist', 'agentd-platform.mjs'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data', join(dir, 'data'), '--ready-file', readyFile, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

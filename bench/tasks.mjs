@@ -2,19 +2,25 @@
 //   1. claim-to-child-spawn latency: 200 `command` tasks queued one after the other
 //      (each while the daemon's claim long poll is waiting); the daemon logs spawn_ms per
 //      task (claim answer received → child spawned) → median, p99;
-//   2. output throughput: one task writes OUTPUT_MB of 100-byte lines as fast as it can;
-//      MB/s from the task's start to its completion on the platform (every message
-//      stored: message_count and the last seq are checked), beside the floor: the same
-//      bytes through `cat` into a pipe. Daemon RSS growth during the run (target: +64 MB);
-//   3. daemon RSS while 8 tasks stream output at once.
+//   2. output to the platform: one task writes OUTPUT_MB of 100-byte lines as fast as it
+//      can; MB/s from the task's start to its completion on the platform, beside the
+//      floor: the same bytes through `cat` into a pipe. Every byte is checked stored
+//      once, in order (seqs 1..n, SHA-256 of the stored text = the generator's). Daemon
+//      RSS growth during the run (target: +64 MB);
+//   3. daemon RSS while 8 tasks stream output at once;
+//   4. the daemon's own ceiling: the same task against a proxy that discards message
+//      batches (so the platform's storage is not what is measured).
+// BENCH_TASK_OUTPUT_MB=1024 for the 1 GB run.
 // Local only (127.0.0.1), temp dirs, everything stopped at the end.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QUICK, ROOT, emit, log, onExitSignal, quantile, round, rssMB, sleep, startPlatform } from './_lib.mjs';
+import { QUICK, ROOT, emit, log, onExitSignal, daemonArgs, quantile, round, rssMB, sleep, startPlatform } from './_lib.mjs';
 
-const LATENCY_TASKS = QUICK ? 30 : 200;
+const LATENCY_TASKS = Number(process.env.BENCH_TASK_LATENCY_N || (QUICK ? 30 : 200));
 // 1 GB (BENCH_TASK_OUTPUT_MB=1024) takes ~20 min here: the reference platform's SQLite insert
 // rate falls as its message table grows, so the default stays within the driver's timeout.
 const OUTPUT_MB = Number(process.env.BENCH_TASK_OUTPUT_MB || (QUICK ? 16 : 256));
@@ -43,18 +49,20 @@ async function admin(p, method, path, body) {
 }
 const enqueue = (p, prompt) => admin(p, 'POST', `/api/workspaces/${p.workspaceId}/tasks`, { runtime: 'command', prompt }).then((r) => r.id);
 const getTask = (p, id, q = '?messages_limit=0') => admin(p, 'GET', `/api/workspaces/${p.workspaceId}/tasks/${id}${q}`);
-async function waitDone(p, id, timeoutMs) {
+// The figures come from the platform's started_at/finished_at, not from this loop, so
+// long tasks are polled less often (each poll is platform work during the measurement).
+async function waitDone(p, id, timeoutMs, everyMs = 20) {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const t = await getTask(p, id);
     if (['completed', 'failed', 'cancelled'].includes(t.status)) return t;
     if (Date.now() > until) throw new Error(`task ${id} still ${t.status} after ${timeoutMs} ms`);
-    await sleep(20);
+    await sleep(everyMs);
   }
 }
 
 async function main() {
-  const p = await startPlatform();
+  const p = await startPlatform(process.env.BENCH_PLATFORM_LOG ? ['--log-requests'] : []);
   cleanups.push(() => p.stop());
   const root = await mkdtemp(join(tmpdir(), 'agentd-bench-tasks-'));
   cleanups.push(() => rm(root, { recursive: true, force: true }));
@@ -71,16 +79,9 @@ async function main() {
   });
   if (inst.status !== 0) throw new Error(`agentd install failed: ${inst.stdout}${inst.stderr}`);
 
-  const d = spawn(process.execPath, [AGENTD, 'run', ...dirs], { env: { ...env, AGENTD_MAX_TASKS: String(PAR_TASKS) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const d = spawn(process.execPath, [...daemonArgs(), AGENTD, 'run', ...dirs], { env: { ...env, AGENTD_MAX_TASKS: String(PAR_TASKS) }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((r) => d.once('exit', r));
-  cleanups.push(async () => {
-    if (d.exitCode === null) {
-      d.kill('SIGTERM');
-      const t = setTimeout(() => d.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(t);
-    }
-  });
+  cleanups.push(() => stopDaemon(d, exited));
   const spawnMs = [];
   let buf = '';
   d.stdout.on('data', (c) => {
@@ -134,18 +135,28 @@ async function main() {
   const floorS = Number(process.hrtime.bigint() - t0) / 1e9;
   const rss0 = await rssMB(d.pid);
   let rssMax = rss0;
+  let heapMax = 0;
+  let anonAtMax = 0;
   const sampler = setInterval(() => {
-    rssMB(d.pid).then((r) => (rssMax = Math.max(rssMax, r)), () => {});
+    rssMB(d.pid).then((r) => {
+      if (r > rssMax) {
+        rssMax = r;
+        readFile(`/proc/${d.pid}/status`, 'utf8').then((t) => (anonAtMax = Number(/RssAnon:\s+(\d+)/.exec(t)?.[1] ?? 0) / 1024), () => {});
+      }
+    }, () => {});
+    fetch(`${health}/metrics`).then((r) => r.text()).then((t) => {
+      const m = /^process_heap_bytes (\d+)/m.exec(t);
+      if (m) heapMax = Math.max(heapMax, Number(m[1]) / 2 ** 20);
+    }, () => {});
   }, 100);
   log(`throughput: ${OUTPUT_MB} MB in ${lines} lines (daemon RSS ${round(rss0)} MB before)`);
   const big = await enqueue(p, gen(OUTPUT_MB));
-  const bt = await waitDone(p, big, 3_600_000);
+  const bt = await waitDone(p, big, 3_600_000, 250);
   clearInterval(sampler);
   if (bt.status !== 'completed') throw new Error(`throughput task ${bt.status}: ${bt.error}`);
   const taskS = (Date.parse(bt.finished_at) - Date.parse(bt.started_at)) / 1000;
-  const last = await getTask(p, big, `?messages_after=${lines - 1}&messages_limit=5`);
-  const exact = last.message_count === lines && last.messages.length === 1 && last.messages[0].seq === lines;
-  log(`task ${round(taskS)} s (${round(OUTPUT_MB / taskS)} MB/s), cat ${round(floorS)} s; messages ${last.message_count}/${lines} exact=${exact}; RSS max ${round(rssMax)} MB (+${round(rssMax - rss0)})`);
+  const v = await verifyOutput(p, big, OUTPUT_MB);
+  log(`task ${round(taskS)} s (${round(OUTPUT_MB / taskS)} MB/s), cat ${round(floorS)} s (${round(OUTPUT_MB / floorS)} MB/s); ${v.note}; RSS max ${round(rssMax)} MB (+${round(rssMax - rss0)}; anon ${round(anonAtMax)} MB), V8 heap max ${round(heapMax)} MB`);
 
   // 3. RSS while 8 tasks stream at once.
   const rssIdle = await rssMB(d.pid);
@@ -155,23 +166,41 @@ async function main() {
   }, 100);
   const ids = [];
   for (let i = 0; i < PAR_TASKS; i++) ids.push(await enqueue(p, gen(PAR_MB)));
-  const par = await Promise.all(ids.map((id) => waitDone(p, id, 3_600_000)));
+  const par = await Promise.all(ids.map((id) => waitDone(p, id, 3_600_000, 250)));
   clearInterval(sampler2);
   const parOk = par.every((t) => t.status === 'completed');
   log(`8 parallel tasks x ${PAR_MB} MB: RSS ${round(rssIdle)} → max ${round(rssPar)} MB; all completed=${parOk}`);
 
+  // 4. The daemon's own ceiling: the same task against a platform that takes each
+  //    message batch and discards it (a proxy in this process answers the messages route
+  //    and forwards everything else to the real platform), so the platform's storage is
+  //    out of the picture.
+  await stopDaemon(d, exited);
+  const ceiling = await ceilingRun(p, env, root);
+  log(`ceiling: ${OUTPUT_MB} MB in ${round(ceiling.s)} s (${round(OUTPUT_MB / ceiling.s)} MB/s), ${round(ceiling.bytes / 2 ** 20)} MB of message bodies discarded in ${ceiling.posts} posts`);
+
+  if (process.env.BENCH_PLATFORM_LOG) await writeFile(process.env.BENCH_PLATFORM_LOG, p.output());
   await cleanup();
   emit([
     { name: 'claim-to-spawn median', value: round(quantile(lat, 0.5)), unit: 'ms', floor: null, target: '≤ 50 ms', pass: quantile(lat, 0.5) <= 50, note: `${lat.length} tasks, long poll` },
     { name: 'claim-to-spawn p99', value: round(quantile(lat, 0.99)), unit: 'ms', floor: null, target: '≤ 100 ms', pass: quantile(lat, 0.99) <= 100, note: `${lat.length} tasks` },
     {
-      name: 'task output throughput',
+      name: 'task output to the platform',
       value: round(OUTPUT_MB / taskS),
       unit: 'MB/s',
       floor: round(OUTPUT_MB / floorS),
       floor_name: 'cat into a pipe',
-      note: `${OUTPUT_MB} MB, ${lines} messages, every seq exactly once: ${exact}`,
-      pass: exact,
+      target: '≥ 0.2× floor',
+      pass: v.exact && OUTPUT_MB / taskS >= 0.2 * (OUTPUT_MB / floorS),
+      note: `${OUTPUT_MB} MB of 100-byte lines in ${round(taskS)} s (cat ${round(floorS)} s); ${v.note}`,
+    },
+    {
+      name: 'task output, daemon ceiling (platform discards)',
+      value: round(OUTPUT_MB / ceiling.s),
+      unit: 'MB/s',
+      floor: round(OUTPUT_MB / floorS),
+      floor_name: 'cat into a pipe',
+      note: `${OUTPUT_MB} MB in ${round(ceiling.s)} s; ${ceiling.posts} message posts answered and discarded by a proxy`,
     },
     {
       name: 'daemon RSS growth under 1 task flooding output',
@@ -180,10 +209,118 @@ async function main() {
       floor: null,
       target: '≤ 64 MB',
       pass: rssMax - rss0 <= 64,
-      note: `${round(rss0)} → ${round(rssMax)} MB while ${OUTPUT_MB} MB streamed`,
+      note: `${round(rss0)} → ${round(rssMax)} MB while ${OUTPUT_MB} MB streamed (V8 heap max ${round(heapMax)} MB)`,
     },
     { name: 'daemon RSS with 8 tasks streaming', value: round(rssPar), unit: 'MB', floor: round(rssIdle), floor_name: 'same daemon before', note: `8 × ${PAR_MB} MB of output; completed: ${parOk}` },
   ]);
+}
+
+/**
+ * Every byte of the task's output stored exactly once, in order: seqs 1..n with no gap,
+ * the text messages concatenated hash to the same SHA-256 as the generator's output,
+ * nothing on stderr.
+ */
+async function verifyOutput(p, id, mb) {
+  const want = spawnSync('/bin/sh', ['-c', `${gen(mb)} | sha256sum`], { encoding: 'utf8', maxBuffer: 1 << 20 }).stdout.split(' ')[0];
+  const h = createHash('sha256');
+  let after = 0;
+  let bytes = 0;
+  let count = 0;
+  let gap = null;
+  let other = 0;
+  // A daemon from before chunking sent one message per line, without its newline
+  // (BENCH_LINE_MESSAGES=1, for measuring it with this script).
+  const perLine = process.env.BENCH_LINE_MESSAGES === '1';
+  for (;;) {
+    const page = await getTask(p, id, `?messages_after=${after}&messages_limit=${perLine ? 20000 : 64}`);
+    if (page.messages.length === 0) break;
+    for (const m of page.messages) {
+      if (m.seq !== after + 1 && gap === null) gap = `seq ${m.seq} after ${after}`;
+      after = m.seq;
+      count++;
+      if (m.type !== 'text') {
+        other++;
+        continue;
+      }
+      // Per line: lines joined by newlines; the last has one only if the stream ended with one.
+      const b = Buffer.from(perLine && bytes > 0 ? `\n${m.content ?? ''}` : (m.content ?? ''));
+      bytes += b.length;
+      h.update(b);
+    }
+  }
+  if (perLine && bytes > 0 && (mb * 1024 * 1024) % 100 === 0) {
+    h.update('\n');
+    bytes++;
+  }
+  const got = h.digest('hex');
+  const exact = gap === null && other === 0 && bytes === mb * 1024 * 1024 && got === want;
+  return { exact, note: `${count} messages, seqs 1..${after}${gap ? ` (${gap})` : ''}, ${bytes} bytes, sha256 ${got === want ? 'equal to the generator’s' : 'DIFFERENT'}: every byte once, in order: ${exact}` };
+}
+
+async function stopDaemon(d, exited) {
+  if (d.exitCode !== null) return;
+  d.kill('SIGTERM');
+  const t = setTimeout(() => d.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(t);
+}
+
+/** A second daemon, enrolled through a proxy that discards message batches; runs the big task. */
+async function ceilingRun(p, env, root) {
+  let posts = 0;
+  let bytes = 0;
+  const proxy = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) {
+      if (/^\/api\/daemon\/tasks\/[^/]+\/messages$/.test(req.url)) bytes += c.length;
+      else chunks.push(c);
+    }
+    if (req.method === 'POST' && /^\/api\/daemon\/tasks\/[^/]+\/messages$/.test(req.url)) {
+      posts++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end('{"ok":true,"accepted":0}');
+    }
+    const headers = {};
+    for (const [k, val] of Object.entries(req.headers)) {
+      if (k === 'authorization' || k === 'content-type' || k === 'accept' || k === 'user-agent' || k.startsWith('x-client-')) headers[k] = val;
+    }
+    try {
+      const r = await fetch(`${p.url}${req.url}`, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+      const body = Buffer.from(await r.arrayBuffer());
+      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
+      res.end(body);
+    } catch (err) {
+      log(`ceiling proxy: ${req.method} ${req.url}: ${err.message}${err.cause ? ` (${err.cause.message})` : ''}`);
+      res.writeHead(502);
+      res.end();
+    }
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${proxy.address().port}`;
+  const dirs = ['--config-dir', join(root, 'config2'), '--state-dir', join(root, 'state2')];
+  const tok = await admin(p, 'POST', `/api/workspaces/${p.workspaceId}/install-tokens`, {});
+  // Not spawnSync: the proxy answering the install runs in this process.
+  const inst = spawn(process.execPath, [AGENTD, 'install', '--platform', url, '--no-service', ...dirs, '--name', 'bench-ceiling'], {
+    env: { ...env, AGENTD_INSTALL_TOKEN: tok.token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let instOut = '';
+  inst.stdout.on('data', (c) => (instOut += c));
+  inst.stderr.on('data', (c) => (instOut += c));
+  const code = await new Promise((r) => inst.once('exit', r));
+  if (code !== 0) throw new Error(`agentd install (ceiling) failed: ${instOut}`);
+  const d = spawn(process.execPath, [...daemonArgs(), AGENTD, 'run', ...dirs], { env, stdio: ['ignore', 'ignore', 'ignore'] });
+  const exited = new Promise((r) => d.once('exit', r));
+  try {
+    const id = await enqueue(p, gen(OUTPUT_MB));
+    const t = await waitDone(p, id, 3_600_000, 250);
+    if (t.status !== 'completed') throw new Error(`ceiling task ${t.status}: ${t.error}`);
+    return { s: (Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000, posts, bytes };
+  } finally {
+    await stopDaemon(d, exited);
+    proxy.closeAllConnections();
+    proxy.close();
+  }
 }
 
 main().catch(async (err) => {

@@ -19,6 +19,8 @@ export interface PlatformConfig {
   adminToken: string;
   installTokenTtlMs: number;
   longPoll: boolean;
+  /** Serve POST /api/daemon/tasks/status (false: only the per-task route, like Multica). */
+  batchStatus?: boolean;
   offlineAfterMs: number;
   /** A claimed task not started within this long is queued again (0: never). */
   claimLeaseMs: number;

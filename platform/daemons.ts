@@ -40,13 +40,38 @@ interface DaemonRow {
   ephemeral: number;
 }
 
+/**
+ * How often heartbeat times go to the database. A heartbeat is kept in memory and
+ * written with the others in one transaction per flush: a write per heartbeat (two, with
+ * the daemon row) was most of the heartbeat route's cost. Multica flushes at most every
+ * 60 s; here at most every 10 s (and never more than offlineAfter / 4, so the stored time
+ * after a crash is never the reason a daemon shows offline). The operator's list reads
+ * the unflushed times too, so offline detection sees every heartbeat at once.
+ */
+export const HEARTBEAT_FLUSH_MS = 10_000;
+
+interface PendingDaemon {
+  ws: string;
+  daemon: string;
+  at: number;
+  version: string | null;
+  os: string | null;
+}
+
 export class Daemons {
   private readonly q;
+  /** Unflushed heartbeats: runtime id → time; workspace+daemon → time and identity headers. */
+  private pendingRuntimes = new Map<string, number>();
+  private pendingDaemons = new Map<string, PendingDaemon>();
+  private readonly flushTimer: NodeJS.Timeout;
 
   constructor(
     private readonly db: DB,
     private readonly offlineAfterMs: number,
+    flushMs = Math.max(50, Math.min(HEARTBEAT_FLUSH_MS, Math.floor(offlineAfterMs / 4))),
   ) {
+    this.flushTimer = setInterval(() => this.flush(), flushMs);
+    this.flushTimer.unref();
     this.q = {
       upsertDaemon: db.prepare(
         `INSERT INTO daemon (workspace_id, daemon_id, device_name, cli_version, os, device_json, enrolled_at, registered_at, last_heartbeat_at)
@@ -67,11 +92,11 @@ export class Daemons {
       ),
       runtimesOf: db.prepare('SELECT id, name FROM runtime WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL'),
       retireRuntime: db.prepare(`UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE id = ?`),
-      heartbeatRuntime: db.prepare(
-        `UPDATE runtime SET last_heartbeat_at = ? WHERE id = ? AND workspace_id = ? AND daemon_id = ? RETURNING status, deregistered_at`,
-      ),
-      heartbeatDaemon: db.prepare(
-        `UPDATE daemon SET last_heartbeat_at = @now, cli_version = COALESCE(@version, cli_version), os = COALESCE(@os, os)
+      heartbeatRuntime: db.prepare('SELECT deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?'),
+      flushRuntime: db.prepare('UPDATE runtime SET last_heartbeat_at = MAX(COALESCE(last_heartbeat_at, 0), ?) WHERE id = ?'),
+      flushDaemon: db.prepare(
+        `UPDATE daemon SET last_heartbeat_at = MAX(COALESCE(last_heartbeat_at, 0), @at),
+                cli_version = COALESCE(@version, cli_version), os = COALESCE(@os, os)
            WHERE workspace_id = @ws AND daemon_id = @daemon`,
       ),
       deregisterRuntime: db.prepare(
@@ -147,13 +172,46 @@ export class Daemons {
 
   heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): { runtime_id: string; status: string } {
     const runtimeId = parseBody(HeartbeatRequest, body).runtime_id;
-    const now = Date.now();
-    const row = this.q.heartbeatRuntime.get(now, runtimeId, who.workspace_id, who.daemon_id) as
-      | { status: string; deregistered_at: number | null }
-      | undefined;
+    // A read, not a write: the times go to the database with the next flush.
+    const row = this.q.heartbeatRuntime.get(runtimeId, who.workspace_id, who.daemon_id) as { deregistered_at: number | null } | undefined;
     if (!row) throw notFound('runtime not found');
-    this.q.heartbeatDaemon.run({ now, version: client.version ?? null, os: client.os ?? null, ws: who.workspace_id, daemon: who.daemon_id });
+    const now = Date.now();
+    this.pendingRuntimes.set(runtimeId, now);
+    const key = `${who.workspace_id}\u0000${who.daemon_id}`;
+    const d = this.pendingDaemons.get(key);
+    if (d) {
+      d.at = now;
+      d.version = client.version ?? d.version;
+      d.os = client.os ?? d.os;
+    } else {
+      this.pendingDaemons.set(key, { ws: who.workspace_id, daemon: who.daemon_id, at: now, version: client.version ?? null, os: client.os ?? null });
+    }
     return { runtime_id: runtimeId, status: row.deregistered_at === null ? 'online' : 'offline' };
+  }
+
+  /** Writes the heartbeats seen since the last flush, in one transaction. */
+  flush(): void {
+    if (this.pendingRuntimes.size === 0 && this.pendingDaemons.size === 0) return;
+    const runtimes = this.pendingRuntimes;
+    const daemons = this.pendingDaemons;
+    this.pendingRuntimes = new Map();
+    this.pendingDaemons = new Map();
+    this.db.transaction(() => {
+      for (const [id, at] of runtimes) this.q.flushRuntime.run(at, id);
+      for (const d of daemons.values()) this.q.flushDaemon.run(d);
+    })();
+  }
+
+  /** Flushes and stops the flush timer (the platform is closing). */
+  close(): void {
+    clearInterval(this.flushTimer);
+    this.flush();
+  }
+
+  /** A stored heartbeat time, or the newer unflushed one. */
+  private seen(stored: number | null, pending: number | undefined): number | null {
+    if (pending === undefined) return stored;
+    return stored === null ? pending : Math.max(stored, pending);
   }
 
   deregister(who: DaemonIdentity, body: unknown): void {
@@ -197,28 +255,32 @@ export class Daemons {
         name: r.name,
         type: r.type,
         version: r.version,
-        status: r.deregistered_at === null && fresh(r.last_heartbeat_at) ? 'online' : 'offline',
-        last_heartbeat_at: iso(r.last_heartbeat_at),
+        status: r.deregistered_at === null && fresh(this.seen(r.last_heartbeat_at, this.pendingRuntimes.get(r.id))) ? 'online' : 'offline',
+        last_heartbeat_at: iso(this.seen(r.last_heartbeat_at, this.pendingRuntimes.get(r.id))),
         deregistered: r.deregistered_at !== null,
       });
       byDaemon.set(r.daemon_id, list);
     }
-    return (this.q.listDaemons.all(workspaceId) as DaemonRow[]).map((d) => ({
-      daemon_id: d.daemon_id,
-      device_name: d.device_name,
-      cli_version: d.cli_version,
-      os: d.os,
-      last_heartbeat_at: iso(d.last_heartbeat_at),
-      online: d.deregistered_at === null && !d.revoked && fresh(d.last_heartbeat_at),
-      revoked: d.revoked === 1,
-      deregistered: d.deregistered_at !== null,
-      runtimes: byDaemon.get(d.daemon_id) ?? [],
-      running_tasks: d.running,
-      enrolled_at: iso(d.enrolled_at),
-      reenrolled_at: iso(d.reenrolled_at),
-      refused_enrolments: d.refused,
-      last_refused_enrolment_at: iso(d.refused_at),
-      ...(d.ephemeral === 1 ? { ephemeral: true } : {}),
-    }));
+    return (this.q.listDaemons.all(workspaceId) as DaemonRow[]).map((d) => {
+      const p = this.pendingDaemons.get(`${workspaceId}\u0000${d.daemon_id}`);
+      const last = this.seen(d.last_heartbeat_at, p?.at);
+      return {
+        daemon_id: d.daemon_id,
+        device_name: d.device_name,
+        cli_version: p?.version ?? d.cli_version,
+        os: p?.os ?? d.os,
+        last_heartbeat_at: iso(last),
+        online: d.deregistered_at === null && !d.revoked && fresh(last),
+        revoked: d.revoked === 1,
+        deregistered: d.deregistered_at !== null,
+        runtimes: byDaemon.get(d.daemon_id) ?? [],
+        running_tasks: d.running,
+        enrolled_at: iso(d.enrolled_at),
+        reenrolled_at: iso(d.reenrolled_at),
+        refused_enrolments: d.refused,
+        last_refused_enrolment_at: iso(d.refused_at),
+        ...(d.ephemeral === 1 ? { ephemeral: true } : {}),
+      };
+    });
   }
 }

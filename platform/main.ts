@@ -2,7 +2,7 @@
 // self-hosted fleets.
 //
 //   agentd-platform serve --data DIR [--env-file FILE] [--host 127.0.0.1] [--port 0] [--ready-file F]
-//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--offline-after 45s] [--claim-lease 30s]
+//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--no-batch-status] [--offline-after 45s] [--claim-lease 30s]
 //     [--ephemeral-offline-after 10m]
 //     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
 //
@@ -39,6 +39,8 @@ Options:
                              install token minted with "ephemeral": true) silent this long
                              is revoked and deregistered; default 10m, 0 disables
   --no-long-poll             answer task claims at once, ignoring wait_s
+  --no-batch-status          do not serve POST /api/daemon/tasks/status (daemons poll each
+                             task, as against a Multica server)
   --log-requests             one line per request: method, path, status, time (no headers, no bodies)
   --artifacts DIR            files served under /download/ (default: dist/artifacts)
   --install-script FILE      script served as /install.sh (default: scripts/install.sh)
@@ -111,6 +113,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformC
       'claim-lease': { type: 'string' },
       'ephemeral-offline-after': { type: 'string' },
       'no-long-poll': { type: 'boolean' },
+      'no-batch-status': { type: 'boolean' },
       'log-requests': { type: 'boolean' },
       artifacts: { type: 'string' },
       'install-script': { type: 'string' },
@@ -153,6 +156,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformC
       claimLeaseMs: values['claim-lease'] === '0' ? 0 : duration('claim-lease', values['claim-lease'], fromEnv.claimLeaseMs),
       ephemeralOfflineMs: values['ephemeral-offline-after'] === '0' ? 0 : duration('ephemeral-offline-after', values['ephemeral-offline-after'], 10 * 60_000),
       longPoll: values['no-long-poll'] ? false : fromEnv.longPoll,
+      batchStatus: !values['no-batch-status'],
       logRequests: values['log-requests'] === true || fromEnv.logRequests,
       artifactsDir: resolve(values.artifacts ?? join(dist, 'artifacts')),
       installScript: resolve(values['install-script'] ?? join(dist, '..', 'scripts', 'install.sh')),

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requireAdmin, requireDaemon, type App } from './app.js';
 import type { ClientIdentity } from './daemons.js';
-import { bearer, header, parseBody, readJson, unauthorized } from './http.js';
+import { bearer, header, notFound, parseBody, readJson, unauthorized } from './http.js';
 import { ExchangeBody } from '../api/types.js';
 import type { Router } from './router.js';
 import { Tasks, type TaskActor } from './tasks.js';
@@ -162,6 +162,14 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     return [200, { ok: true, ...app.tasks.recoverOrphans(who, params.rt!) }];
   });
 
+  // agentd extension: one call for the status of every task a daemon runs (instead of one
+  // GET per task per poll); a daemon falls back to the per-task route on 404.
+  router.post('/api/daemon/tasks/status', async ({ req }) => {
+    // --no-batch-status: answer as for an unknown path (what a Multica server says).
+    if (app.config.batchStatus === false) throw notFound('not found');
+    const who = requireDaemon(app, req);
+    return [200, app.tasks.statuses(who, await readJson(req))];
+  });
   router.get('/api/daemon/tasks/{task}/status', ({ req, params }) => {
     return [200, app.tasks.status(taskActor(app, req, true), params.task!)];
   });

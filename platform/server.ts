@@ -159,6 +159,7 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       server.close(() => {
         clearTimeout(force);
         clearInterval(sweep);
+        app.daemons.close(); // unflushed heartbeat times
         db.close();
         resolve();
       });

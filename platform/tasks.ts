@@ -23,6 +23,7 @@ import {
   MAX_CLAIM_WAIT_S,
   MessagesRequest,
   ProgressRequest,
+  TaskStatusesRequest,
   type EnqueueTaskResponse,
   type FailureReason,
   type Task,
@@ -62,6 +63,7 @@ interface TaskRow {
   started_at: number | null;
   finished_at: number | null;
   cancel_acked_at: number | null;
+  message_count: number;
 }
 
 interface ClaimedRow {
@@ -98,6 +100,13 @@ export class Tasks {
            VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
       ),
       byId: db.prepare('SELECT * FROM task WHERE id = ?'),
+      // Batched status: the same visibility as taskFor() (the daemon's own tasks, and
+      // queued ones of its workspace), for a JSON array of ids.
+      statuses: db.prepare(
+        `SELECT id, status FROM task
+           WHERE id IN (SELECT value FROM json_each(@ids)) AND workspace_id = @ws
+             AND (daemon_id = @daemon OR status = 'queued')`,
+      ),
       list: db.prepare('SELECT * FROM task WHERE workspace_id = ? ORDER BY seq DESC LIMIT ?'),
       // The claim: one statement picks the oldest queued tasks for the caller's runtimes
       // and marks them claimed, so a task goes to exactly one claimer. @map is a JSON
@@ -132,7 +141,7 @@ export class Tasks {
         `SELECT seq, type, content, tool, input_json, output_json FROM task_message
            WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
       ),
-      messageCount: db.prepare('SELECT COUNT(*) AS n FROM task_message WHERE task_id = ?'),
+      addMessageCount: db.prepare('UPDATE task SET message_count = message_count + ? WHERE id = ?'),
       // Claim lease: a claim whose answer was lost leaves a task nobody runs; one not
       // started within the lease goes back to the queue (its mat_ is revoked).
       expiredClaims: db.prepare(
@@ -222,7 +231,7 @@ export class Tasks {
       started_at: iso(r.started_at),
       finished_at: iso(r.finished_at),
       cancel_acked_at: iso(r.cancel_acked_at),
-      message_count: (this.q.messageCount.get(r.id) as { n: number }).n,
+      message_count: r.message_count,
       messages,
     };
   }
@@ -293,6 +302,14 @@ export class Tasks {
     return { status: this.taskFor(actor, id).status };
   }
 
+  /** Status of many tasks at once (agentd extension); tasks this daemon may not see are left out. */
+  statuses(who: DaemonIdentity, body: unknown): { tasks: { id: string; status: TaskStatus }[] } {
+    const ids = parseBody(TaskStatusesRequest, body).task_ids;
+    if (ids.length === 0) return { tasks: [] };
+    const rows = this.q.statuses.all({ ids: JSON.stringify(ids), ws: who.workspace_id, daemon: who.daemon_id }) as { id: string; status: TaskStatus }[];
+    return { tasks: rows };
+  }
+
   start(actor: TaskActor, id: string): void {
     this.db.transaction(() => {
       const r = this.taskFor(actor, id);
@@ -358,6 +375,7 @@ export class Tasks {
       const now = Date.now();
       let accepted = 0;
       for (const m of parsed) accepted += this.q.insertMessage.run(id, m.seq, m.type, m.content, m.tool, m.input, m.output, now).changes;
+      if (accepted > 0) this.q.addMessageCount.run(accepted, id);
       return { accepted };
     })();
   }

@@ -237,7 +237,7 @@ async function demo(): Promise<boolean> {
     return {
       ok: t.status === 'cancelled',
       label: 'task 3',
-      text: `endless loop      → ${t.status}${t.status === 'cancelled' ? '' : ' (expected cancelled)'} by the operator; the daemon stopped it ${secs(Date.parse(t.cancel_acked_at!) - cancelledAt)} later (${lines} lines)`,
+      text: `endless loop      → ${t.status}${t.status === 'cancelled' ? '' : ' (expected cancelled)'} by the operator; the daemon stopped it ${secs(Date.parse(t.cancel_acked_at!) - cancelledAt)} later (${lines} output messages)`,
     };
   })();
 
@@ -246,7 +246,7 @@ async function demo(): Promise<boolean> {
       const t = await get(hello.id);
       return terminal(t) ? t : undefined;
     });
-    const first = t.messages[0]?.content ?? (t.output ?? '').trim();
+    const first = (t.messages[0]?.content ?? t.output ?? '').trim();
     return { ok: t.status === 'completed', label: 'task 1', text: `echo hello        → ${t.status}${t.failure_reason ? `: ${t.failure_reason}` : ''}, said "${first}"` };
   })();
 

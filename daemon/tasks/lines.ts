@@ -115,3 +115,25 @@ export class TailBuffer {
     return b.subarray(start).toString('utf8');
   }
 }
+
+/** Keeps the last `max` bytes of a byte stream; toString() decodes them from a character start. */
+export class ByteTail {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  constructor(private readonly max: number) {}
+
+  append(b: Buffer): void {
+    this.chunks.push(b);
+    this.bytes += b.length;
+    while (this.chunks.length > 1 && this.bytes - (this.chunks[0] as Buffer).length >= this.max) {
+      this.bytes -= (this.chunks.shift() as Buffer).length;
+    }
+  }
+
+  toString(): string {
+    const b = Buffer.concat(this.chunks, this.bytes);
+    let start = Math.max(0, b.length - this.max);
+    while (start < b.length && ((b[start] as number) & 0xc0) === 0x80) start++;
+    return b.toString('utf8', start);
+  }
+}

@@ -1,6 +1,6 @@
 // Streams one task's messages to the platform: numbered (seq per task, strictly
-// increasing), batched (≤ maxBatchBytes or flushMs), posted one batch at a time and
-// retried with the SAME seqs until the platform takes it (the Multica daemon drops a
+// increasing), batched (≤ maxBatchBytes or flushMs), posted up to maxInFlight batches at
+// a time and each retried with the SAME seqs until the platform takes it (the Multica daemon drops a
 // batch that fails; a resend here is idempotent by seq). Nothing is dropped unless the
 // platform says the task can never take messages again (final 4xx: task gone/finished).
 //
@@ -13,7 +13,13 @@ import { utf8Boundary } from './lines.js';
 import { Backoff, sleep } from './timing.js';
 
 export interface OutputStreamOptions {
-  post: (messages: TaskMessage[], signal: AbortSignal) => Promise<void>;
+  /**
+   * Sends one batch: `body` is the request body, {"messages":[…]}. Each message is turned
+   * into JSON once, when it is queued, and only the JSON is kept: that is its exact size
+   * on the wire, and the text is not held twice (serialising a chunk a second time cost
+   * as much as the rest of the daemon's work on it).
+   */
+  post: (body: Buffer, signal: AbortSignal) => Promise<void>;
   /** True for errors that no retry can fix (the task is gone or finished): drop and stop. */
   isFinal?: (err: unknown) => boolean;
   /** Called on each failed attempt that will be retried (logging). */
@@ -23,6 +29,12 @@ export interface OutputStreamOptions {
   maxBatchBytes?: number;
   maxBatchCount?: number;
   flushMs?: number;
+  /**
+   * Batches posted at once. Two: the platform reads the next batch while it stores one,
+   * instead of idling for a round trip between batches. Seqs make the order in which
+   * they are taken irrelevant (the platform stores by seq; a resend is ignored).
+   */
+  maxInFlight?: number;
   highWaterBytes?: number;
   lowWaterBytes?: number;
   onPause?: () => void;
@@ -33,11 +45,14 @@ export interface OutputStreamOptions {
 
 /** Accounting overhead of one queued message object beyond its content (memory, not wire). */
 const MSG_OVERHEAD = 96;
-/** JSON framing of one message on the wire beyond its content: {"seq":…,"type":…,"content":…}. */
-const WIRE_OVERHEAD = 48;
 
 interface Queued {
-  msg: TaskMessage;
+  /**
+   * The message as JSON, as it goes on the wire, in a Buffer: outside the JS heap, and
+   * freed as soon as it is sent (large strings wait for a full GC: a flooding task grew
+   * the daemon by 200 MB with strings here).
+   */
+  json: string;
   wire: number;
   mem: number;
 }
@@ -57,17 +72,25 @@ export class OutputStream {
   private wakeFn: (() => void) | null = null;
   private readonly abort = new AbortController();
   private readonly loop: Promise<void>;
+  /**
+   * Request bodies, reused: one Buffer per batch in flight, allocated once. A new 1 MiB
+   * body per batch (with every message's own Buffer) is garbage outside the JS heap,
+   * which V8 collects only after ~64 MB of it: the flooding daemon's RSS grew by that.
+   */
+  private readonly slots: Buffer[] = [];
   sentMessages = 0;
   sentBytes = 0;
   droppedMessages = 0;
 
   constructor(o: OutputStreamOptions) {
     this.o = {
-      maxBatchBytes: 256 * 1024,
+      // Under the platform's 1 MiB body limit (sizes are exact: the JSON as sent).
+      maxBatchBytes: 1024 * 1024 - 16 * 1024,
       maxBatchCount: 2000,
       flushMs: 250,
-      highWaterBytes: 1 * 1024 * 1024,
-      lowWaterBytes: 256 * 1024,
+      maxInFlight: 2,
+      highWaterBytes: 4 * 1024 * 1024,
+      lowWaterBytes: 1024 * 1024,
       backoffBaseMs: 250,
       backoffCapMs: 10_000,
       ...o,
@@ -100,9 +123,9 @@ export class OutputStream {
       return;
     }
     for (const piece of this.fit(m)) {
-      const msg: TaskMessage = { seq: ++this.seq, ...piece };
-      const wire = wireSize(msg);
-      const q: Queued = { msg, wire, mem: wire + MSG_OVERHEAD };
+      const json = toJson(++this.seq, piece);
+      const wire = Buffer.byteLength(json) + 1; // exact: the JSON as sent, plus its comma
+      const q: Queued = { json, wire, mem: wire + MSG_OVERHEAD };
       if (this.head === this.queue.length) this.firstQueuedAt = Date.now();
       this.queue.push(q);
       this.memBytes += q.mem;
@@ -160,14 +183,18 @@ export class OutputStream {
   }
 
   private async run(): Promise<void> {
-    const backoff = new Backoff({ baseMs: this.o.backoffBaseMs, capMs: this.o.backoffCapMs });
     let readyDone = this.o.ready === undefined;
+    const inFlight = new Set<Promise<void>>();
     for (;;) {
       if (this.abort.signal.aborted || this.deadReason !== null) break;
       const waiting = this.queue.length - this.head;
       if (waiting === 0) {
         if (this.closing) break;
         await this.wait(null);
+        continue;
+      }
+      if (inFlight.size >= this.o.maxInFlight) {
+        await Promise.race(inFlight);
         continue;
       }
       if (!this.closing && this.queuedWire < this.o.maxBatchBytes && waiting < this.o.maxBatchCount) {
@@ -185,46 +212,50 @@ export class OutputStream {
         }
         readyDone = true;
       }
-      const batch = this.take();
-      for (;;) {
-        try {
-          await this.o.post(
-            batch.map((q) => q.msg),
-            this.abort.signal,
-          );
-          backoff.reset();
-          break;
-        } catch (err) {
-          if (this.abort.signal.aborted) break;
-          if (this.o.isFinal?.(err)) {
-            this.deadReason = err;
-            break;
-          }
-          this.o.onRetry?.(err, backoff.failures + 1);
-          try {
-            await sleep(backoff.next(), this.abort.signal);
-          } catch {
-            break;
-          }
-        }
-      }
-      if (this.abort.signal.aborted || this.deadReason !== null) {
-        this.droppedMessages += batch.length;
-        break;
-      }
-      for (const q of batch) {
-        this.memBytes -= q.mem;
-        this.sentBytes += q.wire;
-      }
-      this.sentMessages += batch.length;
-      this.maybeResume();
+      const sending: Promise<void> = this.send(this.take()).finally(() => inFlight.delete(sending));
+      inFlight.add(sending);
     }
+    await Promise.all(inFlight);
     // Stopped for good: drop what is left and never leave the producer paused.
     this.droppedMessages += this.queue.length - this.head;
     this.queue = [];
     this.head = 0;
     this.memBytes = 0;
     this.queuedWire = 0;
+    this.maybeResume();
+  }
+
+  /** Posts one batch until it is taken, the task is gone for good, or the stream is aborted. Never throws. */
+  private async send(batch: Queued[]): Promise<void> {
+    const backoff = new Backoff({ baseMs: this.o.backoffBaseMs, capMs: this.o.backoffCapMs });
+    const slot = this.slots.pop() ?? Buffer.allocUnsafe(this.o.maxBatchBytes + 64);
+    const body = batchBody(batch, slot);
+    for (;;) {
+      if (this.abort.signal.aborted || this.deadReason !== null) {
+        this.droppedMessages += batch.length;
+        this.slots.push(slot);
+        return;
+      }
+      try {
+        await this.o.post(body, this.abort.signal);
+        break;
+      } catch (err) {
+        if (this.abort.signal.aborted) continue;
+        if (this.o.isFinal?.(err)) {
+          this.deadReason = err;
+          this.wake();
+          continue;
+        }
+        this.o.onRetry?.(err, backoff.failures + 1);
+        await sleep(backoff.next(), this.abort.signal).catch(() => {});
+      }
+    }
+    for (const q of batch) {
+      this.memBytes -= q.mem;
+      this.sentBytes += q.wire;
+    }
+    this.sentMessages += batch.length;
+    this.slots.push(slot); // the request is over: nothing reads the body any more
     this.maybeResume();
   }
 
@@ -262,6 +293,13 @@ export class OutputStream {
   /** Split a message whose content is larger than a batch; truncate huge structured fields. */
   private fit(m: OutMessage): OutMessage[] {
     const max = this.o.maxBatchBytes - 1024;
+    // Raw bytes that fit (the chunker's 64 KiB chunks; JSON escaping can make them up to
+    // 6 times larger) stay bytes until serialised; anything larger is fitted as text.
+    if (m.bytes !== undefined) {
+      if (m.bytes.length * 6 <= max / 2) return [m];
+      const { bytes, ...rest } = m;
+      return this.fit({ ...rest, content: bytes.toString('utf8') });
+    }
     let msg = m;
     for (const key of ['input', 'output'] as const) {
       if (msg[key] === undefined) continue;
@@ -293,21 +331,28 @@ export class OutputStream {
   }
 }
 
-// Characters JSON escapes (up to 6 bytes each) or that take more than one UTF-8 byte.
-const NOT_PLAIN = /["\\\u0000-\u001f\u007f-\uffff]/;
-
-/** Bytes of one text field on the wire: exact when it needs escaping or is not ASCII. */
-function textBytes(s: string): number {
-  return NOT_PLAIN.test(s) ? Buffer.byteLength(JSON.stringify(s)) : s.length + 2;
+/** One numbered message as the JSON that goes on the wire. */
+function toJson(seq: number, m: OutMessage): string {
+  if (m.bytes !== undefined) return JSON.stringify({ seq, type: m.type, content: m.bytes.toString('utf8') });
+  const msg: TaskMessage = { seq, ...m };
+  return JSON.stringify(msg);
 }
 
-function wireSize(m: TaskMessage): number {
-  // Exact enough that a batch never outgrows the platform's body limit (escaping can
-  // make a line of control characters six times its length).
-  let n = WIRE_OVERHEAD + m.type.length;
-  if (m.content !== undefined) n += textBytes(m.content);
-  if (m.tool !== undefined) n += textBytes(m.tool);
-  if (m.input !== undefined) n += Buffer.byteLength(JSON.stringify(m.input) ?? '');
-  if (m.output !== undefined) n += Buffer.byteLength(JSON.stringify(m.output) ?? '');
-  return n;
+const OPEN = Buffer.from('{"messages":[');
+const CLOSE = Buffer.from(']}');
+
+/** {"messages":[m1,m2,…]} from the queued JSON of each message, written into `into` (a view of it). */
+function batchBody(batch: Queued[], into: Buffer): Buffer {
+  let n = 0;
+  let need = OPEN.length + CLOSE.length;
+  for (const q of batch) need += q.wire;
+  // A batch holds at least one message, which may be larger than a slot (a huge event).
+  const out = need - 1 <= into.length ? into : Buffer.allocUnsafe(need - 1);
+  n += OPEN.copy(out, n);
+  batch.forEach((q, i) => {
+    if (i > 0) out[n++] = 0x2c; // ,
+    n += out.write(q.json, n);
+  });
+  n += CLOSE.copy(out, n);
+  return out.subarray(0, n);
 }

@@ -1,5 +1,5 @@
 // One claimed task from start to report: work dir, child process (runner), adapter
-// parsing, idle watchdog, wall-clock limit, cancellation poll, output stream, journal,
+// parsing, idle watchdog, wall-clock limit, output stream, journal,
 // and the one terminal call (complete | fail | cancel-ack).
 //
 // Stopping is idempotent and carries a typed reason (Buildkite's JobRunner.Cancel): the
@@ -12,6 +12,7 @@ import { TERMINAL_TASK_STATUSES, type FailureReason, type RegisteredRuntime, typ
 import type { TaskJournal } from '../../store/journal.js';
 import type { OutMessage, RuntimeAdapter, StreamParser } from './adapters/types.js';
 import { buildTaskEnv } from './env.js';
+import { TextChunker } from './chunks.js';
 import { LineSplitter } from './lines.js';
 import { OutputStream } from './output.js';
 import { signalGroup } from './process-group.js';
@@ -25,7 +26,7 @@ import { IdleWatchdog } from './watchdog.js';
 /** The platform calls a task makes. */
 export type TaskClient = Pick<
   PlatformClient,
-  'startTask' | 'postMessages' | 'completeTask' | 'failTask' | 'cancelAck' | 'taskStatus' | 'reportProgress' | 'prepareLease' | 'pinSession' | 'reportUsage'
+  'startTask' | 'postMessagesJson' | 'completeTask' | 'failTask' | 'cancelAck' | 'reportProgress' | 'prepareLease' | 'pinSession' | 'reportUsage'
 >;
 
 /** Multica's daemon extends a dispatched task's claim-to-start lease this often while preparing. */
@@ -46,7 +47,6 @@ export interface TaskRunDeps {
   toolIdleMs: number;
   taskTimeoutMs: number;
   killGraceMs: number;
-  statusPollMs: number;
   /** performance.now() when the claim answer arrived (spawn latency). */
   claimedAt: number;
   onSpawn?: (latencyMs: number) => void;
@@ -107,6 +107,15 @@ export class TaskRun {
       this.log.info({ reason }, `stopping task: ${error}`);
     }
     this.child?.terminate();
+  }
+
+  /** The platform says the task is over (cancelled or unknown): stop it, then cancel-ack. */
+  platformStop(why: string): void {
+    this.stop('platform_cancel', why);
+  }
+
+  get id(): string {
+    return this.task.id;
   }
 
   /** Stop waiting for the platform (output flush, terminal call) for this task. */
@@ -198,7 +207,7 @@ export class TaskRun {
       return this.bestEffort('progress', () => d.client.reportProgress(task.id, { summary: `Launching ${d.runtime.name}`, step: 1, total: 2 }, { signal: this.giveUp.signal }));
     });
     const output = new OutputStream({
-      post: (messages, signal) => d.client.postMessages(task.id, { messages }, { signal }),
+      post: (body, signal) => d.client.postMessagesJson(task.id, body, { signal }),
       isFinal: (err) => err instanceof NotFound || err instanceof BadRequest,
       onRetry: (err, n) => {
         if (n === 1 || n % 10 === 0) this.log.warn({ err: describe(err), failures: n }, 'posting task output failed; retrying with the same seqs');
@@ -221,9 +230,8 @@ export class TaskRun {
       for (const reply of parser.takeReplies?.() ?? []) this.child?.writeStdin(reply);
       if (parser.inputDone) this.child?.closeStdin();
     };
-    const outLines = new LineSplitter(d.adapter.maxLineBytes, (line) => emit(safeParse(parser, 'stdout', line)));
-    const errLines = new LineSplitter(16 * 1024, (line) => emit(safeParse(parser, 'stderr', line)));
-    const onChunk = (split: LineSplitter) => (chunk: Buffer) => {
+    const [outLines, errLines] = d.adapter.output === 'text' ? textSplitters(parser, emit) : lineSplitters(d.adapter, parser, emit);
+    const onChunk = (split: Splitter) => (chunk: Buffer) => {
       this.lastOutputAt = Date.now();
       this.watchdog?.activity();
       split.push(chunk);
@@ -296,17 +304,14 @@ export class TaskRun {
       limitMs > 0 && Number.isFinite(limitMs)
         ? longTimeout(() => this.stop('timeout', `the task ran longer than its time limit of ${fmtDuration(limitMs)}`), limitMs)
         : null;
-    const pollStop = new AbortController();
-    const polling = this.pollStatus(pollStop.signal);
-
+    // Cancellation: the manager's StatusWatch asks the platform for every running task
+    // at once and calls platformStop() (no poll per task here).
     const result = await child.done;
     this.exit = result;
     outLines.end();
     errLines.end();
     cancelWall?.();
     watchdog.stop();
-    pollStop.abort();
-    await polling;
     const adapterResult = parser.finish();
     this.log.debug({ code: result.code, signal: result.signal, strays: result.strays }, 'task process ended');
 
@@ -406,32 +411,6 @@ export class TaskRun {
     }
   }
 
-  /** Poll the task's status while it runs: a terminal status or 404 means stop (cancel). */
-  private async pollStatus(signal: AbortSignal): Promise<void> {
-    const every = Math.max(50, this.d.statusPollMs);
-    while (!signal.aborted) {
-      try {
-        await sleep(every, signal);
-      } catch {
-        return;
-      }
-      try {
-        const { status } = await this.d.client.taskStatus(this.task.id, { signal, timeoutMs: Math.max(1000, every * 2) });
-        if ((TERMINAL_TASK_STATUSES as readonly string[]).includes(status)) {
-          this.stop('platform_cancel', `the platform marked the task ${status}`);
-          return;
-        }
-      } catch (err) {
-        if (signal.aborted) return;
-        if (err instanceof NotFound) {
-          this.stop('platform_cancel', 'the platform no longer knows the task (404)');
-          return;
-        }
-        // Platform unreachable: keep running; the next poll tries again.
-      }
-    }
-  }
-
   private async report(
     r:
       | { kind: 'complete'; output: string; session_id?: string }
@@ -501,6 +480,56 @@ function toWire(m: OutMessage): OutMessage | null {
   if (m.type === 'system') return null;
   if (m.type === 'stderr') return { ...m, type: 'error' };
   return m;
+}
+
+/** What the runner feeds a stream's bytes into. */
+interface Splitter {
+  push(chunk: Buffer): void;
+  end(): void;
+}
+
+/** Structured adapters: one parser call per line. */
+function lineSplitters(a: RuntimeAdapter, parser: StreamParser, emit: (m: OutMessage[]) => void): [Splitter, Splitter] {
+  return [
+    new LineSplitter(a.maxLineBytes, (line) => emit(safeParse(parser, 'stdout', line))),
+    new LineSplitter(16 * 1024, (line) => emit(safeParse(parser, 'stderr', line))),
+  ];
+}
+
+/** Largest raw-text chunk: one message (a batch holds several). */
+export const TEXT_CHUNK_BYTES = 64 * 1024;
+/** How long a partial chunk waits for more output before it goes out. */
+export const TEXT_FLUSH_MS = 50;
+
+/**
+ * Raw-text adapters: each stream coalesced into chunks. Before one stream's bytes are
+ * taken in, the other's pending bytes go out, so chunks keep the order the output
+ * arrived in across stdout and stderr.
+ */
+function textSplitters(parser: StreamParser, emit: (m: OutMessage[]) => void): [Splitter, Splitter] {
+  const onText = (stream: 'stdout' | 'stderr') => (bytes: Buffer) => {
+    const fn = stream === 'stdout' ? parser.stdoutText : parser.stderrText;
+    const plain: OutMessage[] = [{ type: stream === 'stdout' ? 'text' : 'stderr', bytes }];
+    let msgs: OutMessage[];
+    try {
+      msgs = fn ? fn.call(parser, bytes) : plain;
+    } catch {
+      msgs = plain;
+    }
+    emit(msgs);
+  };
+  const out = new TextChunker({ maxBytes: TEXT_CHUNK_BYTES, flushMs: TEXT_FLUSH_MS, emit: onText('stdout') });
+  const err = new TextChunker({ maxBytes: TEXT_CHUNK_BYTES, flushMs: TEXT_FLUSH_MS, emit: onText('stderr') });
+  const side = (self: TextChunker, other: TextChunker): Splitter => ({
+    push(chunk) {
+      if (other.pendingBytes > 0) other.flush();
+      self.push(chunk);
+    },
+    end() {
+      self.end();
+    },
+  });
+  return [side(out, err), side(err, out)];
 }
 
 function safeParse(p: StreamParser, stream: 'stdout' | 'stderr', line: string): OutMessage[] {

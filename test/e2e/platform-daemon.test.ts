@@ -123,4 +123,20 @@ describe('platform daemon routes', () => {
     expect(await rawCall(p, undefined, 'GET', '/api/daemon/register')).toEqual({ status: 405, json: { error: 'method not allowed' } });
     expect(await rawCall(p, undefined, 'GET', '/api/workspaces/%E0%A4%A/daemons')).toEqual({ status: 400, json: { error: 'malformed request path' } });
   });
+
+  it('heartbeat times are kept in memory and written in flushes: the list sees them at once, a restart keeps them', async () => {
+    const { token, runtimeIds } = await registerRaw(p, 'd-flush');
+    const before = (await p.admin.listDaemons(p.workspaceId)).find((x) => x.daemon_id === 'd-flush')!;
+    // Registration wrote the first time; a later heartbeat moves it on before any flush.
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await rawCall(p, token, 'POST', '/api/daemon/heartbeat', { runtime_id: runtimeIds.command })).status).toBe(200);
+    const seen = (await p.admin.listDaemons(p.workspaceId)).find((x) => x.daemon_id === 'd-flush')!;
+    expect(Date.parse(seen.last_heartbeat_at!)).toBeGreaterThan(Date.parse(before.last_heartbeat_at!));
+    expect(seen.runtimes[0]!.last_heartbeat_at).toBe(seen.last_heartbeat_at);
+    // A clean stop flushes what is pending: the stored time is the one the list showed.
+    await p.restart();
+    const after = (await p.admin.listDaemons(p.workspaceId)).find((x) => x.daemon_id === 'd-flush')!;
+    expect(after.last_heartbeat_at).toBe(seen.last_heartbeat_at);
+    expect(after.runtimes[0]!.last_heartbeat_at).toBe(seen.last_heartbeat_at);
+  });
 });

@@ -28,8 +28,9 @@ describe('platform outage during a task', () => {
     const t = await h.waitDone(id, 60_000);
     expect(t.status).toBe('completed');
     const msgs = await h.messages(id);
-    expect(msgs.map((m) => m.content)).toEqual(Array.from({ length: 60 }, (_, i) => `n ${i + 1}`));
-    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    // Raw text in chunks: the chunks concatenated are every line, once, in order.
+    expect(msgs.map((m) => m.content).join('')).toBe(Array.from({ length: 60 }, (_, i) => `n ${i + 1}\n`).join(''));
+    expect(msgs.map((m) => m.seq)).toEqual(msgs.map((_, i) => i + 1));
     await waitFor(() => h!.mgr.running().length === 0, 5000, 'slot to be freed');
   }, 90_000);
 });

@@ -19,6 +19,14 @@ afterEach(async () => {
   h = null;
 });
 
+/** The content of a task's messages of one type, concatenated in seq order. */
+function joined(msgs: { type: string; content?: string }[], type: string): string {
+  return msgs
+    .filter((m) => m.type === type)
+    .map((m) => m.content ?? '')
+    .join('');
+}
+
 function readPid(h: Harness, id: string, file: string): number {
   return Number(readFileSync(join(h.stateDir, 'work', id, file), 'utf8').trim());
 }
@@ -31,13 +39,12 @@ describe('tasks against the real platform', () => {
     expect(t.status).toBe('completed');
     expect(t.output).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
     const msgs = await h.messages(id);
-    expect(msgs.filter((m) => m.type === 'text').map((m) => m.content)).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
-    // Multica's vocabulary on the wire: a stderr line is an `error` message.
-    expect(msgs).toContainEqual(expect.objectContaining({ type: 'error', content: 'oops' }));
+    // Raw text, chunked: the chunks of each stream concatenated are the stream. Multica's
+    // vocabulary on the wire: stderr goes out as `error` messages.
+    expect(joined(msgs, 'text')).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
+    expect(joined(msgs, 'error')).toBe('oops\n');
     expect(msgs.every((m) => ['text', 'thinking', 'tool_use', 'tool_result', 'error'].includes(m.type))).toBe(true);
-    const seqs = msgs.map((m) => m.seq);
-    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(msgs.map((m) => m.seq)).toEqual(msgs.map((_, i) => i + 1));
   });
 
   it('a command task\'s prompt is not in its argv (ps shows every user argv); its stdin is empty, as before', async () => {
@@ -114,7 +121,7 @@ describe('tasks against the real platform', () => {
     expect(t.failure_reason).toBe('timeout');
     expect(t.output ?? '').not.toContain('survived');
     const msgs = await h.messages(id);
-    expect(msgs.map((m) => m.content)).not.toContain('survived');
+    expect(joined(msgs, 'text')).toBe('armoured\n');
     expect(alive(readPid(h, id, 'main.pid'))).toBe(false);
   });
 
@@ -171,18 +178,32 @@ describe('tasks against the real platform', () => {
     expect(maxSeen).toBe(2);
   }, 60_000);
 
-  it('a flood of output arrives with every seq exactly once, in order, with the child paused rather than memory growing', async () => {
+  it('a flood of output is stored in 64 KiB chunks: every byte exactly once, in order, seqs 1..n', async () => {
     h = await startHarness({ platform: p });
-    const n = 200_000;
+    const n = 400_000;
     const id = await h.enqueue(`seq 1 ${n}`);
     const t = await h.waitDone(id, 120_000);
     expect(t.status).toBe('completed');
     const msgs = await h.messages(id);
-    expect(msgs).toHaveLength(n);
-    for (let i = 0; i < n; i++) {
-      if (msgs[i]!.seq !== i + 1 || msgs[i]!.content !== String(i + 1)) {
-        throw new Error(`message ${i}: seq ${msgs[i]!.seq} content ${msgs[i]!.content}`);
-      }
-    }
+    const expected = Array.from({ length: n }, (_, i) => `${i + 1}\n`).join(''); // 2.7 MB
+    expect(joined(msgs, 'text')).toBe(expected);
+    expect(msgs.map((m) => m.seq)).toEqual(msgs.map((_, i) => i + 1));
+    // Chunks, not lines: at most 64 KiB each.
+    expect(msgs.length).toBeLessThan(n / 100);
+    for (const m of msgs) expect(Buffer.byteLength(m.content!)).toBeLessThanOrEqual(64 * 1024);
+    expect(t.message_count).toBe(msgs.length);
+  }, 150_000);
+
+  it('multi-byte characters survive chunking: no character is cut, nothing is replaced', async () => {
+    h = await startHarness({ platform: p });
+    // No newlines at all: every cut is a size cut, and 3- and 4-byte characters straddle them.
+    const unit = 'é€😀';
+    const id = await h.enqueue(`i=0; while [ $i -lt 20000 ]; do printf '${unit}'; i=$((i+1)); done`);
+    const t = await h.waitDone(id, 120_000);
+    expect(t.status).toBe('completed');
+    const msgs = await h.messages(id);
+    expect(msgs.length).toBeGreaterThan(3); // 180 KB: several chunks
+    for (const m of msgs) expect(m.content).not.toContain('\uFFFD');
+    expect(joined(msgs, 'text')).toBe(unit.repeat(20000));
   }, 150_000);
 });

@@ -83,8 +83,9 @@ export async function runFaultCase(platform: TestPlatform, c: FaultCase): Promis
       const msgs = await allMessages(platform, id);
       const seqs = msgs.map((m) => m.seq);
       for (let i = 1; i < seqs.length; i++) expect(seqs[i], `seq after ${seqs[i - 1]}`).toBe(seqs[i - 1]! + 1);
-      const lines = msgs.filter((m) => m.type === 'text').map((m) => m.content);
-      expect(lines).toEqual(Array.from({ length: n }, (_, k) => `${tag} ${k + 1}`));
+      // Raw text in chunks: the chunks concatenated are every line, once, in order.
+      const text = msgs.filter((m) => m.type === 'text').map((m) => m.content ?? '').join('');
+      expect(text).toBe(Array.from({ length: n }, (_, k) => `${tag} ${k + 1}\n`).join(''));
     }
     const mine = (await platform.admin.listTasks(ws, 1000)).filter((t) => t.id === long || t.id === short);
     expect(mine.filter((t) => t.status === 'running' || t.status === 'claimed' || t.status === 'queued')).toEqual([]);

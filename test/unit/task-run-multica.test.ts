@@ -31,14 +31,13 @@ function recorder(o: { startDelayMs?: number; refuseRefined?: boolean } = {}) {
     reportProgress: async (_id, b) => void calls.push(['progress', b]),
     pinSession: async (_id, b) => void calls.push(['session', b]),
     reportUsage: async (_id, b) => void calls.push(['usage', b]),
-    postMessages: async (_id, b) => void calls.push(['messages', b]),
+    postMessagesJson: async (_id, b) => void calls.push(['messages', JSON.parse(b.toString())]),
     completeTask: async (_id, b) => void calls.push(['complete', b]),
     failTask: async (_id, b: FailRequest) => {
       calls.push(['fail', b]);
       if (o.refuseRefined && b.failure_reason !== 'agent_error') throw new BadRequest('failure_reason must be one of …', { route: 'POST /api/daemon/tasks/t/fail', status: 400 });
     },
     cancelAck: async () => void calls.push(['cancel-ack', null]),
-    taskStatus: async () => ({ status: 'running' }),
   };
   return { client, calls };
 }
@@ -59,7 +58,6 @@ function run(adapter: RuntimeAdapter, task: Record<string, unknown>, client: Tas
     toolIdleMs: 0,
     taskTimeoutMs: 60_000,
     killGraceMs: 1000,
-    statusPollMs: 60_000,
     claimedAt: performance.now(),
     prepareLeaseMs: 40,
   }).run();

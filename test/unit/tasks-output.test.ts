@@ -21,7 +21,8 @@ function poster(failures = 0, delayMs = 0) {
       gate = null;
       open();
     },
-    post: async (msgs: TaskMessage[]) => {
+    post: async (body: Buffer) => {
+      const msgs = (JSON.parse(body.toString()) as { messages: TaskMessage[] }).messages;
       attempts.push(msgs.map((m) => m.seq));
       if (gate) await gate;
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
@@ -49,8 +50,8 @@ describe('OutputStream', () => {
   it('keeps request bodies under the byte cap, counting JSON escaping and UTF-8', async () => {
     const bodies: number[] = [];
     const out = new OutputStream({
-      post: async (msgs) => {
-        bodies.push(Buffer.byteLength(JSON.stringify({ messages: msgs })));
+      post: async (body) => {
+        bodies.push(body.length);
       },
       maxBatchBytes: 4096,
       flushMs: 5,

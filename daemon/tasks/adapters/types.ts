@@ -4,8 +4,12 @@
 import type { Agent, MulticaFailureReason, UsageEntry } from '../../../api/task-context.js';
 import type { TaskMessage, Task } from '../../../api/types.js';
 
-/** A message before the output stream numbers it. */
-export type OutMessage = Omit<TaskMessage, 'seq'>;
+/**
+ * A message before the output stream numbers it. `bytes` (raw text output) is the
+ * content as UTF-8 bytes, put on the wire without becoming a JS string; `content` is
+ * then absent.
+ */
+export type OutMessage = Omit<TaskMessage, 'seq'> & { bytes?: Buffer };
 
 export interface AdapterCommand {
   file: string;
@@ -41,6 +45,13 @@ export interface AdapterResult {
 }
 
 export interface StreamParser {
+  /**
+   * `text` adapters only: one chunk of raw stdout (any number of lines, cut on a
+   * character boundary; chunks concatenated are the whole output).
+   */
+  stdoutText?(bytes: Buffer): OutMessage[];
+  /** `text` adapters only: one chunk of raw stderr. */
+  stderrText?(bytes: Buffer): OutMessage[];
   /** One stdout line, without its newline. */
   stdoutLine(line: string): OutMessage[];
   /** One stderr line, without its newline. */
@@ -64,6 +75,12 @@ export interface RuntimeAdapter {
   readonly binary: string | null;
   /** Longest stdout line kept whole (JSON events can be large). */
   readonly maxLineBytes: number;
+  /**
+   * How the child's output reaches the parser: `lines` (default: one call per line, for
+   * structured events, one message each) or `text` (raw text coalesced into chunks of up
+   * to 64 KiB: one message per chunk, not per line).
+   */
+  readonly output?: 'lines' | 'text';
   /** The brief file Multica's daemon writes for this agent into the work dir (null: none). */
   readonly briefFile: 'CLAUDE.md' | 'AGENTS.md' | null;
   /** False: the task must carry `prompt` (nothing to build one for). */

@@ -1,0 +1,64 @@
+// Cancellation polling against the real platform: one batched status call per interval
+// for all running tasks; against a platform without that route (--no-batch-status, as a
+// Multica server) the per-task GET, after one 404.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { enrol, startHarness, waitFor, type Harness } from './tasks-harness.js';
+
+let p: TestPlatform | null = null;
+let h: Harness | null = null;
+afterEach(async () => {
+  await h?.close();
+  h = null;
+  await p?.stop();
+  p = null;
+});
+
+const count = (out: string, re: RegExp): number => out.split('\n').filter((l) => re.test(l)).length;
+const BATCH = /POST \/api\/daemon\/tasks\/status 200/;
+const BATCH_404 = /POST \/api\/daemon\/tasks\/status 404/;
+const PER_TASK = /GET \/api\/daemon\/tasks\/[^/ ]+\/status 200/;
+
+async function threeRunning(h: Harness, p: TestPlatform): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push(await h.enqueue('sleep 300'));
+  for (const id of ids) await p.admin.waitForTask(p.workspaceId, id, (t) => t.status === 'running', 10_000);
+  await waitFor(() => h.mgr.running().length === 3, 10_000, 'three tasks running');
+  return ids;
+}
+
+describe('cancellation polling', () => {
+  it('asks for all running tasks in one call per interval, and a cancel stops only that task', async () => {
+    p = await startPlatform({ args: ['--log-requests'] });
+    h = await startHarness({ platform: p, statusPollMs: 200 });
+    const [a, b, c] = await threeRunning(h, p);
+    const before = count(p.output(), BATCH);
+    await waitFor(() => count(p!.output(), BATCH) >= before + 3, 20_000, 'three more batched status calls');
+    await p.admin.cancelTask(p.workspaceId, b!);
+    await waitFor(() => !h!.mgr.running().some((r) => r.id === b), 20_000, 'the cancelled task to stop');
+    expect((await p.admin.getTask(p.workspaceId, b!, { messagesLimit: 0 })).cancel_acked_at).not.toBeNull();
+    expect(h.mgr.running().map((r) => r.id).sort()).toEqual([a!, c!].sort());
+    // Never a request per task.
+    expect(count(p.output(), PER_TASK)).toBe(0);
+    // The route answers for the caller's own tasks only; another daemon sees none of them.
+    expect((await h.e.client.taskStatuses({ task_ids: [a!, b!, 'no-such-task'] })).tasks.sort((x, y) => x.id.localeCompare(y.id))).toEqual(
+      [{ id: a!, status: 'running' }, { id: b!, status: 'cancelled' }].sort((x, y) => x.id.localeCompare(y.id)),
+    );
+    const other = await enrol(p);
+    expect(await other.client.taskStatuses({ task_ids: [a!, b!, c!] })).toEqual({ tasks: [] });
+    await other.client.close();
+  }, 60_000);
+
+  it('falls back to one GET per task against a platform without the batched route, and cancels still work', async () => {
+    p = await startPlatform({ args: ['--log-requests', '--no-batch-status'] });
+    h = await startHarness({ platform: p, statusPollMs: 200 });
+    const [a, b, c] = await threeRunning(h, p);
+    await waitFor(() => count(p!.output(), PER_TASK) >= 6, 20_000, 'per-task status calls');
+    // One 404 switched it over; it does not keep asking for the missing route.
+    expect(count(p.output(), BATCH_404)).toBe(1);
+    await p.admin.cancelTask(p.workspaceId, c!);
+    await waitFor(() => !h!.mgr.running().some((r) => r.id === c), 20_000, 'the cancelled task to stop');
+    expect(h.mgr.running().map((r) => r.id).sort()).toEqual([a!, b!].sort());
+    expect(h.logs()).toMatch(/no batched task status route/);
+  }, 60_000);
+});
