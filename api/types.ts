@@ -183,24 +183,36 @@ export interface RegisterRequest {
   runtimes: RuntimeInfo[];
   device?: DeviceInfo; // agentd extension; a Multica server ignores it
 }
+// Runtime names are free text, as Multica takes them ("Claude (build-01)"); a task routes
+// by the runtime's type. Empty: "<type> (<device_name>)", as Multica names it.
+export const MAX_RUNTIME_NAME_CHARS = 200;
+export const MAX_LEGACY_DAEMON_IDS = 16;
+const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
+const printable = (max: number, what: string) => Type.String({ maxLength: max, pattern: PRINTABLE, mustBe: `${what} without control characters` });
 export const RegisterBody = Type.Object(
   {
     workspace_id: Type.Optional(Type.String()),
     daemon_id: Type.Optional(Type.String()),
-    device_name: Type.Optional(maxLen(200)),
+    /** Earlier daemon ids of this machine (Multica): their runtimes are merged into these. */
+    legacy_daemon_ids: Type.Optional(Type.Array(maxLen(200), { maxItems: MAX_LEGACY_DAEMON_IDS })),
+    device_name: Type.Optional(printable(200, 'a device name')),
     cli_version: Type.Optional(maxLen(100)),
+    launched_by: Type.Optional(maxLen(50)),
     runtimes: Type.Array(
       Type.Object(
         {
-          name: Type.String({ minLength: 1, maxLength: 100, pattern: RUNTIME_NAME_RE.source, mustBe: RUNTIME_NAME_WORDS }),
-          type: Type.Optional(maxLen(100)),
+          name: Type.Optional(printable(MAX_RUNTIME_NAME_CHARS, 'a runtime name')),
+          type: Type.Optional(Type.String({ maxLength: 100, pattern: `^(${RUNTIME_NAME_RE.source.slice(1, -1)})?$`, mustBe: `a runtime type (${RUNTIME_NAME_WORDS})` })),
           version: Type.Optional(maxLen(200)),
           status: Type.Optional(maxLen(20)),
+          profile_id: Type.Optional(maxLen(200)),
         },
         open,
       ),
       { maxItems: MAX_RUNTIMES },
     ),
+    /** Multica's custom-runtime failures: accepted, not kept. */
+    failed_profiles: Type.Optional(Type.Array(Type.Object({}, open), { maxItems: MAX_RUNTIMES })),
     device: Type.Optional(Type.Object({}, open)),
   },
   open,
@@ -247,7 +259,8 @@ export const ClaimRequest = Type.Object(
   {
     daemon_id: Type.Optional(Type.String()),
     runtime_ids: Type.Array(Type.String(), { minItems: 1, maxItems: 64, mustBe: 'a non-empty array of runtime ids' }),
-    max_tasks: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CLAIM_TASKS })),
+    // 0 answers nothing; more than MAX_CLAIM_TASKS is served as the maximum (as Multica does).
+    max_tasks: Type.Optional(Type.Integer({ minimum: 0 })),
     // A hint: more than MAX_CLAIM_WAIT_S is served as the maximum.
     wait_s: Type.Optional(Type.Number({ minimum: 0, mustBe: 'a number of seconds ≥ 0' })),
   },
@@ -314,8 +327,21 @@ export const FAILURE_REASONS: readonly FailureReason[] = [
 ];
 
 /** POST /api/daemon/tasks/{id}/fail */
+/**
+ * failure_reason on the wire: a lowercase dotted code (`timeout`, `agent_error`,
+ * `agent_error.provider_auth_or_access`, `invalid_task_identity`). agentd's are
+ * FAILURE_REASONS; a platform stores any other well-formed code (Multica's classifier has
+ * many) as given. Absent or "": `agent_error`.
+ */
+export const FAILURE_REASON_RE = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/;
+export const MAX_FAILURE_REASON_CHARS = 100;
+export const FailureReasonField = Type.String({
+  maxLength: MAX_FAILURE_REASON_CHARS,
+  pattern: `^(${FAILURE_REASON_RE.source.slice(1, -1)})?$`,
+  mustBe: 'a lowercase code like agent_error or agent_error.context_overflow',
+});
 export const FailRequest = Type.Object(
-  { error: Type.Optional(Type.String()), failure_reason: Type.Union(FAILURE_REASONS.map((r) => Type.Literal(r))) },
+  { error: Type.Optional(Type.String()), failure_reason: Type.Optional(FailureReasonField), session_id: Type.Optional(maxLen(500)), work_dir: Type.Optional(maxLen(4096)) },
   open,
 );
 /** What agentd sends: also Multica's refined reasons (api/task-context.ts), and the resume pointer. */

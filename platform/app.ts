@@ -2,6 +2,7 @@
 // route starts with. Built once per server by server.ts.
 import type { IncomingMessage } from 'node:http';
 import { safeEqual } from './crypto.js';
+import type { Agents } from './agents.js';
 import type { DB } from './db.js';
 import { DAEMON_ID_HEADER, WORKSPACE_ID_HEADER } from '../api/types.js';
 import type { DaemonIdentity, Enrolment } from './enrolment.js';
@@ -22,7 +23,10 @@ export interface PlatformConfig {
   /** Serve POST /api/daemon/tasks/status (false: only the per-task route, like Multica). */
   batchStatus?: boolean;
   offlineAfterMs: number;
-  /** A claimed task not started within this long is queued again (0: never). */
+  /**
+   * A claimed task not started within this long, and past its last prepare lease, is
+   * queued again (0: never). Multica's claim-to-start window: 300 s.
+   */
   claimLeaseMs: number;
   /** An ephemeral daemon silent this long is revoked and deregistered (0: never). */
   ephemeralOfflineMs: number;
@@ -41,6 +45,7 @@ export interface App {
   daemons: Daemons;
   tasks: Tasks;
   revocation: Revocation;
+  agents: Agents;
   /** Public URL, known once listening. */
   publicUrl(): string;
 }

@@ -1,10 +1,14 @@
 // Daemons and their runtimes: register, heartbeat, deregister, and the operator's list.
-import { randomUUID } from 'node:crypto';
-import { DeregisterRequest, HeartbeatRequest, RegisterBody, type DaemonSummary, type RegisterResponse, type RegisteredRuntime } from '../api/types.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { DeregisterRequest, HeartbeatRequest, RegisterBody, type DaemonSummary, type RegisteredRuntime } from '../api/types.js';
+import type { HeartbeatAnswer, RegisterResponseWire } from '../api/multica.js';
 import type { DB } from './db.js';
 import type { DaemonIdentity } from './enrolment.js';
 import { HttpError, badRequest, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
+
+/** Workspace repos offered with the register answer and GET …/repos (the reference platform has none). */
+export const NO_REPOS_VERSION = createHash('sha256').update('').digest('hex');
 
 
 /** What the identity headers said (X-Client-Version, X-Client-OS); recorded per daemon. */
@@ -137,6 +141,18 @@ export class Daemons {
                    AND e.daemon_id = d.daemon_id AND e.kind = 'refused') AS refused_at
            FROM daemon d WHERE d.workspace_id = ? ORDER BY d.enrolled_at, d.daemon_id`,
       ),
+      // legacy_daemon_ids: rows of an earlier daemon id of this machine move to the new
+      // daemon (same workspace, same runtime type), with its claimed and running tasks.
+      legacyRuntimes: db.prepare('SELECT id, type FROM runtime WHERE workspace_id = ? AND daemon_id = ?'),
+      legacyHasLiveToken: db.prepare('SELECT 1 FROM daemon_token WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL'),
+      moveTasks: db.prepare(
+        `UPDATE task SET runtime_id = @to, daemon_id = @daemon WHERE runtime_id = @from AND status IN ('claimed', 'running')`,
+      ),
+      deleteRuntime: db.prepare('DELETE FROM runtime WHERE id = ?'),
+      deleteDaemonIfEmpty: db.prepare(
+        `DELETE FROM daemon WHERE workspace_id = ? AND daemon_id = ?
+           AND NOT EXISTS (SELECT 1 FROM runtime r WHERE r.workspace_id = daemon.workspace_id AND r.daemon_id = daemon.daemon_id)`,
+      ),
       listRuntimes: db.prepare(
         `SELECT id, name, type, version, status, daemon_id, last_heartbeat_at, deregistered_at
            FROM runtime WHERE workspace_id = ? ORDER BY name`,
@@ -144,33 +160,65 @@ export class Daemons {
     };
   }
 
-  register(who: DaemonIdentity, body: unknown, client: ClientIdentity): RegisterResponse {
+  register(who: DaemonIdentity, body: unknown, client: ClientIdentity): RegisterResponseWire {
     const o = parseBody(RegisterBody, body);
-    if (o.workspace_id !== undefined && o.workspace_id !== who.workspace_id) throw new HttpError(403, 'workspace_id does not match the daemon token');
-    if (o.daemon_id !== undefined && o.daemon_id !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
-    const deviceName = o.device_name || who.daemon_id;
+    if (o.workspace_id && o.workspace_id !== who.workspace_id) throw new HttpError(403, 'workspace_id does not match the daemon token');
+    if (o.daemon_id && o.daemon_id !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
+    const deviceName = o.device_name?.trim() || who.daemon_id;
     const cliVersion = o.cli_version ?? client.version ?? null;
-    const runtimes = o.runtimes.map((r) => ({ name: r.name, type: r.type ?? r.name, version: r.version ?? '', status: r.status ?? 'online' }));
+    const raw = o.runtimes ?? [];
+    // Names are free text (Multica's are like "Claude (build-01)"); a task routes by type.
+    const runtimes = raw.map((r) => {
+      const type = r.type?.trim() || r.name?.trim() || 'unknown';
+      return {
+        name: r.name?.trim() || `${type} (${deviceName})`,
+        type,
+        version: r.version ?? '',
+        status: r.status === 'offline' ? 'offline' : 'online',
+      };
+    });
     if (new Set(runtimes.map((r) => r.name)).size !== runtimes.length) throw badRequest('runtime names must be unique');
     const device = o.device === undefined ? null : JSON.stringify(o.device).slice(0, 4096);
+    const legacy = [...new Set(o.legacy_daemon_ids ?? [])].filter((id) => id !== '' && id !== who.daemon_id);
 
-    return this.db.transaction((): RegisterResponse => {
+    return this.db.transaction((): RegisterResponseWire => {
       const now = Date.now();
       const base = { ws: who.workspace_id, daemon: who.daemon_id, now };
       this.q.upsertDaemon.run({ ...base, name: deviceName, version: cliVersion, os: client.os ?? null, device });
-      const out: RegisteredRuntime[] = runtimes.map(
-        (r) => this.q.upsertRuntime.get({ ...base, id: randomUUID(), ...r }) as RegisteredRuntime,
-      );
+      const out = runtimes.map((r) => this.q.upsertRuntime.get({ ...base, id: randomUUID(), ...r }) as { id: string; name: string; type: string; version: string; status: string });
       // Runtimes this daemon no longer reports stop receiving tasks.
       const keep = new Set(out.map((r) => r.id));
       for (const r of this.q.runtimesOf.all(who.workspace_id, who.daemon_id) as { id: string }[]) {
         if (!keep.has(r.id)) this.q.retireRuntime.run(now, r.id);
       }
-      return { runtimes: out };
+      for (const old of legacy) this.mergeLegacy(who, old, out);
+      return {
+        runtimes: out.map((r) => ({ id: r.id, name: r.name, provider: r.type, type: r.type, version: r.version, status: r.status })),
+        repos: [],
+        repos_version: NO_REPOS_VERSION,
+        settings: {},
+      };
     })();
   }
 
-  heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): { runtime_id: string; status: string } {
+  /**
+   * Merges the runtimes an earlier daemon id of this machine registered into the new
+   * ones of the same type. Only a daemon id that holds no live credential of its own
+   * is merged: a token must not take over another enrolled machine's runtimes.
+   */
+  private mergeLegacy(who: DaemonIdentity, legacyId: string, registered: { id: string; type: string }[]): void {
+    if (this.q.legacyHasLiveToken.get(who.workspace_id, legacyId)) return;
+    const byType = new Map(registered.map((r) => [r.type, r.id]));
+    for (const old of this.q.legacyRuntimes.all(who.workspace_id, legacyId) as { id: string; type: string }[]) {
+      const to = byType.get(old.type);
+      if (to === undefined) continue;
+      this.q.moveTasks.run({ to, daemon: who.daemon_id, from: old.id });
+      this.q.deleteRuntime.run(old.id);
+    }
+    this.q.deleteDaemonIfEmpty.run(who.workspace_id, legacyId);
+  }
+
+  heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): HeartbeatAnswer {
     const runtimeId = parseBody(HeartbeatRequest, body).runtime_id;
     // A read, not a write: the times go to the database with the next flush.
     const row = this.q.heartbeatRuntime.get(runtimeId, who.workspace_id, who.daemon_id) as { deregistered_at: number | null } | undefined;
@@ -186,7 +234,7 @@ export class Daemons {
     } else {
       this.pendingDaemons.set(key, { ws: who.workspace_id, daemon: who.daemon_id, at: now, version: client.version ?? null, os: client.os ?? null });
     }
-    return { runtime_id: runtimeId, status: row.deregistered_at === null ? 'online' : 'offline' };
+    return { status: 'ok', runtime_id: runtimeId, runtime_status: row.deregistered_at === null ? 'online' : 'offline' };
   }
 
   /** Writes the heartbeats seen since the last flush, in one transaction. */
@@ -237,8 +285,18 @@ export class Daemons {
     return this.q.ephemeralGone.all(cutoff) as { workspace_id: string; daemon_id: string }[];
   }
 
+  /** The caller's live runtimes among `ids`, as {type → id}; unknown, foreign and retired ids are skipped. */
+  liveRuntimeMap(who: DaemonIdentity, ids: readonly string[]): Map<string, string> {
+    const map = new Map<string, string>();
+    for (const id of ids) {
+      const r = this.q.ownedRuntime.get(id, who.workspace_id, who.daemon_id) as RuntimeRow | undefined;
+      if (r && r.deregistered_at === null && !map.has(r.type)) map.set(r.type, r.id);
+    }
+    return map;
+  }
+
   /** The runtime if it belongs to this daemon (any state), else 404 `runtime not found`. */
-  requireOwnedRuntime(who: DaemonIdentity, runtimeId: string): { id: string; name: string; deregistered_at: number | null } {
+  requireOwnedRuntime(who: DaemonIdentity, runtimeId: string): { id: string; name: string; type: string; deregistered_at: number | null } {
     const r = this.q.ownedRuntime.get(runtimeId, who.workspace_id, who.daemon_id) as RuntimeRow | undefined;
     if (!r) throw notFound('runtime not found');
     return r;

@@ -128,6 +128,31 @@ CREATE TABLE IF NOT EXISTS task_token (
   revoked_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS task_token_by_task ON task_token (task_id);
+CREATE TABLE IF NOT EXISTS agent (
+  id               TEXT PRIMARY KEY,
+  workspace_id     TEXT NOT NULL REFERENCES workspace(id),
+  name             TEXT NOT NULL,
+  provider         TEXT NOT NULL,              -- the runtime type its tasks go to
+  instructions     TEXT NOT NULL,
+  model            TEXT,
+  custom_env_json  TEXT NOT NULL,
+  custom_args_json TEXT NOT NULL,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  UNIQUE (workspace_id, name)
+);
+CREATE TABLE IF NOT EXISTS task_usage (
+  task_id            TEXT NOT NULL,
+  provider           TEXT,
+  model              TEXT,
+  input_tokens       INTEGER NOT NULL,
+  output_tokens      INTEGER NOT NULL,
+  cache_read_tokens  INTEGER NOT NULL,
+  cache_write_tokens INTEGER NOT NULL,
+  cost_usd_ticks     INTEGER,
+  received_at        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_usage_by_task ON task_usage (task_id);
 `;
 
 /**
@@ -153,6 +178,14 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string; back
     ddl: 'message_count INTEGER NOT NULL DEFAULT 0',
     backfill: 'UPDATE task SET message_count = (SELECT COUNT(*) FROM task_message m WHERE m.task_id = task.id)',
   },
+  // Agent tasks (Multica-shaped); NULL for prompt tasks.
+  { table: 'task', column: 'agent_id', ddl: 'agent_id TEXT' },
+  { table: 'task', column: 'chat_session_id', ddl: 'chat_session_id TEXT' },
+  { table: 'task', column: 'chat_message', ddl: 'chat_message TEXT' },
+  // prepare-lease: a claimed task is kept at least until then.
+  { table: 'task', column: 'lease_until', ddl: 'lease_until INTEGER' },
+  // wait-local-directory.
+  { table: 'task', column: 'wait_reason', ddl: 'wait_reason TEXT' },
 ];
 
 function migrate(db: DB): void {

@@ -2,7 +2,7 @@
 // self-hosted fleets.
 //
 //   agentd-platform serve --data DIR [--env-file FILE] [--host 127.0.0.1] [--port 0] [--ready-file F]
-//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--no-batch-status] [--offline-after 45s] [--claim-lease 30s]
+//     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--no-batch-status] [--offline-after 45s] [--claim-lease 300s]
 //     [--ephemeral-offline-after 10m]
 //     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
 //
@@ -33,8 +33,10 @@ Options:
   --public-url URL           URL daemons and install.sh use (default: the listen URL)
   --install-token-ttl DUR    lifetime of install tokens (default 15m; e.g. 500ms, 90s, 2h)
   --offline-after DUR        a daemon without heartbeat for this long shows offline (default 45s)
-  --claim-lease DUR          a claimed task not started within this long is queued again
-                             (the claim's answer was lost); default 30s, 0 disables
+  --claim-lease DUR          a claimed task not started within this long (and 45 s past its
+                             last prepare-lease) is queued again: the claim's answer was
+                             lost or the daemon died preparing it; default 300s (Multica's
+                             claim-to-start window), 0 disables
   --ephemeral-offline-after DUR  an ephemeral daemon (agentd install --ephemeral, or an
                              install token minted with "ephemeral": true) silent this long
                              is revoked and deregistered; default 10m, 0 disables

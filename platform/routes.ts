@@ -3,13 +3,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requireAdmin, requireDaemon, type App } from './app.js';
 import type { ClientIdentity } from './daemons.js';
-import { bearer, header, notFound, parseBody, readJson, unauthorized } from './http.js';
+import { createHash } from 'node:crypto';
+import { IssueGcCheckBody, RuntimeProfilesResponse, STATUS_OK, WorkspaceReposResponse, type DaemonWorkspace } from '../api/multica.js';
+import { NO_REPOS_VERSION } from './daemons.js';
 import { ExchangeBody } from '../api/types.js';
+import { HttpError, bearer, header, notFound, parseBody, readJson, unauthorized } from './http.js';
 import type { Router } from './router.js';
 import { Tasks, type TaskActor } from './tasks.js';
 import type { ClaimWaiters } from './waiters.js';
 
 const OK = { ok: true } as const;
+
+/** Multica's daemon compares the token's workspace directly; another one is 404, as there. */
+function requireOwnWorkspace(who: { workspace_id: string }, ws: string): void {
+  if (ws !== who.workspace_id) throw notFound('workspace not found');
+}
 
 function identity(req: IncomingMessage): ClientIdentity {
   return { version: header(req, 'x-client-version'), os: header(req, 'x-client-os', 20) };
@@ -71,6 +79,26 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     requireAdmin(app, req);
     return [200, app.enrolment.connection(params.ws!, params.daemon!, app.publicUrl())];
   });
+  router.get('/api/workspaces/{ws}/agents', ({ req, params }) => {
+    requireAdmin(app, req);
+    app.enrolment.requireWorkspace(params.ws!);
+    return [200, app.agents.list(params.ws!)];
+  });
+  router.post('/api/workspaces/{ws}/agents', async ({ req, params }) => {
+    requireAdmin(app, req);
+    const body = await readJson(req);
+    app.enrolment.requireWorkspace(params.ws!);
+    return [201, app.agents.create(params.ws!, body)];
+  });
+  router.get('/api/workspaces/{ws}/agents/{agent}', ({ req, params }) => {
+    requireAdmin(app, req);
+    return [200, app.agents.get(params.ws!, params.agent!)];
+  });
+  router.post('/api/workspaces/{ws}/agents/{agent}', async ({ req, params }) => {
+    requireAdmin(app, req);
+    const body = await readJson(req);
+    return [200, app.agents.update(params.ws!, params.agent!, body)];
+  });
   router.post('/api/workspaces/{ws}/tasks', async ({ req, params }) => {
     requireAdmin(app, req);
     const body = await readJson(req);
@@ -105,10 +133,42 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     return [200, app.enrolment.exchange(body.token, body.daemon_id, body.current_token, body.ephemeral === true)];
   });
 
-  // ---------------------------------------------------------------- daemon
+  // ---------------------------------------------------------------- daemon: workspace sync
+  router.get('/api/daemon/workspaces', ({ req, res }) => {
+    const who = requireDaemon(app, req);
+    const w = app.enrolment.listWorkspaces().find((x) => x.id === who.workspace_id);
+    const list: DaemonWorkspace[] = w ? [{ id: w.id, name: w.name }] : [];
+    const body = JSON.stringify(list);
+    const etag = `W/"${createHash('sha256').update(body).digest('hex')}"`;
+    res.setHeader('etag', etag);
+    if (header(req, 'if-none-match', 200) === etag) {
+      res.writeHead(304, { 'cache-control': 'no-store' });
+      res.end();
+      return undefined;
+    }
+    return [200, list];
+  });
+  router.get('/api/daemon/workspaces/{ws}/repos', ({ req, params }) => {
+    const who = requireDaemon(app, req);
+    requireOwnWorkspace(who, params.ws!);
+    const answer: WorkspaceReposResponse = { workspace_id: who.workspace_id, repos: [], repos_version: NO_REPOS_VERSION, settings: {} };
+    return [200, answer];
+  });
+  router.get('/api/daemon/workspaces/{ws}/runtime-profiles', ({ req, params }) => {
+    const who = requireDaemon(app, req);
+    requireOwnWorkspace(who, params.ws!);
+    const answer: RuntimeProfilesResponse = { workspace_id: who.workspace_id, runtime_profiles: [] };
+    return [200, answer];
+  });
+
+  // ---------------------------------------------------------------- daemon: runtimes
   router.post('/api/daemon/register', async ({ req }) => {
     const who = requireDaemon(app, req);
-    return [200, app.daemons.register(who, await readJson(req), identity(req))];
+    const body = await readJson(req);
+    const ws = typeof body === 'object' && body !== null ? (body as { workspace_id?: unknown }).workspace_id : undefined;
+    // Multica answers another workspace as not found (an mdt_ names exactly one).
+    if (typeof ws === 'string' && ws !== '' && ws !== who.workspace_id) throw notFound('workspace not found');
+    return [200, app.daemons.register(who, body, identity(req))];
   });
   router.post('/api/daemon/heartbeat', async ({ req }) => {
     const who = requireDaemon(app, req);
@@ -117,7 +177,13 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   router.post('/api/daemon/deregister', async ({ req }) => {
     const who = requireDaemon(app, req);
     app.daemons.deregister(who, await readJson(req));
-    return [200, OK];
+    return [200, STATUS_OK];
+  });
+  // The WebSocket itself is served on the server's 'upgrade' event (daemon-ws.ts); a
+  // plain GET lands here.
+  router.get('/api/daemon/ws', ({ req }) => {
+    requireDaemon(app, req);
+    throw new HttpError(426, 'this route needs a WebSocket upgrade');
   });
   // The daemon credential revokes itself (`agentd uninstall`): after this it is a 401.
   router.post('/api/daemon/revoke', async ({ req }) => {
@@ -126,40 +192,48 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     return [200, { ...OK, ...app.revocation.revokeSelf(who) }];
   });
 
-  router.post('/api/daemon/tasks/claim', async ({ req, res }) => {
+  // ---------------------------------------------------------------- daemon: claims
+  const batchClaim: Parameters<Router['post']>[1] = async ({ req, res }) => {
     let who = requireDaemon(app, req);
     const { runtimeIds, max, waitMs } = Tasks.parseClaim(who, await readJson(req));
-    const runtimeMap = new Map<string, string>();
-    for (const id of runtimeIds) {
-      const r = app.daemons.requireOwnedRuntime(who, id);
-      if (r.deregistered_at === null) runtimeMap.set(r.name, r.id);
-    }
+    // Unknown, foreign and retired ids are skipped, as Multica does (no 404: a daemon
+    // holding one stale id must keep claiming for the others).
+    const runtimeMap = app.daemons.liveRuntimeMap(who, runtimeIds);
     const deadline = Date.now() + (app.config.longPoll ? waitMs : 0);
     const gone = clientGone(res);
     for (;;) {
       const tasks = app.tasks.claim(who, runtimeMap, max);
       const left = deadline - Date.now();
-      if (tasks.length > 0 || left <= 0 || runtimeMap.size === 0) return [200, { tasks }];
+      if (tasks.length > 0 || left <= 0 || runtimeMap.size === 0 || max === 0) return [200, { tasks }];
       await waiters.wait(who.workspace_id, new Set(runtimeMap.keys()), left, gone);
       // Never hand out tasks to a client that left or to a server that is closing:
       // they would stay claimed with nobody running them.
       if (gone.aborted || waiters.isClosed) return [200, { tasks: [] }];
       who = requireDaemon(app, req); // revoked while waiting → 401 now, not after the wait
     }
-  });
+  };
+  router.post('/api/daemon/tasks/claim', batchClaim);
+  router.post('/api/daemon/claim', batchClaim); // Multica's transitional alias
   router.post('/api/daemon/runtimes/{rt}/tasks/claim', async ({ req, params }) => {
     const who = requireDaemon(app, req);
     await readJson(req);
     const r = app.daemons.requireOwnedRuntime(who, params.rt!);
     if (r.deregistered_at !== null) return [200, { task: null }];
-    const [task] = app.tasks.claim(who, new Map([[r.name, r.id]]), 1);
+    const [task] = app.tasks.claim(who, new Map([[r.type, r.id]]), 1);
     return [200, { task: task ?? null }];
   });
   router.post('/api/daemon/runtimes/{rt}/recover-orphans', async ({ req, params }) => {
     const who = requireDaemon(app, req);
     await readJson(req);
     app.daemons.requireOwnedRuntime(who, params.rt!);
-    return [200, { ok: true, ...app.tasks.recoverOrphans(who, params.rt!) }];
+    const { recovered } = app.tasks.recoverOrphans(who, params.rt!);
+    // Multica's names (orphaned, retried: nothing is retried here) plus ours.
+    return [200, { orphaned: recovered, retried: 0, recovered }];
+  });
+  router.post('/api/daemon/runtimes/{rt}/tasks/{task}/prepare-lease', async ({ req, params }) => {
+    const actor = taskActor(app, req, false);
+    await readJson(req);
+    return [200, app.tasks.prepareLease(actor, params.rt!, params.task!)];
   });
 
   // agentd extension: one call for the status of every task a daemon runs (instead of one
@@ -170,39 +244,74 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     const who = requireDaemon(app, req);
     return [200, app.tasks.statuses(who, await readJson(req))];
   });
+
+  // ---------------------------------------------------------------- daemon: task calls
   router.get('/api/daemon/tasks/{task}/status', ({ req, params }) => {
     return [200, app.tasks.status(taskActor(app, req, true), params.task!)];
   });
   router.post('/api/daemon/tasks/{task}/start', async ({ req, params }) => {
     const actor = taskActor(app, req, false);
     await readJson(req);
-    app.tasks.start(actor, params.task!);
-    return [200, OK];
+    return [200, app.tasks.start(actor, params.task!)];
+  });
+  router.post('/api/daemon/tasks/{task}/wait-local-directory', async ({ req, params }) => {
+    const actor = taskActor(app, req, false);
+    return [200, app.tasks.waitLocalDirectory(actor, params.task!, await readJson(req))];
   });
   router.post('/api/daemon/tasks/{task}/messages', async ({ req, params }) => {
     const actor = taskActor(app, req, true);
-    return [200, { ok: true, ...app.tasks.messages(actor, params.task!, await readJson(req)) }];
+    return [200, { ...STATUS_OK, ...app.tasks.messages(actor, params.task!, await readJson(req)) }];
   });
   router.post('/api/daemon/tasks/{task}/progress', async ({ req, params }) => {
     const actor = taskActor(app, req, true);
     app.tasks.progress(actor, params.task!, await readJson(req));
-    return [200, OK];
+    return [200, STATUS_OK];
+  });
+  router.post('/api/daemon/tasks/{task}/session', async ({ req, params }) => {
+    const actor = taskActor(app, req, false);
+    app.tasks.session(actor, params.task!, await readJson(req));
+    return [200, STATUS_OK];
+  });
+  router.post('/api/daemon/tasks/{task}/usage', async ({ req, params }) => {
+    const actor = taskActor(app, req, false);
+    app.tasks.usage(actor, params.task!, await readJson(req));
+    return [200, STATUS_OK];
   });
   router.post('/api/daemon/tasks/{task}/complete', async ({ req, params }) => {
     const actor = taskActor(app, req, false);
-    app.tasks.complete(actor, params.task!, await readJson(req));
-    return [200, OK];
+    return [200, app.tasks.complete(actor, params.task!, await readJson(req))];
   });
   router.post('/api/daemon/tasks/{task}/fail', async ({ req, params }) => {
     const actor = taskActor(app, req, false);
-    app.tasks.fail(actor, params.task!, await readJson(req));
-    return [200, OK];
+    return [200, app.tasks.fail(actor, params.task!, await readJson(req))];
   });
   router.post('/api/daemon/tasks/{task}/cancel-ack', async ({ req, params }) => {
     const actor = taskActor(app, req, false);
-    await readJson(req);
-    app.tasks.cancelAck(actor, params.task!);
-    return [200, OK];
+    app.tasks.cancelAck(actor, params.task!, await readJson(req));
+    return [200, STATUS_OK];
+  });
+
+  // ---------------------------------------------------------------- daemon: work-dir GC checks
+  router.get('/api/daemon/tasks/{task}/gc-check', ({ req, params }) => {
+    return [200, app.tasks.gcCheck(taskActor(app, req, false), params.task!)];
+  });
+  router.get('/api/daemon/chat-sessions/{session}/gc-check', ({ req, params }) => {
+    return [200, app.tasks.chatSessionGcCheck(requireDaemon(app, req), params.session!)];
+  });
+  // The reference platform has no issues and no autopilots: every id is unknown.
+  router.post('/api/daemon/workspaces/{ws}/issues/gc-check', async ({ req, params }) => {
+    const who = requireDaemon(app, req);
+    requireOwnWorkspace(who, params.ws!);
+    const { issue_ids } = parseBody(IssueGcCheckBody, await readJson(req));
+    return [200, { issues: issue_ids.map((id) => ({ id, found: false })) }];
+  });
+  router.get('/api/daemon/issues/{issue}/gc-check', ({ req }) => {
+    requireDaemon(app, req);
+    throw notFound('issue not found');
+  });
+  router.get('/api/daemon/autopilot-runs/{run}/gc-check', ({ req }) => {
+    requireDaemon(app, req);
+    throw notFound('autopilot run not found');
   });
 }
 

@@ -3,7 +3,10 @@
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Agents } from './agents.js';
 import { claimedSource, type App, type PlatformConfig } from './app.js';
+import { DaemonSockets, WS_PATH } from './daemon-ws.js';
 import { Daemons } from './daemons.js';
 import { openDb } from './db.js';
 import { Enrolment } from './enrolment.js';
@@ -31,7 +34,14 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
   const { db, defaultWorkspaceId } = openDb(config.dataDir);
   const waiters = new ClaimWaiters();
   let publicUrl = config.publicUrl ?? '';
-  const tasks = new Tasks(db, (ws, runtime) => waiters.notify(ws, runtime));
+  const agents = new Agents(db);
+  // Set once the App exists (the sockets need it); enqueues only happen after start.
+  let sockets!: DaemonSockets;
+  const onEnqueue = (ws: string, runtimeType: string, taskId?: string) => {
+    waiters.notify(ws, runtimeType);
+    sockets.taskAvailable(ws, runtimeType, taskId);
+  };
+  const tasks = new Tasks(db, agents, onEnqueue);
   const enrolment = new Enrolment(db, config.installTokenTtlMs, (ws, daemonId) => void tasks.abandonTasksOf(ws, daemonId));
   const daemons = new Daemons(db, config.offlineAfterMs);
   const app: App = {
@@ -40,10 +50,12 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
     defaultWorkspaceId,
     enrolment,
     daemons,
+    agents,
     tasks,
-    revocation: new Revocation(db, enrolment, daemons, tasks, (ws, runtime) => waiters.notify(ws, runtime)),
+    revocation: new Revocation(db, enrolment, daemons, tasks, (ws, runtime) => onEnqueue(ws, runtime)),
     publicUrl: () => publicUrl,
   };
+  sockets = new DaemonSockets(app, log);
   // The claim lease sweep (see Tasks.requeueExpiredClaims): requeued tasks wake claimers.
   const sweepEvery = Math.min(5000, Math.max(100, Math.floor(config.claimLeaseMs / 4)));
   const leaseTimer =
@@ -51,8 +63,8 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       ? setInterval(() => {
           try {
             for (const t of app.tasks.requeueExpiredClaims(Date.now() - config.claimLeaseMs)) {
-              log(`agentd-platform: task ${t.id} was claimed but not started within ${config.claimLeaseMs} ms; queued again`);
-              waiters.notify(t.workspace_id, t.runtime_name);
+              log(`agentd-platform: task ${t.id} was claimed but not started within ${config.claimLeaseMs} ms (nor prepare-leased); queued again`);
+              onEnqueue(t.workspace_id, t.runtime_name, t.id);
             }
           } catch (e) {
             log(`agentd-platform: claim lease sweep failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -129,6 +141,24 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       sendError(res, 500, 'internal error');
     });
   });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    let u: URL;
+    try {
+      u = new URL(req.url ?? '/', 'http://platform.invalid');
+    } catch {
+      return void socket.destroy();
+    }
+    if (u.pathname !== WS_PATH || req.method !== 'GET') {
+      return void socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 21\r\nconnection: close\r\n\r\n{"error":"not found"}');
+    }
+    try {
+      sockets.handleUpgrade(req, socket, head, u.searchParams);
+    } catch (err) {
+      log(`agentd-platform: internal error on WebSocket upgrade: ${err instanceof Error ? err.message : String(err)}`);
+      socket.destroy();
+    }
+  });
   // Long polls hold a request ≤ 25 s; keep idle keep-alive sockets a little longer than
   // undici's 4 s default so the client, not the server, closes them (no reset races).
   server.keepAliveTimeout = 10_000;
@@ -149,6 +179,7 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
   const close = () =>
     (closing ??= new Promise<void>((resolve) => {
       waiters.close();
+      sockets.close();
       if (leaseTimer) clearInterval(leaseTimer);
       if (ephemeralTimer) clearInterval(ephemeralTimer);
       const force = setTimeout(() => server.closeAllConnections(), 2000);

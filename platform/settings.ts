@@ -15,7 +15,7 @@ export const PLATFORM_SETTINGS = {
   AGENTD_PLATFORM_PUBLIC_URL: { schema: Type.String({ pattern: '^https?://[^\\s]+$' }), accepted: 'an http(s) URL such as https://platform.example' },
   AGENTD_PLATFORM_INSTALL_TOKEN_TTL: durationSetting('15m', `${DURATION_ACCEPTED}, more than 0`),
   AGENTD_PLATFORM_OFFLINE_AFTER: durationSetting('45s', `${DURATION_ACCEPTED}, more than 0`),
-  AGENTD_PLATFORM_CLAIM_LEASE: durationSetting('30s', `${DURATION_ACCEPTED}, or 0 to disable`),
+  AGENTD_PLATFORM_CLAIM_LEASE: durationSetting('300s', `${DURATION_ACCEPTED}, or 0 to disable`),
   AGENTD_PLATFORM_LONG_POLL: choiceSetting(['true', 'false'], 'true', 'true or false'),
   AGENTD_PLATFORM_LOG_REQUESTS: choiceSetting(['true', 'false'], 'false', 'true or false'),
   AGENTD_PLATFORM_ADMIN_TOKEN: { schema: Type.String({ pattern: '^\\S{16,}$' }), accepted: 'a token of 16 or more characters without spaces', secret: true },

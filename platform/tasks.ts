@@ -20,6 +20,7 @@ import {
   CompleteRequest,
   EnqueueTaskRequest,
   FailRequest,
+  MAX_CLAIM_TASKS,
   MAX_CLAIM_WAIT_S,
   MessagesRequest,
   ProgressRequest,
@@ -31,12 +32,23 @@ import {
   type TaskMessage,
   type TaskStatus,
 } from '../api/types.js';
+import { EnqueueAgentTask, type AgentTaskContext, type AgentTaskDetail } from '../api/agents.js';
+import {
+  CancelAckBody,
+  SessionBody,
+  UsageBody,
+  WaitLocalDirectoryBody,
+  type TaskStateAnswer,
+} from '../api/multica.js';
+import type { Agents } from './agents.js';
 import { newToken, sha256Hex } from './crypto.js';
 import type { DB } from './db.js';
 import type { DaemonIdentity } from './enrolment.js';
-import { HttpError, conflict, notFound, parseBody } from './http.js';
+import { HttpError, badRequest, conflict, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
 
+/** Multica's prepare lease: each POST …/prepare-lease keeps a claimed task at least this long. */
+export const PREPARE_LEASE_MS = 45_000;
 const TERMINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
 /** Who calls a daemon task route: the daemon (mdt_) or the task's own child (mat_). */
@@ -50,7 +62,7 @@ interface TaskRow {
   prompt: string;
   timeout_s: number | null;
   status: TaskStatus;
-  failure_reason: FailureReason | null;
+  failure_reason: string | null;
   error: string | null;
   output: string | null;
   session_id: string | null;
@@ -64,6 +76,11 @@ interface TaskRow {
   finished_at: number | null;
   cancel_acked_at: number | null;
   message_count: number;
+  agent_id: string | null;
+  chat_session_id: string | null;
+  chat_message: string | null;
+  lease_until: number | null;
+  wait_reason: string | null;
 }
 
 interface ClaimedRow {
@@ -75,6 +92,17 @@ interface ClaimedRow {
   prompt: string;
   timeout_s: number | null;
   created_at: number;
+  agent_id: string | null;
+  chat_session_id: string | null;
+  chat_message: string | null;
+}
+
+interface UsageTotals {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  reports: number;
 }
 
 interface MessageRow {
@@ -91,13 +119,14 @@ export class Tasks {
 
   constructor(
     private readonly db: DB,
-    /** Called after a task is queued (wakes long-polling claimers). */
-    private readonly onEnqueue: (workspaceId: string, runtimeName: string) => void,
+    private readonly agents: Agents,
+    /** Called after a task is queued (wakes long-polling claimers and WebSocket clients). */
+    private readonly onEnqueue: (workspaceId: string, runtimeType: string, taskId: string) => void,
   ) {
     this.q = {
       insert: db.prepare(
-        `INSERT INTO task (id, workspace_id, runtime_name, prompt, timeout_s, status, created_at)
-           VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
+        `INSERT INTO task (id, workspace_id, runtime_name, prompt, timeout_s, status, created_at, agent_id, chat_session_id, chat_message)
+           VALUES (@id, @ws, @runtime, @prompt, @timeout, 'queued', @now, @agent, @session, @message)`,
       ),
       byId: db.prepare('SELECT * FROM task WHERE id = ?'),
       // Batched status: the same visibility as taskFor() (the daemon's own tasks, and
@@ -110,16 +139,17 @@ export class Tasks {
       list: db.prepare('SELECT * FROM task WHERE workspace_id = ? ORDER BY seq DESC LIMIT ?'),
       // The claim: one statement picks the oldest queued tasks for the caller's runtimes
       // and marks them claimed, so a task goes to exactly one claimer. @map is a JSON
-      // object {runtime name: runtime id} of the caller's live runtimes.
+      // object {runtime type: runtime id} of the caller's live runtimes (a task's
+      // runtime_name is the runtime type, or provider, it asks for).
       claim: db.prepare(
-        `UPDATE task SET status = 'claimed', claimed_at = @now, daemon_id = @daemon,
+        `UPDATE task SET status = 'claimed', claimed_at = @now, daemon_id = @daemon, lease_until = NULL, wait_reason = NULL,
                 runtime_id = (SELECT value FROM json_each(@map) WHERE key = task.runtime_name)
            WHERE seq IN (SELECT seq FROM task
                            WHERE workspace_id = @ws AND status = 'queued'
                              AND runtime_name IN (SELECT key FROM json_each(@map))
                            ORDER BY seq LIMIT @max)
              AND status = 'queued'
-         RETURNING seq, id, workspace_id, runtime_name, runtime_id, prompt, timeout_s, created_at`,
+         RETURNING seq, id, workspace_id, runtime_name, runtime_id, prompt, timeout_s, created_at, agent_id, chat_session_id, chat_message`,
       ),
       insertToken: db.prepare('INSERT INTO task_token (token_hash, task_id, created_at) VALUES (?, ?, ?)'),
       revokeTokens: db.prepare('UPDATE task_token SET revoked_at = ? WHERE task_id = ? AND revoked_at IS NULL'),
@@ -143,10 +173,11 @@ export class Tasks {
       ),
       addMessageCount: db.prepare('UPDATE task SET message_count = message_count + ? WHERE id = ?'),
       // Claim lease: a claim whose answer was lost leaves a task nobody runs; one not
-      // started within the lease goes back to the queue (its mat_ is revoked).
+      // started within the lease (and past its last prepare lease) goes back to the
+      // queue (its mat_ is revoked).
       expiredClaims: db.prepare(
-        `UPDATE task SET status = 'queued', daemon_id = NULL, runtime_id = NULL, claimed_at = NULL
-           WHERE status = 'claimed' AND claimed_at <= ?
+        `UPDATE task SET status = 'queued', daemon_id = NULL, runtime_id = NULL, claimed_at = NULL, lease_until = NULL, wait_reason = NULL
+           WHERE status = 'claimed' AND claimed_at <= @before AND (lease_until IS NULL OR lease_until <= @now)
          RETURNING id, workspace_id, runtime_name`,
       ),
       abandoned: db.prepare(
@@ -167,6 +198,18 @@ export class Tasks {
            WHERE workspace_id = @ws AND daemon_id = @daemon AND status = 'claimed'
          RETURNING id, workspace_id, runtime_name`,
       ),
+      lease: db.prepare(`UPDATE task SET lease_until = MAX(COALESCE(lease_until, 0), @until), wait_reason = COALESCE(@reason, wait_reason) WHERE id = @id AND status = 'claimed'`),
+      session: db.prepare('UPDATE task SET session_id = COALESCE(@session, session_id), work_dir = COALESCE(@workdir, work_dir) WHERE id = @id'),
+      insertUsage: db.prepare(
+        `INSERT INTO task_usage (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd_ticks, received_at)
+           VALUES (@task, @provider, @model, @input, @output, @cacheRead, @cacheWrite, @cost, @now)`,
+      ),
+      usageTotals: db.prepare(
+        `SELECT COUNT(*) AS reports, COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,
+                COALESCE(SUM(cache_read_tokens), 0) AS cache_read_tokens, COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens
+           FROM task_usage WHERE task_id = ?`,
+      ),
+      bySession: db.prepare('SELECT * FROM task WHERE chat_session_id = ? AND workspace_id = ?'),
       orphans: db.prepare(
         `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
                 error = 'the daemon restarted while this task was claimed or running'
@@ -178,21 +221,33 @@ export class Tasks {
 
   // ------------------------------------------------------------------ operator
 
+  /**
+   * Queues a prompt task (`{runtime, prompt}`: agentd's `command` tasks) or an agent task
+   * (`{agent_id, chat_message}`: goes to a runtime of the agent's provider).
+   */
   enqueue(workspaceId: string, body: unknown): EnqueueTaskResponse {
-    const { runtime, prompt, timeout_s } = parseBody(EnqueueTaskRequest, body);
-    const timeout = timeout_s ?? null;
+    const o = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const id = randomUUID();
-    this.q.insert.run(id, workspaceId, runtime, prompt, timeout, Date.now());
-    this.onEnqueue(workspaceId, runtime);
+    const row = { id, ws: workspaceId, now: Date.now(), agent: null as string | null, session: null as string | null, message: null as string | null, prompt: '', runtime: '', timeout: null as number | null };
+    if (o.agent_id !== undefined) {
+      const b = parseBody(EnqueueAgentTask, o);
+      const agent = this.agents.get(workspaceId, b.agent_id);
+      Object.assign(row, { agent: agent.id, runtime: agent.provider, session: randomUUID(), message: b.chat_message, timeout: b.timeout_s ?? null });
+    } else {
+      const b = parseBody(EnqueueTaskRequest, o);
+      Object.assign(row, { runtime: b.runtime, prompt: b.prompt, timeout: b.timeout_s ?? null });
+    }
+    this.q.insert.run(row);
+    this.onEnqueue(workspaceId, row.runtime, id);
     return { id };
   }
 
-  list(workspaceId: string, limit = 200): TaskDetail[] {
+  list(workspaceId: string, limit = 200): (TaskDetail & AgentTaskDetail)[] {
     return (this.q.list.all(workspaceId, limit) as TaskRow[]).map((r) => this.detail(r, []));
   }
 
   /** Task detail with its messages in seq order (`after`/`limit` page through them). */
-  get(workspaceId: string, id: string, page: { after?: number; limit?: number } = {}): TaskDetail {
+  get(workspaceId: string, id: string, page: { after?: number; limit?: number } = {}): TaskDetail & AgentTaskDetail {
     const r = this.q.byId.get(id) as TaskRow | undefined;
     if (!r || r.workspace_id !== workspaceId) throw notFound('task not found');
     const rows = this.q.messages.all(id, page.after ?? -1, page.limit ?? -1) as MessageRow[];
@@ -210,14 +265,19 @@ export class Tasks {
     })();
   }
 
-  private detail(r: TaskRow, messages: TaskMessage[]): TaskDetail {
+  private detail(r: TaskRow, messages: TaskMessage[]): TaskDetail & AgentTaskDetail {
+    const usage = this.q.usageTotals.get(r.id) as UsageTotals;
     return {
+      agent_id: r.agent_id,
+      chat_message: r.chat_message,
+      wait_reason: r.wait_reason,
+      usage: usage.reports === 0 ? null : usage,
       id: r.id,
       workspace_id: r.workspace_id,
       runtime: r.runtime_name,
       prompt: r.prompt,
       status: r.status,
-      failure_reason: r.failure_reason,
+      failure_reason: r.failure_reason as FailureReason | null,
       error: r.error,
       output: r.output,
       daemon_id: r.daemon_id,
@@ -240,11 +300,13 @@ export class Tasks {
 
   /** Validates a batch-claim body; the caller resolves runtime ids to the live-runtime map. */
   static parseClaim(who: DaemonIdentity, body: unknown): { runtimeIds: string[]; max: number; waitMs: number } {
-    const o = parseBody(ClaimRequest, body);
-    if (o.daemon_id !== undefined && o.daemon_id !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
+    const b = parseBody(ClaimRequest, body);
+    if (b.daemon_id !== undefined && b.daemon_id !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
+    // max_tasks: absent → 1, 0 → nothing, above the cap → the cap (as Multica serves it).
+    const max = Math.min(b.max_tasks ?? 1, MAX_CLAIM_TASKS);
     // wait_s is a hint: more than the maximum is served as the maximum.
-    const waitS = Math.min(o.wait_s ?? 0, MAX_CLAIM_WAIT_S);
-    return { runtimeIds: o.runtime_ids, max: o.max_tasks ?? 1, waitMs: Math.round(waitS * 1000) };
+    const waitS = Math.min(b.wait_s ?? 0, MAX_CLAIM_WAIT_S);
+    return { runtimeIds: b.runtime_ids, max, waitMs: Math.round(waitS * 1000) };
   }
 
   /**
@@ -252,7 +314,7 @@ export class Tasks {
    * and mints one mat_ per task, in one transaction.
    */
   claim(who: DaemonIdentity, runtimeMap: ReadonlyMap<string, string>, max: number): Task[] {
-    if (runtimeMap.size === 0) return [];
+    if (runtimeMap.size === 0 || max <= 0) return [];
     const map = JSON.stringify(Object.fromEntries(runtimeMap));
     return this.db.transaction((): Task[] => {
       const now = Date.now();
@@ -271,9 +333,30 @@ export class Tasks {
           created_at: iso(r.created_at),
         };
         if (r.timeout_s !== null) t.timeout_s = r.timeout_s;
+        if (r.agent_id !== null) this.addAgentContext(t, r);
         return t;
       });
     })();
+  }
+
+  /**
+   * An agent task is a Multica chat-message task: agent identity, the agent, the chat
+   * session and message. `prompt` is dropped (a Multica daemon builds its own input),
+   * except for the `command` provider, whose adapter runs the prompt as a command.
+   */
+  private addAgentContext(t: Task, r: ClaimedRow): void {
+    const agent = this.agents.forTask(r.agent_id!) ?? { id: r.agent_id!, name: '', instructions: '', custom_env: {}, custom_args: [], skills: [] };
+    const ctx: AgentTaskContext = {
+      agent_id: r.agent_id!,
+      agent,
+      issue_id: '',
+      chat_session_id: r.chat_session_id ?? r.id,
+      chat_message: r.chat_message ?? '',
+      repos: [],
+    };
+    Object.assign(t, ctx);
+    if (r.runtime_name === 'command') t.prompt = ctx.chat_message;
+    else delete (t as { prompt?: string }).prompt;
   }
 
   // ------------------------------------------------------------------ daemon: task calls
@@ -310,49 +393,139 @@ export class Tasks {
     return { tasks: rows };
   }
 
-  start(actor: TaskActor, id: string): void {
-    this.db.transaction(() => {
+  /** claimed → running. Any other state, a second start included, is 400 (as Multica answers). */
+  start(actor: TaskActor, id: string): TaskStateAnswer {
+    return this.db.transaction((): TaskStateAnswer => {
       const r = this.taskFor(actor, id);
-      if (r.status === 'running') return;
-      if (r.status !== 'claimed') throw conflict(`cannot start a ${r.status} task (only a claimed task can start)`);
+      if (r.status !== 'claimed') throw badRequest(`cannot start a ${r.status} task (only a claimed task can start)`);
       this.move(r, 'running', { started: Date.now() });
+      return this.stateAnswer(id);
     })();
   }
 
-  complete(actor: TaskActor, id: string, body: unknown): void {
-    const o = parseBody(CompleteRequest, body);
-    const output = o.output ?? '';
-    const session = o.session_id ?? null;
-    const workdir = o.work_dir ?? null;
-    this.db.transaction(() => {
+  complete(actor: TaskActor, id: string, body: unknown): TaskStateAnswer {
+    const b = parseBody(CompleteRequest, body);
+    const output = b.output ?? '';
+    const session = b.session_id || null;
+    const workdir = b.work_dir || null;
+    return this.db.transaction((): TaskStateAnswer => {
       const r = this.taskFor(actor, id);
-      if (TERMINAL.has(r.status)) return;
       if (r.status === 'queued') throw conflict('cannot complete a queued task (claim it first)');
-      this.move(r, 'completed', { finished: Date.now(), output, session, workdir });
+      if (!TERMINAL.has(r.status)) this.move(r, 'completed', { finished: Date.now(), output, session, workdir });
+      return this.stateAnswer(id);
     })();
   }
 
-  fail(actor: TaskActor, id: string, body: unknown): void {
-    const o = parseBody(FailRequest, body);
-    const reason = o.failure_reason;
-    const error = o.error ?? '';
+  fail(actor: TaskActor, id: string, body: unknown): TaskStateAnswer {
+    const b = parseBody(FailRequest, body);
+    const reason = b.failure_reason || 'agent_error';
+    const error = b.error ?? '';
+    const session = b.session_id || null;
+    const workdir = b.work_dir || null;
+    return this.db.transaction((): TaskStateAnswer => {
+      const r = this.taskFor(actor, id);
+      if (r.status === 'queued') throw conflict('cannot fail a queued task (claim it first)');
+      if (!TERMINAL.has(r.status)) this.move(r, 'failed', { finished: Date.now(), reason, error, session, workdir });
+      return this.stateAnswer(id);
+    })();
+  }
+
+  /** Keeps a claimed task from being queued again for PREPARE_LEASE_MS more (a running one: no-op). */
+  prepareLease(actor: TaskActor, runtimeId: string, id: string, reason?: string): TaskStateAnswer {
+    return this.db.transaction((): TaskStateAnswer => {
+      const r = this.taskFor(actor, id);
+      if (r.runtime_id !== runtimeId) throw notFound('task not found');
+      if (r.status === 'claimed') this.q.lease.run({ id, until: Date.now() + PREPARE_LEASE_MS, reason: reason ?? null });
+      else if (r.status !== 'running') throw badRequest(`cannot extend the prepare lease of a ${r.status} task`);
+      return this.stateAnswer(id);
+    })();
+  }
+
+  /** The daemon parks a claimed task on a busy local directory: it stays claimed, with a lease and the reason shown. */
+  waitLocalDirectory(actor: TaskActor, id: string, body: unknown): TaskStateAnswer {
+    const b = parseBody(WaitLocalDirectoryBody, body);
+    return this.db.transaction((): TaskStateAnswer => {
+      const r = this.taskFor(actor, id);
+      if (r.status !== 'claimed') throw badRequest(`cannot park a ${r.status} task (only a claimed task waits for its directory)`);
+      this.q.lease.run({ id, until: Date.now() + PREPARE_LEASE_MS, reason: b.reason || 'waiting for a local directory' });
+      return this.stateAnswer(id);
+    })();
+  }
+
+  /** Pins the resume pointer mid-run (session id and/or work dir; at least one). */
+  session(actor: TaskActor, id: string, body: unknown): void {
+    const b = parseBody(SessionBody, body);
+    if (!b.session_id && !b.work_dir) throw badRequest('session_id or work_dir is required');
+    const r = this.taskFor(actor, id);
+    if (r.status === 'queued') throw conflict('cannot pin a session on a queued task');
+    this.q.session.run({ id, session: b.session_id || null, workdir: b.work_dir || null });
+  }
+
+  /** Token usage reports (Multica posts them even for a cancelled run). */
+  usage(actor: TaskActor, id: string, body: unknown): void {
+    const b = parseBody(UsageBody, body);
     this.db.transaction(() => {
       const r = this.taskFor(actor, id);
-      if (TERMINAL.has(r.status)) return;
-      if (r.status === 'queued') throw conflict('cannot fail a queued task (claim it first)');
-      this.move(r, 'failed', { finished: Date.now(), reason, error });
+      if (r.status === 'queued') throw conflict('cannot report usage on a queued task');
+      const now = Date.now();
+      for (const u of b.usage) {
+        this.q.insertUsage.run({
+          task: id,
+          provider: u.provider ?? null,
+          model: u.model ?? null,
+          input: u.input_tokens ?? 0,
+          output: u.output_tokens ?? 0,
+          cacheRead: u.cache_read_tokens ?? 0,
+          cacheWrite: u.cache_write_tokens ?? 0,
+          cost: u.cost_usd_ticks ?? null,
+          now,
+        });
+      }
     })();
   }
 
-  cancelAck(actor: TaskActor, id: string): void {
+  /** GET …/tasks/{id}/gc-check: may the daemon remove this task's work dir? */
+  gcCheck(actor: TaskActor, id: string): { status: string; completed_at: string | null } {
+    const r = this.taskFor(actor, id);
+    return { status: r.status, completed_at: iso(r.finished_at) };
+  }
+
+  /** GET …/chat-sessions/{id}/gc-check: a chat session here is one agent task ("archived" once it ended). */
+  chatSessionGcCheck(who: DaemonIdentity, sessionId: string): { status: string; updated_at: string } {
+    const r = this.q.bySession.get(sessionId, who.workspace_id) as TaskRow | undefined;
+    if (!r) throw notFound('chat session not found');
+    return { status: TERMINAL.has(r.status) ? 'archived' : 'active', updated_at: iso(r.finished_at ?? r.claimed_at ?? r.created_at) };
+  }
+
+  private stateAnswer(id: string): TaskStateAnswer {
+    const r = this.q.byId.get(id) as TaskRow;
+    return {
+      id: r.id,
+      agent_id: r.agent_id ?? '',
+      runtime_id: r.runtime_id,
+      workspace_id: r.workspace_id,
+      issue_id: '',
+      status: r.status,
+      created_at: iso(r.created_at),
+      dispatched_at: iso(r.claimed_at),
+      started_at: iso(r.started_at),
+      completed_at: iso(r.finished_at),
+      prepare_lease_expires_at: iso(r.lease_until),
+      error: r.error,
+      failure_reason: r.failure_reason,
+    };
+  }
+
+  cancelAck(actor: TaskActor, id: string, body: unknown): void {
+    parseBody(CancelAckBody, body);
     const r = this.taskFor(actor, id);
     if (r.status === 'cancelled') this.q.cancelAck.run(Date.now(), id);
     else if (!TERMINAL.has(r.status)) throw conflict(`task is ${r.status}, not cancelled; nothing to acknowledge`);
   }
 
   progress(actor: TaskActor, id: string, body: unknown): void {
-    const o = parseBody(ProgressRequest, body);
-    const p: ProgressRequest = { summary: o.summary ?? '', step: o.step ?? 0, total: o.total ?? 0 };
+    const b = parseBody(ProgressRequest, body);
+    const p: ProgressRequest = { summary: b.summary ?? '', step: b.step ?? 0, total: b.total ?? 0 };
     const r = this.taskFor(actor, id);
     if (r.status === 'queued') throw conflict('cannot report progress on a queued task');
     if (TERMINAL.has(r.status)) return;
@@ -383,8 +556,8 @@ export class Tasks {
   /** Requeues tasks claimed at or before `claimedBefore` and never started; returns them. */
   requeueExpiredClaims(claimedBefore: number): { id: string; workspace_id: string; runtime_name: string }[] {
     return this.db.transaction(() => {
-      const rows = this.q.expiredClaims.all(claimedBefore) as { id: string; workspace_id: string; runtime_name: string }[];
       const now = Date.now();
+      const rows = this.q.expiredClaims.all({ before: claimedBefore, now }) as { id: string; workspace_id: string; runtime_name: string }[];
       for (const r of rows) this.q.revokeTokens.run(now, r.id);
       return rows;
     })();
@@ -436,7 +609,7 @@ export class Tasks {
   private move(
     r: TaskRow,
     to: TaskStatus,
-    f: { started?: number; finished?: number; output?: string; session?: string | null; workdir?: string | null; error?: string; reason?: FailureReason },
+    f: { started?: number; finished?: number; output?: string; session?: string | null; workdir?: string | null; error?: string; reason?: string },
   ): void {
     const res = this.q.setStatus.run({
       id: r.id,

@@ -1,6 +1,6 @@
 // A claim answer lost after the platform handed out a task (reset mid-response): the
 // daemon never learns of the task, so only the platform can give it back. The reference
-// platform's claim lease (--claim-lease; 3 s here, 30 s by default) queues it again and
+// platform's claim lease (--claim-lease; 3 s here, 300 s by default) queues it again and
 // the daemon claims it anew: the task runs once and completes, nothing stays "claimed".
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';

@@ -1,0 +1,183 @@
+// GET /api/daemon/ws?runtime_ids=a,b — the control channel a Multica daemon keeps open
+// (Multica's daemon/wakeup.go is the client side). Frames are `{type, payload}`:
+//   server → daemon  daemon:task_available {runtime_id, task_id}  when a task is queued for
+//                    one of the connection's runtimes (the daemon claims at once, instead of
+//                    at its next 30 s poll)
+//                    daemon:heartbeat_ack {status:"ok"|"runtime_gone", runtime_id, …}
+//   daemon → server  daemon:heartbeat {runtime_id}  (recorded as an HTTP heartbeat is)
+// Same auth as every daemon route (Bearer mdt_), looked up again before every frame the
+// platform sends or acts on, so a revoked credential closes the socket at its next frame.
+//
+// The server side uses the `ws` package: node:http only hands over the upgraded socket,
+// and undici's WebSocket is a client. Only the platform loads this module.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { HeartbeatRequest } from '../api/types.js';
+import {
+  WsFrame,
+  WS_HEARTBEAT,
+  WS_HEARTBEAT_ACK,
+  WS_TASK_AVAILABLE,
+  type HeartbeatAckPayload,
+  type TaskAvailablePayload,
+} from '../api/multica.js';
+import type { App } from './app.js';
+import type { ClientIdentity } from './daemons.js';
+import type { DaemonIdentity } from './enrolment.js';
+import { HttpError, bearer, header } from './http.js';
+import { Value } from '@sinclair/typebox/value';
+
+export const WS_PATH = '/api/daemon/ws';
+/** A control frame is small; Multica's daemon never sends more than a heartbeat or an RPC. */
+const MAX_FRAME_BYTES = 64 * 1024;
+/** Pings find dead peers (a daemon that vanished without a close frame). */
+const PING_EVERY_MS = 30_000;
+const MAX_RUNTIME_IDS = 64;
+/** 1008 policy violation: the credential was revoked while connected. */
+const CLOSE_REVOKED = 1008;
+
+interface Conn {
+  socket: WebSocket;
+  token: string;
+  who: DaemonIdentity;
+  runtimeIds: readonly string[];
+  client: ClientIdentity;
+  alive: boolean;
+}
+
+export class DaemonSockets {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  private readonly conns = new Set<Conn>();
+  private readonly pinger: NodeJS.Timeout;
+
+  constructor(
+    private readonly app: App,
+    private readonly log: (line: string) => void,
+  ) {
+    this.pinger = setInterval(() => {
+      for (const c of this.conns) {
+        if (!c.alive) {
+          c.socket.terminate();
+          continue;
+        }
+        c.alive = false;
+        c.socket.ping();
+      }
+    }, PING_EVERY_MS);
+    this.pinger.unref();
+  }
+
+  get size(): number {
+    return this.conns.size;
+  }
+
+  /** node:http's 'upgrade' event for WS_PATH: authenticate, check the runtimes, then switch protocols. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams): void {
+    const token = bearer(req);
+    const who = token === undefined ? undefined : this.app.enrolment.authenticateDaemon(token);
+    if (!who || token === undefined) return refuse(socket, 401, 'invalid or revoked daemon token');
+    const ids = parseRuntimeIds(query);
+    if (ids.length === 0) return refuse(socket, 400, 'runtime_ids is required');
+    if (ids.length > MAX_RUNTIME_IDS) return refuse(socket, 400, `at most ${MAX_RUNTIME_IDS} runtime_ids`);
+    for (const id of ids) {
+      try {
+        this.app.daemons.requireOwnedRuntime(who, id);
+      } catch (e) {
+        if (e instanceof HttpError) return refuse(socket, e.status, e.error);
+        throw e;
+      }
+    }
+    const client: ClientIdentity = { version: header(req, 'x-client-version'), os: header(req, 'x-client-os', 20) };
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach({ socket: ws, token, who, runtimeIds: ids, client, alive: true }));
+  }
+
+  private attach(c: Conn): void {
+    this.conns.add(c);
+    c.socket.on('pong', () => (c.alive = true));
+    c.socket.on('message', (data, isBinary) => {
+      c.alive = true;
+      if (isBinary) return;
+      this.onFrame(c, data.toString());
+    });
+    c.socket.on('close', () => this.conns.delete(c));
+    c.socket.on('error', () => this.conns.delete(c));
+  }
+
+  /** The credential still holds; otherwise the socket is closed and false returned. */
+  private stillAuthorised(c: Conn): boolean {
+    if (this.app.enrolment.authenticateDaemon(c.token)) return true;
+    c.socket.close(CLOSE_REVOKED, 'invalid or revoked daemon token');
+    this.conns.delete(c);
+    return false;
+  }
+
+  private onFrame(c: Conn, text: string): void {
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return; // not JSON: ignored, as Multica's hub ignores frames it cannot read
+    }
+    if (!Value.Check(WsFrame, frame) || frame.type !== WS_HEARTBEAT) return;
+    if (!this.stillAuthorised(c)) return;
+    if (!Value.Check(HeartbeatRequest, frame.payload)) return;
+    const runtimeId = frame.payload.runtime_id;
+    let ack: HeartbeatAckPayload;
+    try {
+      const hb = this.app.daemons.heartbeat(c.who, frame.payload, c.client);
+      ack = { status: 'ok', runtime_id: runtimeId, runtime_status: hb.runtime_status, server_capabilities: [] };
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.status !== 404) {
+        this.log(`agentd-platform: WebSocket heartbeat failed: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      ack = { status: 'runtime_gone', runtime_id: runtimeId, runtime_gone: true, server_capabilities: [] };
+    }
+    send(c.socket, WS_HEARTBEAT_ACK, ack);
+  }
+
+  /** A task for `runtimeType` was queued in `workspaceId`: tell every connection with a live runtime of that type. */
+  taskAvailable(workspaceId: string, runtimeType: string, taskId?: string): void {
+    for (const c of [...this.conns]) {
+      if (c.who.workspace_id !== workspaceId) continue;
+      // Resolved now, not at connect: a runtime retired since then gets nothing.
+      const runtimeId = this.app.daemons.liveRuntimeMap(c.who, c.runtimeIds).get(runtimeType);
+      if (runtimeId === undefined || !this.stillAuthorised(c)) continue;
+      const payload: TaskAvailablePayload = { runtime_id: runtimeId, task_id: taskId };
+      send(c.socket, WS_TASK_AVAILABLE, payload);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.pinger);
+    for (const c of this.conns) c.socket.close(1001, 'server shutting down');
+    this.conns.clear();
+    this.wss.close();
+  }
+}
+
+function send(ws: WebSocket, type: string, payload: unknown): void {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type, payload }));
+}
+
+/** runtime_ids=a,b (and runtime_id=a, as Multica also reads), trimmed and de-duplicated. */
+function parseRuntimeIds(q: URLSearchParams): string[] {
+  const out = new Set<string>();
+  for (const raw of [...q.getAll('runtime_id'), ...q.getAll('runtime_ids')]) {
+    for (const part of raw.split(',')) {
+      const id = part.trim();
+      if (id) out.add(id);
+    }
+  }
+  return [...out];
+}
+
+/** Answers the upgrade request with a plain JSON error, as the HTTP routes do. */
+function refuse(socket: Duplex, status: number, error: string): void {
+  const body = JSON.stringify({ error });
+  const reason = status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
