@@ -4,6 +4,7 @@
 // (unreachable, reset mid-body, no headers within the timeout); a 2xx whose body is not
 // JSON is one too, never a silent undefined. Never a token in a message.
 // test/unit/admin-client.test.ts produces those edges with nock.
+import type { Agent, AgentCreate, AgentTaskDetail, AgentUpdate, EnqueueAgentTask } from '../api/agents.js';
 import type {
   ConnectionInfo,
   CreateInstallTokenRequest,
@@ -135,7 +136,20 @@ export class AdminClient {
   enqueueTask(ws: string, req: EnqueueTaskRequest): Promise<EnqueueTaskResponse> {
     return this.call('POST', `${this.ws(ws)}/tasks`, req);
   }
-  getTask(ws: string, id: string, page: TaskPage = {}): Promise<TaskDetail> {
+  /** A task for an agent: claimed as a Multica chat-message task. */
+  enqueueAgentTask(ws: string, req: EnqueueAgentTask): Promise<EnqueueTaskResponse> {
+    return this.call('POST', `${this.ws(ws)}/tasks`, req);
+  }
+  listAgents(ws: string): Promise<Agent[]> {
+    return this.call('GET', `${this.ws(ws)}/agents`);
+  }
+  createAgent(ws: string, req: AgentCreate): Promise<Agent> {
+    return this.call('POST', `${this.ws(ws)}/agents`, req);
+  }
+  updateAgent(ws: string, id: string, req: AgentUpdate): Promise<Agent> {
+    return this.call('POST', `${this.ws(ws)}/agents/${encodeURIComponent(id)}`, req);
+  }
+  getTask(ws: string, id: string, page: TaskPage = {}): Promise<TaskDetail & Partial<AgentTaskDetail>> {
     const q = new URLSearchParams();
     if (page.messagesAfter !== undefined) q.set('messages_after', String(page.messagesAfter));
     if (page.messagesLimit !== undefined) q.set('messages_limit', String(page.messagesLimit));
@@ -143,7 +157,7 @@ export class AdminClient {
     return this.call('GET', `${this.ws(ws)}/tasks/${encodeURIComponent(id)}${qs}`);
   }
   /** Newest first, without messages (see message_count; getTask reads them). */
-  listTasks(ws: string, limit?: number): Promise<TaskDetail[]> {
+  listTasks(ws: string, limit?: number): Promise<(TaskDetail & Partial<AgentTaskDetail>)[]> {
     return this.call('GET', `${this.ws(ws)}/tasks${limit === undefined ? '' : `?limit=${limit}`}`);
   }
   async cancelTask(ws: string, id: string): Promise<void> {

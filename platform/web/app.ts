@@ -6,9 +6,12 @@
 // close). Install commands and rotated daemon tokens live in the DOM while their panel is
 // open and are wiped when it closes or the install token expires.
 import { AdminApiError, AdminClient } from '../admin-client.js';
-import type { ConnectionInfo, ConnectionSnippets, CreateInstallTokenRequest, DaemonSummary, InstallTokenSummary, TaskDetail, TaskMessage, Workspace } from '../../api/types.js';
+import type { Agent, AgentTaskDetail } from '../../api/agents.js';
+import type { ConnectionInfo, ConnectionSnippets, CreateInstallTokenRequest, DaemonSummary, InstallTokenSummary, TaskDetail as BaseTaskDetail, TaskMessage, Workspace } from '../../api/types.js';
 import { byId, copyText, fillFacts, h, setText } from './dom.js';
-import { daemonState, enrolmentNote, formatAge, formatCountdown, formatTime, isTerminal, shortId, taskState, usesText } from './format.js';
+import { agentExtras, daemonState, enrolmentNote, formatAge, formatCountdown, formatTime, isTerminal, parseArgLines, parseEnvLines, shortId, taskState, usesText } from './format.js';
+
+type TaskDetail = BaseTaskDetail & Partial<AgentTaskDetail>;
 
 const TOKEN_KEY = 'agentd.adminToken';
 const WORKSPACE_KEY = 'agentd.workspace';
@@ -128,6 +131,11 @@ function switchWorkspace(id: string | null): void {
   closeTask();
   daemonRows.clear();
   taskRows.clear();
+  agentRows.clear();
+  agentsById.clear();
+  endAgentEdit();
+  byId('agent-table').querySelector('tbody')!.replaceChildren();
+  byId('agents-empty').hidden = true;
   byId('daemons').querySelector('tbody')!.replaceChildren();
   byId('task-table').querySelector('tbody')!.replaceChildren();
   byId('daemons-empty').hidden = true;
@@ -163,9 +171,10 @@ async function poll(): Promise<void> {
   }
   polling = true;
   try {
-    const [daemons, tasks, tokens] = await Promise.all([c.listDaemons(ws), c.listTasks(ws, TASK_LIST_LIMIT), c.listInstallTokens(ws)]);
+    const [daemons, agents, tasks, tokens] = await Promise.all([c.listDaemons(ws), c.listAgents(ws), c.listTasks(ws, TASK_LIST_LIMIT), c.listInstallTokens(ws)]);
     if (gen !== generation) return;
     renderDaemons(daemons);
+    renderAgents(agents);
     renderTasks(tasks);
     renderTokens(tokens);
     if (openTaskId) await refreshTask(c, ws, gen);
@@ -297,7 +306,8 @@ function renderDaemons(list: DaemonSummary[]): void {
   }
   byId('daemons-empty').hidden = list.length > 0;
 
-  const names = new Set(list.filter((d) => !d.revoked).flatMap((d) => d.runtimes.map((rt) => rt.name)));
+  // Tasks route by runtime type (a Multica daemon names its runtimes "Claude (host)").
+  const names = new Set(list.filter((d) => !d.revoked).flatMap((d) => d.runtimes.filter((rt) => !rt.deregistered).map((rt) => rt.type)));
   names.add('command');
   const dl = byId('runtime-names');
   const want = [...names].sort().join('\n');
@@ -569,6 +579,147 @@ async function showConnection(d: DaemonSummary): Promise<void> {
   clearError('action');
 }
 
+// ---------------------------------------------------------------- agents
+
+interface AgentRow {
+  tr: HTMLTableRowElement;
+  name: HTMLElement;
+  provider: HTMLElement;
+  model: HTMLElement;
+  instructions: HTMLElement;
+  extras: HTMLElement;
+  edit: HTMLButtonElement;
+  data: Agent;
+}
+const agentRows = new Map<string, AgentRow>();
+const agentsById = new Map<string, Agent>();
+/** The agent the form is editing (null: the form adds a new one). */
+let editingAgent: string | null = null;
+
+function makeAgentRow(a: Agent): AgentRow {
+  const row: AgentRow = {
+    tr: h('tr', { 'data-agent-id': a.id }),
+    name: h('strong'),
+    provider: h('td'),
+    model: h('td'),
+    instructions: h('code'),
+    extras: h('td'),
+    edit: h('button', { type: 'button', class: 'small', onclick: () => startAgentEdit(row.data) }, 'Edit'),
+    data: a,
+  };
+  row.tr.append(h('td', {}, row.name), row.provider, row.model, h('td', { class: 'prompt' }, row.instructions), row.extras, h('td', { class: 'actions' }, row.edit));
+  return row;
+}
+
+function renderAgents(list: Agent[]): void {
+  const tbody = byId('agent-table').querySelector('tbody')!;
+  const keep = new Set<string>();
+  agentsById.clear();
+  list.forEach((a, i) => {
+    keep.add(a.id);
+    agentsById.set(a.id, a);
+    let r = agentRows.get(a.id);
+    if (!r) {
+      r = makeAgentRow(a);
+      agentRows.set(a.id, r);
+    }
+    r.data = a;
+    r.edit.setAttribute('aria-label', `Edit agent ${a.name}`);
+    setText(r.name, a.name);
+    setText(r.provider, a.provider);
+    setText(r.model, a.model ?? '—');
+    setText(r.instructions, a.instructions || '—');
+    r.instructions.title = a.instructions;
+    setText(r.extras, agentExtras(a));
+    if (tbody.children[i] !== r.tr) tbody.insertBefore(r.tr, tbody.children[i] ?? null);
+  });
+  for (const [id, r] of agentRows) {
+    if (keep.has(id)) continue;
+    r.tr.remove();
+    agentRows.delete(id);
+  }
+  byId('agents-empty').hidden = list.length > 0;
+
+  // The "Run as" choice of the task form; the current choice survives a refresh.
+  const sel = byId<HTMLSelectElement>('task-agent');
+  const want = list.map((a) => `${a.id}\t${a.name}\t${a.provider}`).join('\n');
+  if (sel.dataset.agents !== want) {
+    const chosen = sel.value;
+    sel.dataset.agents = want;
+    sel.replaceChildren(h('option', { value: '' }, 'A prompt for a runtime'), ...list.map((a) => h('option', { value: a.id }, `Agent ${a.name} (${a.provider})`)));
+    sel.value = list.some((a) => a.id === chosen) ? chosen : '';
+    syncEnqueueMode();
+  }
+}
+
+function startAgentEdit(a: Agent): void {
+  editingAgent = a.id;
+  byId<HTMLInputElement>('agent-name').value = a.name;
+  byId<HTMLInputElement>('agent-provider').value = a.provider;
+  byId<HTMLInputElement>('agent-model').value = a.model ?? '';
+  byId<HTMLTextAreaElement>('agent-instructions').value = a.instructions;
+  byId<HTMLTextAreaElement>('agent-env').value = Object.entries(a.custom_env).map(([k, v]) => `${k}=${v}`).join('\n');
+  byId<HTMLTextAreaElement>('agent-args').value = a.custom_args.join('\n');
+  setText(byId('agent-form-mode'), `Editing agent ${a.name}`);
+  setText(byId('agent-submit'), 'Save agent');
+  byId('agent-cancel-edit').hidden = false;
+  byId('agent-name').focus();
+}
+
+function endAgentEdit(): void {
+  editingAgent = null;
+  byId<HTMLFormElement>('agent-form').reset();
+  setText(byId('agent-form-mode'), 'New agent');
+  setText(byId('agent-submit'), 'Add agent');
+  byId('agent-cancel-edit').hidden = true;
+}
+
+async function saveAgent(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const c = client;
+  const ws = workspace;
+  if (!c || !ws) return;
+  const env = parseEnvLines(byId<HTMLTextAreaElement>('agent-env').value);
+  if ('badLine' in env) {
+    showError(`Saving the agent failed: the environment line ${JSON.stringify(env.badLine)} is not KEY=value (a name of letters, digits and _, not starting with a digit).`, 'action');
+    byId('agent-env').focus();
+    return;
+  }
+  const model = byId<HTMLInputElement>('agent-model').value.trim();
+  const body = {
+    name: byId<HTMLInputElement>('agent-name').value.trim(),
+    provider: byId<HTMLInputElement>('agent-provider').value.trim(),
+    instructions: byId<HTMLTextAreaElement>('agent-instructions').value,
+    model, // "" clears it
+    custom_env: env.env,
+    custom_args: parseArgLines(byId<HTMLTextAreaElement>('agent-args').value),
+  };
+  const submit = byId<HTMLButtonElement>('agent-submit');
+  submit.disabled = true;
+  try {
+    const a = editingAgent ? await c.updateAgent(ws, editingAgent, body) : await c.createAgent(ws, body);
+    announce(`Agent ${a.name} saved.`);
+    endAgentEdit();
+    clearError('action');
+    refreshNow();
+  } catch (e) {
+    showError(describe(e, 'Saving the agent'), 'action');
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+/** "Run as" an agent: the runtime comes from the agent and the text is its chat message. */
+function syncEnqueueMode(): void {
+  const agentId = byId<HTMLSelectElement>('task-agent').value;
+  const runtime = byId<HTMLInputElement>('task-runtime');
+  byId('task-runtime-field').hidden = agentId !== '';
+  runtime.required = agentId === '';
+  const label = byId('task-prompt-label');
+  if (agentId) label.replaceChildren('Message ', h('span', { class: 'muted' }, '(what the agent is asked)'));
+  else label.replaceChildren('Prompt ', h('span', { class: 'muted' }, '(for ', h('code', {}, 'command'), ': a shell command)'));
+}
+
 // ---------------------------------------------------------------- tasks
 
 interface TaskRow {
@@ -586,8 +737,8 @@ function makeTaskRow(t: TaskDetail): TaskRow {
     'tr',
     { 'data-task-id': t.id },
     h('td', {}, h('code', { title: t.id }, shortId(t.id))),
-    h('td', {}, t.runtime),
-    h('td', { class: 'prompt' }, h('code', { title: t.prompt }, t.prompt)),
+    h('td', {}, t.agent_id ? `${agentsById.get(t.agent_id)?.name ?? shortId(t.agent_id)} · ${t.runtime}` : t.runtime),
+    h('td', { class: 'prompt' }, h('code', { title: t.chat_message ?? t.prompt }, t.chat_message ?? t.prompt)),
     h('td', {}, badge),
     h('td', {}, formatTime(t.created_at)),
     h(
@@ -634,16 +785,16 @@ async function enqueue(ev: SubmitEvent): Promise<void> {
   ev.preventDefault();
   if (!client || !workspace) return;
   const runtime = byId<HTMLInputElement>('task-runtime').value.trim();
+  const agentId = byId<HTMLSelectElement>('task-agent').value;
   const promptEl = byId<HTMLTextAreaElement>('task-prompt');
   const timeoutRaw = byId<HTMLInputElement>('task-timeout').value.trim();
   const submit = (ev.target as HTMLFormElement).querySelector<HTMLButtonElement>('button[type=submit]')!;
   submit.disabled = true;
   try {
-    const { id } = await client.enqueueTask(workspace, {
-      runtime,
-      prompt: promptEl.value,
-      ...(timeoutRaw ? { timeout_s: Number(timeoutRaw) } : {}),
-    });
+    const timeout = timeoutRaw ? { timeout_s: Number(timeoutRaw) } : {};
+    const { id } = agentId
+      ? await client.enqueueAgentTask(workspace, { agent_id: agentId, chat_message: promptEl.value, ...timeout })
+      : await client.enqueueTask(workspace, { runtime, prompt: promptEl.value, ...timeout });
     promptEl.value = '';
     announce(`Task ${shortId(id)} queued.`);
     clearError('action');
@@ -717,8 +868,14 @@ async function refreshTask(c: AdminClient, ws: string, gen: number): Promise<voi
   const facts: [string, Node | string][] = [
     ['Status', h('span', { class: `badge ${st.tone}` }, st.label)],
     ['Runtime', t.runtime],
-    ['Prompt', h('code', { class: 'body' }, t.prompt)],
   ];
+  if (t.agent_id) {
+    facts.push(['Agent', agentsById.get(t.agent_id)?.name ?? cmd(t.agent_id)]);
+    facts.push(['Message', h('code', { class: 'body' }, t.chat_message ?? '')]);
+  } else {
+    facts.push(['Prompt', h('code', { class: 'body' }, t.prompt)]);
+  }
+  if (t.wait_reason && t.status === 'claimed') facts.push(['Waiting for', t.wait_reason]);
   if (t.timeout_s) facts.push(['Timeout', `${t.timeout_s} s`]);
   if (t.daemon_id) facts.push(['Machine', daemonRows.get(t.daemon_id)?.data.device_name ?? shortId(t.daemon_id)]);
   facts.push(['Created', formatTime(t.created_at)]);
@@ -727,6 +884,13 @@ async function refreshTask(c: AdminClient, ws: string, gen: number): Promise<voi
   if (t.failure_reason) facts.push(['Failure reason', cmd(t.failure_reason)]);
   if (t.error) facts.push(['Error', t.error]);
   if (t.output) facts.push(['Output', h('code', {}, t.output)]);
+  if (t.session_id) facts.push(['Session', cmd(t.session_id)]);
+  if (t.work_dir) facts.push(['Work dir', cmd(t.work_dir)]);
+  if (t.usage)
+    facts.push([
+      'Tokens',
+      `${t.usage.input_tokens} in, ${t.usage.output_tokens} out, ${t.usage.cache_read_tokens} cache read, ${t.usage.cache_write_tokens} cache write`,
+    ]);
   fillFacts(byId('task-facts'), facts);
 
   const ol = byId('task-messages');
@@ -769,6 +933,12 @@ function wire(): void {
   byId('secret-done').addEventListener('click', hideSecret);
   byId('conn-done').addEventListener('click', () => (byId('conn-panel').hidden = true));
   byId<HTMLFormElement>('enqueue-form').addEventListener('submit', (ev) => void enqueue(ev));
+  byId<HTMLFormElement>('agent-form').addEventListener('submit', (ev) => void saveAgent(ev));
+  byId('agent-cancel-edit').addEventListener('click', () => {
+    endAgentEdit();
+    byId('agent-name').focus();
+  });
+  byId('task-agent').addEventListener('change', syncEnqueueMode);
   byId('task-detail-close').addEventListener('click', closeTask);
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && client) refreshNow();

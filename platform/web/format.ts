@@ -66,3 +66,31 @@ export function enrolmentNote(d: DaemonSummary): string {
   if (d.reenrolled_at) parts.push(`re-enrolled ${formatTime(d.reenrolled_at)}`);
   return parts.join(' · ');
 }
+
+/**
+ * The agent form's environment box: one KEY=value per line; blank lines and `#` comments
+ * are skipped. Returns the map, or the first line that is not KEY=value (to show as an error).
+ */
+export function parseEnvLines(text: string): { env: Record<string, string> } | { badLine: string } {
+  const env: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (!m) return { badLine: line };
+    env[m[1]!] = m[2]!;
+  }
+  return { env };
+}
+
+/** The agent form's arguments box: one argument per line, kept as written (no shell splitting); blank lines skipped. */
+export function parseArgLines(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+/** "LOG_LEVEL, TOKEN · 2 args": names only, never values (an env value may be a secret). */
+export function agentExtras(a: { custom_env: Record<string, string>; custom_args: string[] }): string {
+  const keys = Object.keys(a.custom_env);
+  const parts = [keys.length ? keys.join(', ') : null, a.custom_args.length ? `${a.custom_args.length} arg${a.custom_args.length === 1 ? '' : 's'}` : null];
+  return parts.filter(Boolean).join(' · ') || '—';
+}

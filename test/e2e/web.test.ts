@@ -154,6 +154,36 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     await shot('04-tasks');
   });
 
+  it('defines an agent and runs a task as it (the chat message reaches the machine)', async () => {
+    await page.getByLabel('Name', { exact: true }).fill('echo-agent');
+    await page.getByLabel('Provider').fill('command');
+    await page.getByLabel('Instructions').fill('Answer briefly.');
+    await page.getByLabel(/^Environment/).fill('GREETING=hi\n\nLOG_LEVEL=debug');
+    await page.getByRole('button', { name: 'Add agent' }).click();
+    const agentRow = page.locator('#agent-table tbody tr', { hasText: 'echo-agent' });
+    await expect.poll(() => agentRow.innerText(), { timeout: UI_TIMEOUT }).toContain('GREETING, LOG_LEVEL');
+    expect(await agentRow.innerText()).not.toContain('debug'); // env values are not shown
+    const [agent] = await p.admin.listAgents(p.workspaceId);
+    expect(agent).toMatchObject({ name: 'echo-agent', provider: 'command', instructions: 'Answer briefly.', custom_env: { GREETING: 'hi', LOG_LEVEL: 'debug' }, custom_args: [] });
+
+    await page.getByLabel('Run as').selectOption({ label: 'Agent echo-agent (command)' });
+    expect(await page.locator('#task-runtime-field').isVisible()).toBe(false);
+    const first = () => page.evaluate(() => document.querySelector('#task-table tbody tr[data-task-id]')?.getAttribute('data-task-id') ?? null);
+    const before = await first();
+    await page.getByLabel(/^Message/).fill('echo from an agent');
+    await page.getByRole('button', { name: 'Enqueue' }).click();
+    await expect.poll(first, { timeout: UI_TIMEOUT }).not.toBe(before);
+    const id = (await first())!;
+    await expect.poll(() => page.locator(`tr[data-task-id="${id}"] .badge`).textContent(), { timeout: UI_TIMEOUT }).toBe('completed');
+    expect(await page.locator(`tr[data-task-id="${id}"]`).innerText()).toContain('echo-agent · command');
+    await expect.poll(() => page.locator('#task-facts').innerText(), { timeout: UI_TIMEOUT }).toMatch(/Agent\s+echo-agent[\s\S]*Message\s+echo from an agent/);
+    await expect.poll(() => page.locator('#task-messages').innerText(), { timeout: UI_TIMEOUT }).toContain('from an agent');
+    expect(await p.admin.getTask(p.workspaceId, id)).toMatchObject({ agent_id: agent!.id, chat_message: 'echo from an agent', status: 'completed' });
+    await shot('04b-agent-task');
+    await page.getByLabel('Run as').selectOption({ label: 'A prompt for a runtime' });
+    expect(await page.locator('#task-runtime-field').isVisible()).toBe(true);
+  });
+
   it('an API error on an action shows as a visible error', async () => {
     await page.getByLabel('Runtime').fill('not a runtime!');
     await page.getByLabel(/^Prompt/).fill('echo x');

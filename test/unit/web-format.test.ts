@@ -53,3 +53,19 @@ describe('web page text', () => {
     expect(taskState({ status: 'running', failure_reason: null }).tone).toBe('run');
   });
 });
+
+describe('agent form text', () => {
+  it('environment lines: KEY=value per line, comments and blanks skipped, the first bad line named', async () => {
+    const { parseEnvLines } = await import('../../platform/web/format.js');
+    expect(parseEnvLines('A=1\n\n# note\n B_2 = x\nURL=http://h/?a=b')).toEqual({ badLine: 'B_2 = x' });
+    expect(parseEnvLines('A=1\n\n# note\nB_2=x y\nURL=http://h/?a=b\nEMPTY=')).toEqual({ env: { A: '1', B_2: 'x y', URL: 'http://h/?a=b', EMPTY: '' } });
+    expect(parseEnvLines('1BAD=x')).toEqual({ badLine: '1BAD=x' });
+  });
+
+  it('argument lines are kept as written; the table shows env names, never values', async () => {
+    const { parseArgLines, agentExtras } = await import('../../platform/web/format.js');
+    expect(parseArgLines('--max-turns\n3\n\n--flag with space')).toEqual(['--max-turns', '3', '--flag with space']);
+    expect(agentExtras({ custom_env: { TOKEN: 'secret-value', LOG: 'debug' }, custom_args: ['-v'] })).toBe('TOKEN, LOG · 1 arg');
+    expect(agentExtras({ custom_env: {}, custom_args: [] })).toBe('—');
+  });
+});
