@@ -32,7 +32,7 @@ describe('agents (admin API)', () => {
     const b = await p.admin.updateAgent(p.workspaceId, a.id, { instructions: 'Review diffs.', model: 'sonnet', custom_env: { LOG_LEVEL: 'debug' }, custom_args: ['--max-turns', '3'] });
     expect(b).toMatchObject({ id: a.id, name: 'reviewer', provider: 'claude', instructions: 'Review diffs.', model: 'sonnet', custom_env: { LOG_LEVEL: 'debug' }, custom_args: ['--max-turns', '3'] });
     expect(await p.admin.listAgents(p.workspaceId)).toEqual([b]);
-    const cleared = await p.admin.updateAgent(p.workspaceId, a.id, { model: null });
+    const cleared = await p.admin.updateAgent(p.workspaceId, a.id, { model: '' }); // "" clears it
     expect(cleared.model).toBeNull();
     expect(cleared.instructions).toBe('Review diffs.'); // fields not sent are kept
     expect((await rawCall(p, p.adminToken, 'GET', `/api/workspaces/${p.workspaceId}/agents/${a.id}`)).json).toEqual(cleared);

@@ -42,7 +42,7 @@ describe('platform daemon routes', () => {
     expect(r2.status).toBe(403);
     const r3 = await rawCall(p, token, 'POST', '/api/daemon/register', { workspace_id: p.workspaceId, daemon_id: 'd-mismatch', runtimes: 'nope' });
     expect(r3.status).toBe(400);
-    expect(r3.json.error).toBe('runtimes must be an array of runtimes');
+    expect(r3.json.error).toBe('runtimes must be an array');
   });
 
   it('heartbeat updates the daemon list; an unknown runtime is 404', async () => {
