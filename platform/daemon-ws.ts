@@ -149,10 +149,13 @@ export class DaemonSockets {
     }
   }
 
+  /** Server shutdown: a close frame to every daemon, and the socket dropped soon after (ws would wait 30 s for a silent peer). */
   close(): void {
     clearInterval(this.pinger);
-    for (const c of this.conns) c.socket.close(1001, 'server shutting down');
+    const sockets = [...this.conns].map((c) => c.socket);
     this.conns.clear();
+    for (const s of sockets) s.close(1001, 'server shutting down');
+    if (sockets.length > 0) setTimeout(() => sockets.forEach((s) => s.terminate()), 250).unref();
     this.wss.close();
   }
 }

@@ -393,3 +393,23 @@ describe('WebSocket control channel', () => {
     expect(ch.frames).toEqual([]);
   });
 });
+
+describe('WebSocket at shutdown', () => {
+  it('SIGTERM closes open channels with 1001 and the platform still exits 0 promptly', async () => {
+    const q = await startPlatform();
+    try {
+      const d = await daemon('m-ws-stop', { platform: q });
+      const ids = await registered(d, ['claude'], q);
+      const ch = await d.connect([ids.claude!]);
+      const quiet = await d.connect([ids.claude!]);
+      // A peer that never answers the close handshake must not hold the shutdown.
+      quiet.ws.pause();
+      const exited = new Promise<number | null>((r) => q.proc.once('exit', (code) => r(code)));
+      q.proc.kill('SIGTERM');
+      expect(await ch.untilClosed()).toMatchObject({ code: 1001 });
+      expect(await exited).toBe(0);
+    } finally {
+      await q.stop();
+    }
+  });
+});
