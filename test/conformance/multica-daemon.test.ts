@@ -289,7 +289,7 @@ describe('claim-to-start window', () => {
   let q: TestPlatform;
   beforeAll(async () => {
     // A short claim lease stands in for Multica's 300 s, so the test need not wait minutes.
-    q = await startPlatform({ args: ['--claim-lease', '2s'] });
+    q = await startPlatform({ args: ['--claim-lease', '3s'] });
   });
   afterAll(async () => {
     await q?.stop();
