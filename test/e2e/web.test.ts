@@ -182,6 +182,16 @@ describe.skipIf(!hasChromium)('operator web page (chromium)', { timeout: 60_000 
     await shot('04b-agent-task');
     await page.getByLabel('Run as').selectOption({ label: 'A prompt for a runtime' });
     expect(await page.locator('#task-runtime-field').isVisible()).toBe(true);
+
+    // Edit: the form fills with the agent, Save changes it, the form goes back to "Add".
+    await page.getByRole('button', { name: 'Edit agent echo-agent' }).click();
+    expect(await page.getByLabel(/^Environment/).inputValue()).toBe('GREETING=hi\nLOG_LEVEL=debug');
+    await page.getByLabel('Model').fill('sonnet');
+    await page.getByLabel(/^Arguments/).fill('--max-turns\n3');
+    await page.getByRole('button', { name: 'Save agent' }).click();
+    await expect.poll(() => agentRow.innerText(), { timeout: UI_TIMEOUT }).toContain('sonnet');
+    expect(await page.getByRole('button', { name: 'Add agent' }).isVisible()).toBe(true);
+    expect((await p.admin.listAgents(p.workspaceId))[0]).toMatchObject({ id: agent!.id, model: 'sonnet', custom_args: ['--max-turns', '3'], custom_env: { GREETING: 'hi', LOG_LEVEL: 'debug' } });
   });
 
   it('an API error on an action shows as a visible error', async () => {
