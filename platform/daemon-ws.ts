@@ -34,6 +34,12 @@ const MAX_FRAME_BYTES = 64 * 1024;
 /** Pings find dead peers (a daemon that vanished without a close frame). */
 const PING_EVERY_MS = 30_000;
 const MAX_RUNTIME_IDS = 64;
+/**
+ * Open sockets one daemon may hold. A daemon keeps one; a few more cover reconnects while
+ * a dropped socket has not been noticed yet (up to one ping interval). Beyond that a
+ * leaked or hostile credential would only be holding memory.
+ */
+export const MAX_SOCKETS_PER_DAEMON = 8;
 /** 1008 policy violation: the credential was revoked while connected. */
 const CLOSE_REVOKED = 1008;
 
@@ -88,6 +94,9 @@ export class DaemonSockets {
         throw e;
       }
     }
+    // Only open sockets count: one whose close handshake has begun is on its way out.
+    const held = [...this.conns].filter((c) => c.socket.readyState === c.socket.OPEN && c.who.workspace_id === who.workspace_id && c.who.daemon_id === who.daemon_id).length;
+    if (held >= MAX_SOCKETS_PER_DAEMON) return refuse(socket, 429, `at most ${MAX_SOCKETS_PER_DAEMON} WebSocket connections per daemon`);
     const client: ClientIdentity = { version: header(req, 'x-client-version'), os: header(req, 'x-client-os', 20) };
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attach({ socket: ws, token, who, runtimeIds: ids, client, alive: true }));
   }
@@ -179,7 +188,7 @@ function parseRuntimeIds(q: URLSearchParams): string[] {
 /** Answers the upgrade request with a plain JSON error, as the HTTP routes do. */
 function refuse(socket: Duplex, status: number, error: string): void {
   const body = JSON.stringify({ error });
-  const reason = status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Bad Request';
+  const reason = ({ 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Bad Request';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
   );

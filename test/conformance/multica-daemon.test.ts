@@ -386,6 +386,12 @@ describe('WebSocket control channel', () => {
     expect(rejection(await d.connect(['someone-elses']).catch((e: unknown) => e))).toEqual({ status: 404, body: '{"error":"runtime not found"}' });
     expect(rejection(await d.request('GET', '/api/daemon/ws').catch((e: unknown) => e)).status).toBe(426);
 
+    // A daemon holds one socket (a few while reconnecting); past 8 the upgrade is refused.
+    const many = [];
+    for (let i = 0; i < 8; i++) many.push(await d.connect([rid!]));
+    expect(rejection(await d.connect([rid!]).catch((e: unknown) => e))).toEqual({ status: 429, body: '{"error":"at most 8 WebSocket connections per daemon"}' });
+    for (const c of many) c.close();
+    await Promise.all(many.map((c) => c.untilClosed()));
     const ch = await d.connect([rid!]);
     await p.admin.revokeDaemon(p.workspaceId, 'm-ws-auth');
     ch.send('daemon:heartbeat', { runtime_id: rid, supports_batch_import: true });
