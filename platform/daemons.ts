@@ -10,7 +10,6 @@ import { iso } from './time.js';
 /** Workspace repos offered with the register answer and GET …/repos (the reference platform has none). */
 export const NO_REPOS_VERSION = createHash('sha256').update('').digest('hex');
 
-
 /** What the identity headers said (X-Client-Version, X-Client-OS); recorded per daemon. */
 export interface ClientIdentity {
   version?: string;

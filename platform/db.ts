@@ -197,6 +197,8 @@ function migrate(db: DB): void {
       if (c.backfill) db.exec(c.backfill);
     })();
   }
+  // The chat-session gc-check looks tasks up by session.
+  db.exec('CREATE INDEX IF NOT EXISTS task_by_chat_session ON task (chat_session_id)');
 }
 
 export interface OpenedDb {

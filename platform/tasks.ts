@@ -431,11 +431,11 @@ export class Tasks {
   }
 
   /** Keeps a claimed task from being queued again for PREPARE_LEASE_MS more (a running one: no-op). */
-  prepareLease(actor: TaskActor, runtimeId: string, id: string, reason?: string): TaskStateAnswer {
+  prepareLease(actor: TaskActor, runtimeId: string, id: string): TaskStateAnswer {
     return this.db.transaction((): TaskStateAnswer => {
       const r = this.taskFor(actor, id);
       if (r.runtime_id !== runtimeId) throw notFound('task not found');
-      if (r.status === 'claimed') this.q.lease.run({ id, until: Date.now() + PREPARE_LEASE_MS, reason: reason ?? null });
+      if (r.status === 'claimed') this.q.lease.run({ id, until: Date.now() + PREPARE_LEASE_MS, reason: null });
       else if (r.status !== 'running') throw badRequest(`cannot extend the prepare lease of a ${r.status} task`);
       return this.stateAnswer(id);
     })();
