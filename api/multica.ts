@@ -6,6 +6,7 @@
 // accept unknown fields (tolerant JSON, as Multica's decoder is); bounds keep what lands
 // in the database small.
 import { Type, type Static } from '@sinclair/typebox';
+import type { HeartbeatAck } from './control-frames.js';
 import { FailureReasonField } from './types.js';
 
 const open = { additionalProperties: true } as const;
@@ -135,28 +136,16 @@ export const TaskStateAnswer = Type.Object({
 export type TaskStateAnswer = Static<typeof TaskStateAnswer>;
 
 // ---------------------------------------------------------------- WebSocket control channel
-
-/** Every frame on GET /api/daemon/ws: `{type, payload}`. */
-export const WsFrame = Type.Object({ type: Type.String({ maxLength: 100 }), payload: Type.Optional(Type.Unknown()) });
-export type WsFrame = Static<typeof WsFrame>;
-
-export const WS_TASK_AVAILABLE = 'daemon:task_available';
-export const WS_HEARTBEAT = 'daemon:heartbeat';
-export const WS_HEARTBEAT_ACK = 'daemon:heartbeat_ack';
-
-export const TaskAvailablePayload = Type.Object({ runtime_id: Type.String(), task_id: Type.Optional(Type.String()) });
-export type TaskAvailablePayload = Static<typeof TaskAvailablePayload>;
+// The frames and their payloads are in api/control-frames.ts (one copy, shared with
+// agentd's client side). What the platform's ack says beyond them:
 
 /**
  * The ack of a `daemon:heartbeat`: the HTTP heartbeat's answer plus `server_capabilities`
  * (none: no `rpc-v1`, so a Multica daemon claims over HTTP). A runtime the platform does not
  * know answers `{status:"runtime_gone", runtime_gone:true}`, as Multica does.
  */
-export const HeartbeatAckPayload = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('runtime_gone')]),
-  runtime_id: Type.String(),
-  runtime_gone: Type.Optional(Type.Boolean()),
-  runtime_status: Type.Optional(Type.String()),
-  server_capabilities: Type.Array(Type.String()),
-});
-export type HeartbeatAckPayload = Static<typeof HeartbeatAckPayload>;
+export type PlatformHeartbeatAck = HeartbeatAck & {
+  status: 'ok' | 'runtime_gone';
+  runtime_status?: 'online' | 'offline';
+  server_capabilities: string[];
+};

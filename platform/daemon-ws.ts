@@ -14,14 +14,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { HeartbeatRequest } from '../api/types.js';
-import {
-  WsFrame,
-  WS_HEARTBEAT,
-  WS_HEARTBEAT_ACK,
-  WS_TASK_AVAILABLE,
-  type HeartbeatAckPayload,
-  type TaskAvailablePayload,
-} from '../api/multica.js';
+import { ControlFrameSchema, HEARTBEAT, HEARTBEAT_ACK, TASK_AVAILABLE } from '../api/control-frames.js';
+import type { PlatformHeartbeatAck } from '../api/multica.js';
 import type { App } from './app.js';
 import type { ClientIdentity } from './daemons.js';
 import type { DaemonIdentity } from './enrolment.js';
@@ -128,11 +122,11 @@ export class DaemonSockets {
     } catch {
       return; // not JSON: ignored, as Multica's hub ignores frames it cannot read
     }
-    if (!Value.Check(WsFrame, frame) || frame.type !== WS_HEARTBEAT) return;
+    if (!Value.Check(ControlFrameSchema, frame) || frame.type !== HEARTBEAT) return;
     if (!this.stillAuthorised(c)) return;
     if (!Value.Check(HeartbeatRequest, frame.payload)) return;
     const runtimeId = frame.payload.runtime_id;
-    let ack: HeartbeatAckPayload;
+    let ack: PlatformHeartbeatAck;
     try {
       const hb = this.app.daemons.heartbeat(c.who, frame.payload, c.client);
       ack = { status: 'ok', runtime_id: runtimeId, runtime_status: hb.runtime_status, server_capabilities: [] };
@@ -143,7 +137,7 @@ export class DaemonSockets {
       }
       ack = { status: 'runtime_gone', runtime_id: runtimeId, runtime_gone: true, server_capabilities: [] };
     }
-    send(c.socket, WS_HEARTBEAT_ACK, ack);
+    send(c.socket, HEARTBEAT_ACK, ack);
   }
 
   /** A task for `runtimeType` was queued in `workspaceId`: tell every connection with a live runtime of that type. */
@@ -153,8 +147,7 @@ export class DaemonSockets {
       // Resolved now, not at connect: a runtime retired since then gets nothing.
       const runtimeId = this.app.daemons.liveRuntimeMap(c.who, c.runtimeIds).get(runtimeType);
       if (runtimeId === undefined || !this.stillAuthorised(c)) continue;
-      const payload: TaskAvailablePayload = { runtime_id: runtimeId, task_id: taskId };
-      send(c.socket, WS_TASK_AVAILABLE, payload);
+      send(c.socket, TASK_AVAILABLE, { runtime_id: runtimeId, task_id: taskId });
     }
   }
 
