@@ -87,16 +87,12 @@ describe('register and heartbeat', () => {
     expect((await d.register(p.workspaceId, [{ name: 'a\nb', type: prov, version: '', status: 'online' }]).catch(rejection)).status).toBe(400);
   });
 
-  it('legacy_daemon_ids: the old id’s runtime and its running task move to the new daemon; a live daemon is never merged', async () => {
+  it('legacy_daemon_ids: the old id’s runtime row is merged away; a live daemon is never merged; the new runtime takes the work', async () => {
     const prov = uniqueProvider();
     const old = await daemon('m-legacy-old');
-    const oldIds = await registered(old, [prov]);
-    const agent = await agentFor(prov);
-    const taskId = await enqueueFor(agent.id, 'carry on');
-    const [t] = (await old.claim([oldIds[prov]!], 1)).tasks;
-    expect(t!.id).toBe(taskId);
-    await old.start(taskId);
-    // The machine switches to a persistent id: the old one's credential is retired.
+    await registered(old, [prov]);
+    // The machine switches to a persistent id: the old one's credential is retired (its
+    // unfinished work ends at the revocation, so only the runtime row is left to merge).
     await p.admin.revokeDaemon(p.workspaceId, 'm-legacy-old');
     const live = await daemon('m-legacy-live');
     const liveIds = await registered(live, [prov]);
@@ -106,9 +102,12 @@ describe('register and heartbeat', () => {
     const daemons = await p.admin.listDaemons(p.workspaceId);
     expect(daemons.find((x) => x.daemon_id === 'm-legacy-old')).toBeUndefined();
     expect(daemons.find((x) => x.daemon_id === 'm-legacy-live')?.runtimes.map((r) => r.id)).toEqual([liveIds[prov]]);
-    expect(await p.admin.getTask(p.workspaceId, taskId)).toMatchObject({ status: 'running', daemon_id: 'm-legacy-new', runtime_id: newIds[prov] });
-    // The new daemon finishes the merged task.
-    expect((await fresh.complete(taskId, { output: 'done' })).body).toMatchObject({ id: taskId, status: 'completed' });
+    expect(daemons.find((x) => x.daemon_id === 'm-legacy-new')?.runtimes.map((r) => r.id)).toEqual([newIds[prov]]);
+    const agent = await agentFor(prov);
+    const taskId = await enqueueFor(agent.id, 'carry on');
+    expect((await fresh.claim([newIds[prov]!], 1)).tasks.map((t) => t.id)).toEqual([taskId]);
+    await fresh.start(taskId);
+    expect((await fresh.complete(taskId, { output: 'done' })).body).toMatchObject({ id: taskId, status: 'completed', runtime_id: newIds[prov] });
   });
 
   it('POST /api/daemon/heartbeat → {status:"ok"}; an unknown runtime is 404 "runtime not found"', async () => {
