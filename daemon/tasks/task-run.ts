@@ -26,7 +26,7 @@ import { IdleWatchdog } from './watchdog.js';
 /** The platform calls a task makes. */
 export type TaskClient = Pick<
   PlatformClient,
-  'startTask' | 'postMessagesJson' | 'completeTask' | 'failTask' | 'cancelAck' | 'reportProgress' | 'prepareLease' | 'pinSession' | 'reportUsage'
+  'startTask' | 'taskStatus' | 'postMessagesJson' | 'completeTask' | 'failTask' | 'cancelAck' | 'reportProgress' | 'prepareLease' | 'pinSession' | 'reportUsage'
 >;
 
 /** Multica's daemon extends a dispatched task's claim-to-start lease this often while preparing. */
@@ -391,6 +391,14 @@ export class TaskRun {
     }
   }
 
+  private async platformSaysRunning(): Promise<boolean> {
+    try {
+      return (await this.d.client.taskStatus(this.task.id, { signal: this.giveUp.signal })).status === 'running';
+    } catch {
+      return false;
+    }
+  }
+
   /** `start` the task; a task the platform no longer has is stopped at once. */
   private async callStart(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -398,6 +406,10 @@ export class TaskRun {
         await this.d.client.startTask(this.task.id, { signal: this.giveUp.signal });
         return;
       } catch (err) {
+        // A second /start is a 400 on a Multica-shaped platform. The client retries a start
+        // whose answer was lost, so a 400 may mean "already started by us": ask before
+        // stopping a task that is in fact running.
+        if (err instanceof BadRequest && (await this.platformSaysRunning())) return;
         if (err instanceof NotFound || err instanceof BadRequest) {
           this.stop('platform_cancel', `the platform refused to start the task (${describe(err)})`);
           return;

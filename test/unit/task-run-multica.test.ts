@@ -19,13 +19,20 @@ const MAT = 'mat_' + 'd'.repeat(40);
 let dir = '';
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function recorder(o: { startDelayMs?: number; refuseRefined?: boolean } = {}) {
+function recorder(o: { startDelayMs?: number; refuseRefined?: boolean; startRefused?: boolean; status?: string } = {}) {
   const calls: Array<[string, unknown]> = [];
   const client: TaskClient = {
     startTask: async () => {
       calls.push(['start', null]);
       await new Promise((r) => setTimeout(r, o.startDelayMs ?? 0));
+      // A Multica-shaped platform answers a second /start with 400 (e.g. our retry of a
+      // start whose first answer was lost).
+      if (o.startRefused) throw new BadRequest('task is not dispatched', { route: 'POST /api/daemon/tasks/t1/start', status: 400 });
       calls.push(['started', null]);
+    },
+    taskStatus: async () => {
+      calls.push(['status', null]);
+      return { status: o.status ?? 'running' };
     },
     prepareLease: async (rt, id) => void calls.push(['prepare-lease', `${rt}/${id}`]),
     reportProgress: async (_id, b) => void calls.push(['progress', b]),
@@ -64,6 +71,17 @@ function run(adapter: RuntimeAdapter, task: Record<string, unknown>, client: Tas
 }
 
 describe('a task run, Multica style', () => {
+  it('a 400 to /start for a task the platform shows running is our own earlier start: the task runs', async () => {
+    const { client, calls } = recorder({ startRefused: true, status: 'running' });
+    expect(await run(commandAdapter, { prompt: 'echo hi' }, client)).toBe('completed');
+    expect(calls.map((c) => c[0])).toContain('status');
+  });
+
+  it('a 400 to /start for a task the platform does not show running stops it', async () => {
+    const { client } = recorder({ startRefused: true, status: 'cancelled' });
+    expect(await run(commandAdapter, { prompt: 'sleep 30' }, client)).not.toBe('completed');
+  });
+
   it('extends the prepare lease while /start is pending, never after it answered; progress launching then finishing', async () => {
     const { client, calls } = recorder({ startDelayMs: 300 });
     expect(await run(commandAdapter, { prompt: 'true' }, client)).toBe('completed');
