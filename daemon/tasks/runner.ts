@@ -9,10 +9,15 @@
 // terminate() is idempotent: SIGTERM to the group, SIGKILL after killGraceMs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import type { TaskCgroup } from './isolation.js';
 import { killGroupAndWait, signalGroup } from './process-group.js';
 import { processStartToken } from '../../store/processes.js';
 import { MAX_TIMER_MS } from './timing.js';
+
+/** A task's own cgroup as the runner needs it (isolation.ts's TaskCgroup is one). */
+export interface TaskGroupKiller {
+  /** Kills every process in it; true when there was anything to kill. */
+  kill(): Promise<boolean>;
+}
 
 export interface RunSpec {
   file: string;
@@ -22,7 +27,7 @@ export interface RunSpec {
   /** Written to the child's stdin, then closed; null: stdin is /dev/null. */
   stdin: string | null;
   /** The task's own cgroup (isolation.ts): emptied with cgroup.kill when the task ends. */
-  cgroup?: TaskCgroup | null;
+  cgroup?: TaskGroupKiller | null;
   /** Leave stdin open after writing it (closeStdin() closes it; so does the child's exit). */
   keepStdinOpen?: boolean;
 }
@@ -52,7 +57,7 @@ export class ChildRun {
   readonly done: Promise<RunResult>;
   private readonly child: ChildProcess;
   private readonly o: RunnerOptions;
-  private readonly cgroup: TaskCgroup | null;
+  private readonly cgroup: TaskGroupKiller | null;
   private terminating = false;
   private killTimer: NodeJS.Timeout | null = null;
   private paused = false;

@@ -74,10 +74,10 @@ export function layeringViolations(edges: readonly ImportEdge[]): string[] {
   return out;
 }
 
-/** File-level import circles (type-only imports excluded: they vanish at build). */
+/** File-level import circles, type-only imports included (they vanish at build, but tie the files as tightly for a reader). */
 export function importCircles(edges: readonly ImportEdge[]): string[][] {
   const graph = new Map<string, string[]>();
-  for (const e of edges) if (e.to && !e.typeOnly) graph.set(e.from, [...(graph.get(e.from) ?? []), e.to]);
+  for (const e of edges) if (e.to) graph.set(e.from, [...(graph.get(e.from) ?? []), e.to]);
   const circles: string[][] = [];
   const state = new Map<string, 'open' | 'done'>();
   const stack: string[] = [];
