@@ -28,7 +28,6 @@ const LIBS = {
     const S = Type.Object({ A: Type.Optional(Type.String({ pattern: '^[0-9]+(ms|s)?$' })) }); export default Value.Check(S, { A: '15s' });`,
   'write-file-atomic': `import wfa from 'write-file-atomic'; export default wfa;`,
   systeminformation: `import si from 'systeminformation'; export default si;`,
-  'node-cron': `import cron from 'node-cron'; const t = cron.schedule('*/10 * * * *', () => {}); t.stop(); export default t;`,
   nock: `import nock from 'nock'; export default nock;`,
 };
 
@@ -106,7 +105,7 @@ try {
   visit(join(ROOT, 'dist', 'agentd-platform.mjs'));
   const chunks = [...reach];
   const where = {};
-  for (const pkg of ['undici', 'pino', 'env-schema', 'ajv', 'write-file-atomic', 'systeminformation', 'node-cron', 'nock', 'vitest']) {
+  for (const pkg of ['undici', 'pino', 'env-schema', 'ajv', 'write-file-atomic', 'systeminformation', 'nock', 'vitest']) {
     where[pkg] = chunks.filter((c) => readFileSync(c, 'utf8').includes(`// node_modules/${pkg}/`)).map((c) => c.slice(ROOT.length + 1));
     log(`${pkg.padEnd(18)} in ${where[pkg].length ? where[pkg].join(', ') : 'no dist file'}`);
   }
