@@ -7,20 +7,19 @@
 // task (Multica's `chat_session_id` + `chat_message`, no issue). Each task opens its own
 // chat session; `issue_id` is "" and `repos` is [].
 import { Type, type Static } from '@sinclair/typebox';
-
-const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
+import { PRINTABLE_PATTERN, RUNTIME_NAME_RE } from './types.js';
 
 export const MAX_AGENT_INSTRUCTIONS_CHARS = 64 * 1024;
 export const MAX_CHAT_MESSAGE_CHARS = 256 * 1024;
 export const ENV_KEY_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 /** Provider names are runtime types: letters, digits, '.', '_' or '-'. */
-export const PROVIDER_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
+export const PROVIDER_PATTERN = RUNTIME_NAME_RE.source;
 
-const name = Type.String({ minLength: 1, maxLength: 100, pattern: PRINTABLE });
+const name = Type.String({ minLength: 1, maxLength: 100, pattern: PRINTABLE_PATTERN });
 const provider = Type.String({ minLength: 1, maxLength: 100, pattern: PROVIDER_PATTERN, mustBe: "a runtime name (letters, digits, '.', '_' or '-')" });
 const instructions = Type.String({ maxLength: MAX_AGENT_INSTRUCTIONS_CHARS });
 /** "" clears it (a null field counts as absent, so it would keep the model). */
-const model = Type.String({ maxLength: 200, pattern: PRINTABLE, mustBe: 'a model name without control characters' });
+const model = Type.String({ maxLength: 200, pattern: PRINTABLE_PATTERN, mustBe: 'a model name without control characters' });
 const customEnv = Type.Record(Type.String({ pattern: ENV_KEY_PATTERN, maxLength: 200 }), Type.String({ maxLength: 8192 }), { maxProperties: 100, additionalProperties: false });
 const customArgs = Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 64 });
 

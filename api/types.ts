@@ -187,8 +187,9 @@ export interface RegisterRequest {
 // by the runtime's type. Empty: "<type> (<device_name>)", as Multica names it.
 export const MAX_RUNTIME_NAME_CHARS = 200;
 export const MAX_LEGACY_DAEMON_IDS = 16;
-const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
-const printable = (max: number, what: string) => Type.String({ maxLength: max, pattern: PRINTABLE, mustBe: `${what} without control characters` });
+/** A string with no control characters (names and other text a person will read). */
+export const PRINTABLE_PATTERN = '^[^\\u0000-\\u001f\\u007f]*$';
+const printable = (max: number, what: string) => Type.String({ maxLength: max, pattern: PRINTABLE_PATTERN, mustBe: `${what} without control characters` });
 export const RegisterBody = Type.Object(
   {
     workspace_id: Type.Optional(Type.String()),
