@@ -355,9 +355,11 @@ class Manager implements TaskManager {
     let launched = 0;
     const released: string[] = [];
     for (const t of tasks) {
-      if (!isObject(t) || typeof t.id !== 'string' || !SAFE_ID_RE.test(t.id) || typeof t.runtime_id !== 'string' || !SAFE_ID_RE.test(t.runtime_id)) {
+      // The client checked the shape (api/types.ts Task: id and runtime_id are strings);
+      // what it cannot know is whether they may name a URL segment and a directory.
+      if (!SAFE_ID_RE.test(t.id) || !SAFE_ID_RE.test(t.runtime_id)) {
         // Not reportable either: every task route is built from the id.
-        const shown = isObject(t) && typeof t.id === 'string' ? JSON.stringify(sanitizeText(t.id).slice(0, 60)) : typeof (t as { id?: unknown })?.id;
+        const shown = JSON.stringify(sanitizeText(t.id).slice(0, 60));
         this.log.error({ task_id: shown }, 'the platform handed over a task whose id or runtime id is not letters, digits, \'.\', \'_\' or \'-\' (or starts with \'.\'); ignored');
         continue;
       }
@@ -531,8 +533,4 @@ async function killIfOurs(pgid: number, pid: number, procStart: string | null): 
   }
   if (groupMembers(pgid).length === 0) return false;
   return killGroupAndWait(pgid);
-}
-
-function isObject(v: unknown): v is Task {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
