@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ROOT, QUICK, emit, log, round } from './_lib.mjs';
+import { NODE_BUNDLE } from '../scripts/esbuild-node.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 3 : 7));
 
@@ -54,11 +55,8 @@ try {
     await build({
       stdin: { contents: src, resolveDir: ROOT, loader: 'js' },
       outfile: file,
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20.18',
-      banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
+      ...NODE_BUNDLE,
+      external: [],
       define: { __filename: 'import.meta.filename' },
       logLevel: 'error',
     });

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { entryBundle } from '../scripts/esbuild-node.mjs';
 import { QUICK, ROOT, emit, log, onExitSignal, round, rssMB, sleep, startPlatform } from './_lib.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 3 : 9));
@@ -39,22 +40,8 @@ async function bundle(outdir, withEnvSchema) {
     },
   };
   await build({
-    absWorkingDir: ROOT,
-    entryPoints: { agentd: 'cli/main.ts' },
-    outdir,
-    entryNames: '[name]',
-    outExtension: { '.js': '.mjs' },
-    chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20.18',
-    external: ['better-sqlite3'],
-    banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },
-    define: { AGENTD_VERSION: '"0.0.0-bench"', __filename: 'import.meta.filename' },
+    ...entryBundle({ root: ROOT, entryPoints: { agentd: 'cli/main.ts' }, outdir, version: '0.0.0-bench' }),
     plugins: withEnvSchema ? [swap] : [],
-    logLevel: 'warning',
   });
   return join(outdir, 'agentd.mjs');
 }

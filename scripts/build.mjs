@@ -7,6 +7,7 @@ import { build } from 'esbuild';
 import { existsSync, mkdirSync, cpSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { entryBundle } from './esbuild-node.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
@@ -25,26 +26,8 @@ const entryPoints = Object.fromEntries(
 mkdirSync(out, { recursive: true });
 
 await build({
-  absWorkingDir: root,
-  entryPoints,
-  outdir: out,
-  entryNames: '[name]',
-  outExtension: { '.js': '.mjs' },
-  chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20.18',
+  ...entryBundle({ root, entryPoints, outdir: out, version: process.env.npm_package_version ?? '0.0.0-dev' }),
   sourcemap: 'linked',
-  // Native addon: loaded from node_modules at run time (only the platform uses it).
-  external: ['better-sqlite3'],
-  // CommonJS dependencies (pino, write-file-atomic…) call require(); give ESM chunks one.
-  banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },
-  // write-file-atomic (CommonJS) reads __filename, which an ESM chunk lacks; Node >= 20.11
-  // has import.meta.filename.
-  define: { AGENTD_VERSION: JSON.stringify(process.env.npm_package_version ?? '0.0.0-dev'), __filename: 'import.meta.filename' },
-  logLevel: 'warning',
 });
 
 // The operator web page (browser bundle), when it exists.
