@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { safeEqual } from './crypto.js';
 import type { Agents } from './agents.js';
-import type { DB } from './db.js';
+import type { Database } from './sql.js';
 import { DAEMON_ID_HEADER, WORKSPACE_ID_HEADER } from '../api/types.js';
 import type { DaemonIdentity, Enrolment } from './enrolment.js';
 import { HttpError, bearer, header, unauthorized } from './http.js';
@@ -39,7 +39,7 @@ export interface PlatformConfig {
 
 export interface App {
   config: PlatformConfig;
-  db: DB;
+  db: Database;
   defaultWorkspaceId: string;
   enrolment: Enrolment;
   daemons: Daemons;
@@ -66,9 +66,9 @@ export function claimedSource(req: IncomingMessage): { workspace_id?: string; da
  * machine and holding another's credential is a mistake to surface, not to serve.
  * Absent headers are accepted (a Multica-style client that does not send them).
  */
-export function requireDaemon(app: App, req: IncomingMessage): DaemonIdentity {
+export async function requireDaemon(app: App, req: IncomingMessage): Promise<DaemonIdentity> {
   const t = bearer(req);
-  const who = t === undefined ? undefined : app.enrolment.authenticateDaemon(t);
+  const who = t === undefined ? undefined : await app.enrolment.authenticateDaemon(t);
   if (!who) throw unauthorized('invalid or revoked daemon token');
   const claimed = claimedSource(req);
   if (claimed.workspace_id !== undefined && claimed.workspace_id !== who.workspace_id) throw new HttpError(403, 'X-Workspace-ID does not match the daemon token');

@@ -73,22 +73,23 @@ export class DaemonSockets {
   }
 
   /** node:http's 'upgrade' event for WS_PATH: authenticate, check the runtimes, then switch protocols. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams): void {
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams): Promise<void> {
     const token = bearer(req);
-    const who = token === undefined ? undefined : this.app.enrolment.authenticateDaemon(token);
+    const who = token === undefined ? undefined : await this.app.enrolment.authenticateDaemon(token);
     if (!who || token === undefined) return refuse(socket, 401, 'invalid or revoked daemon token');
     const ids = parseRuntimeIds(query);
     if (ids.length === 0) return refuse(socket, 400, 'runtime_ids is required');
     if (ids.length > MAX_RUNTIME_IDS) return refuse(socket, 400, `at most ${MAX_RUNTIME_IDS} runtime_ids`);
     for (const id of ids) {
       try {
-        this.app.daemons.requireOwnedRuntime(who, id);
+        await this.app.daemons.requireOwnedRuntime(who, id);
       } catch (e) {
         if (e instanceof HttpError) return refuse(socket, e.status, e.error);
         throw e;
       }
     }
     // Only open sockets count: one whose close handshake has begun is on its way out.
+    if (socket.destroyed) return; // the client left while we asked the database
     const held = [...this.conns].filter((c) => c.socket.readyState === c.socket.OPEN && c.who.workspace_id === who.workspace_id && c.who.daemon_id === who.daemon_id).length;
     if (held >= MAX_SOCKETS_PER_DAEMON) return refuse(socket, 429, `at most ${MAX_SOCKETS_PER_DAEMON} WebSocket connections per daemon`);
     const client: ClientIdentity = { version: header(req, 'x-client-version'), os: header(req, 'x-client-os', 20) };
@@ -101,21 +102,21 @@ export class DaemonSockets {
     c.socket.on('message', (data, isBinary) => {
       c.alive = true;
       if (isBinary) return;
-      this.onFrame(c, data.toString());
+      this.onFrame(c, data.toString()).catch((e: unknown) => this.log(`agentd-platform: WebSocket frame failed: ${e instanceof Error ? e.message : String(e)}`));
     });
     c.socket.on('close', () => this.conns.delete(c));
     c.socket.on('error', () => this.conns.delete(c));
   }
 
   /** The credential still holds; otherwise the socket is closed and false returned. */
-  private stillAuthorised(c: Conn): boolean {
-    if (this.app.enrolment.authenticateDaemon(c.token)) return true;
+  private async stillAuthorised(c: Conn): Promise<boolean> {
+    if (await this.app.enrolment.authenticateDaemon(c.token)) return true;
     c.socket.close(CLOSE_REVOKED, 'invalid or revoked daemon token');
     this.conns.delete(c);
     return false;
   }
 
-  private onFrame(c: Conn, text: string): void {
+  private async onFrame(c: Conn, text: string): Promise<void> {
     let frame: unknown;
     try {
       frame = JSON.parse(text);
@@ -123,12 +124,12 @@ export class DaemonSockets {
       return; // not JSON: ignored, as Multica's hub ignores frames it cannot read
     }
     if (!Value.Check(ControlFrameSchema, frame) || frame.type !== HEARTBEAT) return;
-    if (!this.stillAuthorised(c)) return;
+    if (!(await this.stillAuthorised(c))) return;
     if (!Value.Check(HeartbeatRequest, frame.payload)) return;
     const runtimeId = frame.payload.runtime_id;
     let ack: PlatformHeartbeatAck;
     try {
-      const hb = this.app.daemons.heartbeat(c.who, frame.payload, c.client);
+      const hb = await this.app.daemons.heartbeat(c.who, frame.payload, c.client);
       ack = { status: 'ok', runtime_id: runtimeId, runtime_status: hb.runtime_status, server_capabilities: [] };
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 404) {
@@ -141,12 +142,12 @@ export class DaemonSockets {
   }
 
   /** A task for `runtimeType` was queued in `workspaceId`: tell every connection with a live runtime of that type. */
-  taskAvailable(workspaceId: string, runtimeType: string, taskId?: string): void {
+  async taskAvailable(workspaceId: string, runtimeType: string, taskId?: string): Promise<void> {
     for (const c of [...this.conns]) {
       if (c.who.workspace_id !== workspaceId) continue;
       // Resolved now, not at connect: a runtime retired since then gets nothing.
-      const runtimeId = this.app.daemons.liveRuntimeMap(c.who, c.runtimeIds).get(runtimeType);
-      if (runtimeId === undefined || !this.stillAuthorised(c)) continue;
+      const runtimeId = (await this.app.daemons.liveRuntimeMap(c.who, c.runtimeIds)).get(runtimeType);
+      if (runtimeId === undefined || !(await this.stillAuthorised(c))) continue;
       send(c.socket, TASK_AVAILABLE, { runtime_id: runtimeId, task_id: taskId });
     }
   }

@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DeregisterRequest, HeartbeatRequest, RegisterBody, type DaemonSummary, type RegisteredRuntime } from '../api/types.js';
 import type { HeartbeatAnswer, RegisterResponseWire } from '../api/multica.js';
-import type { DB } from './db.js';
+import type { Database, Sql } from './sql.js';
 import type { DaemonIdentity } from './enrolment.js';
 import { HttpError, badRequest, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
@@ -69,66 +69,53 @@ export class Daemons {
   private readonly flushTimer: NodeJS.Timeout;
 
   constructor(
-    private readonly db: DB,
+    private readonly db: Database,
     private readonly offlineAfterMs: number,
+    /** Where a failed flush is told (the times are kept for the next one). */
+    private readonly log: (line: string) => void = () => {},
     flushMs = Math.max(50, Math.min(HEARTBEAT_FLUSH_MS, Math.floor(offlineAfterMs / 4))),
   ) {
-    this.flushTimer = setInterval(() => this.flush(), flushMs);
+    this.flushTimer = setInterval(() => void this.flush(), flushMs);
     this.flushTimer.unref();
+    // SQLite's two-argument MAX is PostgreSQL's GREATEST.
+    const greatest = db.dialect === 'postgres' ? 'GREATEST' : 'MAX';
     this.q = {
-      upsertDaemon: db.prepare(
-        `INSERT INTO daemon (workspace_id, daemon_id, device_name, cli_version, os, device_json, enrolled_at, registered_at, last_heartbeat_at)
+      upsertDaemon: `INSERT INTO daemon (workspace_id, daemon_id, device_name, cli_version, os, device_json, enrolled_at, registered_at, last_heartbeat_at)
            VALUES (@ws, @daemon, @name, @version, @os, @device, @now, @now, @now)
          ON CONFLICT (workspace_id, daemon_id) DO UPDATE SET
            device_name = excluded.device_name, cli_version = excluded.cli_version,
            os = COALESCE(excluded.os, daemon.os), device_json = COALESCE(excluded.device_json, daemon.device_json),
            registered_at = excluded.registered_at, deregistered_at = NULL, last_heartbeat_at = excluded.last_heartbeat_at`,
-      ),
       // Stable ids: the same daemon registering the same runtime name keeps its id.
-      upsertRuntime: db.prepare(
-        `INSERT INTO runtime (id, workspace_id, daemon_id, name, type, version, status, registered_at, last_heartbeat_at)
+      upsertRuntime: `INSERT INTO runtime (id, workspace_id, daemon_id, name, type, version, status, registered_at, last_heartbeat_at)
            VALUES (@id, @ws, @daemon, @name, @type, @version, @status, @now, @now)
          ON CONFLICT (workspace_id, daemon_id, name) DO UPDATE SET
            type = excluded.type, version = excluded.version, status = excluded.status,
            registered_at = excluded.registered_at, deregistered_at = NULL, last_heartbeat_at = excluded.last_heartbeat_at
          RETURNING id, name, type, version, status`,
-      ),
-      runtimesOf: db.prepare('SELECT id, name FROM runtime WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL'),
-      retireRuntime: db.prepare(`UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE id = ?`),
-      heartbeatRuntime: db.prepare('SELECT deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?'),
-      flushRuntime: db.prepare('UPDATE runtime SET last_heartbeat_at = MAX(COALESCE(last_heartbeat_at, 0), ?) WHERE id = ?'),
-      flushDaemon: db.prepare(
-        `UPDATE daemon SET last_heartbeat_at = MAX(COALESCE(last_heartbeat_at, 0), @at),
+      runtimesOf: 'SELECT id, name FROM runtime WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL',
+      retireRuntime: `UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE id = ?`,
+      heartbeatRuntime: 'SELECT deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?',
+      flushRuntime: `UPDATE runtime SET last_heartbeat_at = ${greatest}(COALESCE(last_heartbeat_at, 0), ?) WHERE id = ?`,
+      flushDaemon: `UPDATE daemon SET last_heartbeat_at = ${greatest}(COALESCE(last_heartbeat_at, 0), @at),
                 cli_version = COALESCE(@version, cli_version), os = COALESCE(@os, os)
            WHERE workspace_id = @ws AND daemon_id = @daemon`,
-      ),
-      deregisterRuntime: db.prepare(
-        `UPDATE runtime SET deregistered_at = ?, status = 'offline'
+      deregisterRuntime: `UPDATE runtime SET deregistered_at = ?, status = 'offline'
            WHERE id = ? AND workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL`,
-      ),
-      markDaemonDeregistered: db.prepare(
-        `UPDATE daemon SET deregistered_at = ? WHERE workspace_id = ? AND daemon_id = ?
+      markDaemonDeregistered: `UPDATE daemon SET deregistered_at = ? WHERE workspace_id = ? AND daemon_id = ?
            AND NOT EXISTS (SELECT 1 FROM runtime r WHERE r.workspace_id = daemon.workspace_id
                            AND r.daemon_id = daemon.daemon_id AND r.deregistered_at IS NULL)`,
-      ),
-      ownedRuntime: db.prepare(
-        'SELECT id, name, type, version, status, daemon_id, last_heartbeat_at, deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?',
-      ),
-      retireRuntimes: db.prepare(
-        `UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL`,
-      ),
-      retireDaemon: db.prepare('UPDATE daemon SET deregistered_at = COALESCE(deregistered_at, ?) WHERE workspace_id = ? AND daemon_id = ?'),
+      ownedRuntime: 'SELECT id, name, type, version, status, daemon_id, last_heartbeat_at, deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?',
+      retireRuntimes: `UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL`,
+      retireDaemon: 'UPDATE daemon SET deregistered_at = COALESCE(deregistered_at, ?) WHERE workspace_id = ? AND daemon_id = ?',
       // Ephemeral daemons silent since before the cutoff that still hold a live credential.
-      ephemeralGone: db.prepare(
-        `SELECT d.workspace_id, d.daemon_id FROM daemon d
+      ephemeralGone: `SELECT d.workspace_id, d.daemon_id FROM daemon d
            WHERE d.ephemeral = 1 AND COALESCE(d.last_heartbeat_at, d.registered_at, d.enrolled_at) <= ?
              AND EXISTS (SELECT 1 FROM daemon_token t WHERE t.workspace_id = d.workspace_id
                          AND t.daemon_id = d.daemon_id AND t.revoked_at IS NULL)`,
-      ),
-      listDaemons: db.prepare(
-        `SELECT d.daemon_id, d.device_name, d.cli_version, d.os, d.last_heartbeat_at, d.deregistered_at, d.ephemeral,
-                NOT EXISTS (SELECT 1 FROM daemon_token t WHERE t.workspace_id = d.workspace_id
-                            AND t.daemon_id = d.daemon_id AND t.revoked_at IS NULL) AS revoked,
+      listDaemons: `SELECT d.daemon_id, d.device_name, d.cli_version, d.os, d.last_heartbeat_at, d.deregistered_at, d.ephemeral,
+                CASE WHEN EXISTS (SELECT 1 FROM daemon_token t WHERE t.workspace_id = d.workspace_id
+                            AND t.daemon_id = d.daemon_id AND t.revoked_at IS NULL) THEN 0 ELSE 1 END AS revoked,
                 (SELECT COUNT(*) FROM task k WHERE k.workspace_id = d.workspace_id AND k.daemon_id = d.daemon_id
                    AND k.status IN ('claimed', 'running')) AS running,
                 d.enrolled_at,
@@ -139,27 +126,20 @@ export class Daemons {
                 (SELECT MAX(e.at) FROM enrolment_event e WHERE e.workspace_id = d.workspace_id
                    AND e.daemon_id = d.daemon_id AND e.kind = 'refused') AS refused_at
            FROM daemon d WHERE d.workspace_id = ? ORDER BY d.enrolled_at, d.daemon_id`,
-      ),
       // legacy_daemon_ids: rows of an earlier daemon id of this machine move to the new
       // daemon (same workspace, same runtime type), with its claimed and running tasks.
-      legacyRuntimes: db.prepare('SELECT id, type FROM runtime WHERE workspace_id = ? AND daemon_id = ?'),
-      legacyHasLiveToken: db.prepare('SELECT 1 FROM daemon_token WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL'),
-      moveTasks: db.prepare(
-        `UPDATE task SET runtime_id = @to, daemon_id = @daemon WHERE runtime_id = @from AND status IN ('claimed', 'running')`,
-      ),
-      deleteRuntime: db.prepare('DELETE FROM runtime WHERE id = ?'),
-      deleteDaemonIfEmpty: db.prepare(
-        `DELETE FROM daemon WHERE workspace_id = ? AND daemon_id = ?
+      legacyRuntimes: 'SELECT id, type FROM runtime WHERE workspace_id = ? AND daemon_id = ?',
+      legacyHasLiveToken: 'SELECT 1 FROM daemon_token WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL',
+      moveTasks: `UPDATE task SET runtime_id = @to, daemon_id = @daemon WHERE runtime_id = @from AND status IN ('claimed', 'running')`,
+      deleteRuntime: 'DELETE FROM runtime WHERE id = ?',
+      deleteDaemonIfEmpty: `DELETE FROM daemon WHERE workspace_id = ? AND daemon_id = ?
            AND NOT EXISTS (SELECT 1 FROM runtime r WHERE r.workspace_id = daemon.workspace_id AND r.daemon_id = daemon.daemon_id)`,
-      ),
-      listRuntimes: db.prepare(
-        `SELECT id, name, type, version, status, daemon_id, last_heartbeat_at, deregistered_at
+      listRuntimes: `SELECT id, name, type, version, status, daemon_id, last_heartbeat_at, deregistered_at
            FROM runtime WHERE workspace_id = ? ORDER BY name`,
-      ),
     };
   }
 
-  register(who: DaemonIdentity, body: unknown, client: ClientIdentity): RegisterResponseWire {
+  async register(who: DaemonIdentity, body: unknown, client: ClientIdentity): Promise<RegisterResponseWire> {
     const o = parseBody(RegisterBody, body);
     if (o.workspace_id && o.workspace_id !== who.workspace_id) throw new HttpError(403, 'workspace_id does not match the daemon token');
     if (o.daemon_id && o.daemon_id !== who.daemon_id) throw new HttpError(403, 'daemon_id does not match the daemon token');
@@ -180,24 +160,28 @@ export class Daemons {
     const device = o.device === undefined ? null : JSON.stringify(o.device).slice(0, 4096);
     const legacy = [...new Set(o.legacy_daemon_ids ?? [])].filter((id) => id !== '' && id !== who.daemon_id);
 
-    return this.db.transaction((): RegisterResponseWire => {
+    return this.db.tx(async (t): Promise<RegisterResponseWire> => {
       const now = Date.now();
       const base = { ws: who.workspace_id, daemon: who.daemon_id, now };
-      this.q.upsertDaemon.run({ ...base, name: deviceName, version: cliVersion, os: client.os ?? null, device });
-      const out = runtimes.map((r) => this.q.upsertRuntime.get({ ...base, id: randomUUID(), ...r }) as { id: string; name: string; type: string; version: string; status: string });
+      await t.run(this.q.upsertDaemon, { ...base, name: deviceName, version: cliVersion, os: client.os ?? null, device });
+      const out: { id: string; name: string; type: string; version: string; status: string }[] = [];
+      for (const r of runtimes) {
+        const row = await t.get<{ id: string; name: string; type: string; version: string; status: string }>(this.q.upsertRuntime, { ...base, id: randomUUID(), ...r });
+        out.push(row!);
+      }
       // Runtimes this daemon no longer reports stop receiving tasks.
       const keep = new Set(out.map((r) => r.id));
-      for (const r of this.q.runtimesOf.all(who.workspace_id, who.daemon_id) as { id: string }[]) {
-        if (!keep.has(r.id)) this.q.retireRuntime.run(now, r.id);
+      for (const r of await t.all<{ id: string }>(this.q.runtimesOf, [who.workspace_id, who.daemon_id])) {
+        if (!keep.has(r.id)) await t.run(this.q.retireRuntime, [now, r.id]);
       }
-      for (const old of legacy) this.mergeLegacy(who, old, out);
+      for (const old of legacy) await this.mergeLegacy(t, who, old, out);
       return {
         runtimes: out.map((r) => ({ id: r.id, name: r.name, provider: r.type, type: r.type, version: r.version, status: r.status })),
         repos: [],
         repos_version: NO_REPOS_VERSION,
         settings: {},
       };
-    })();
+    });
   }
 
   /**
@@ -205,22 +189,22 @@ export class Daemons {
    * ones of the same type. Only a daemon id that holds no live credential of its own
    * is merged: a token must not take over another enrolled machine's runtimes.
    */
-  private mergeLegacy(who: DaemonIdentity, legacyId: string, registered: { id: string; type: string }[]): void {
-    if (this.q.legacyHasLiveToken.get(who.workspace_id, legacyId)) return;
+  private async mergeLegacy(t: Sql, who: DaemonIdentity, legacyId: string, registered: { id: string; type: string }[]): Promise<void> {
+    if (await t.get(this.q.legacyHasLiveToken, [who.workspace_id, legacyId])) return;
     const byType = new Map(registered.map((r) => [r.type, r.id]));
-    for (const old of this.q.legacyRuntimes.all(who.workspace_id, legacyId) as { id: string; type: string }[]) {
+    for (const old of await t.all<{ id: string; type: string }>(this.q.legacyRuntimes, [who.workspace_id, legacyId])) {
       const to = byType.get(old.type);
       if (to === undefined) continue;
-      this.q.moveTasks.run({ to, daemon: who.daemon_id, from: old.id });
-      this.q.deleteRuntime.run(old.id);
+      await t.run(this.q.moveTasks, { to, daemon: who.daemon_id, from: old.id });
+      await t.run(this.q.deleteRuntime, [old.id]);
     }
-    this.q.deleteDaemonIfEmpty.run(who.workspace_id, legacyId);
+    await t.run(this.q.deleteDaemonIfEmpty, [who.workspace_id, legacyId]);
   }
 
-  heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): HeartbeatAnswer {
+  async heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): Promise<HeartbeatAnswer> {
     const runtimeId = parseBody(HeartbeatRequest, body).runtime_id;
     // A read, not a write: the times go to the database with the next flush.
-    const row = this.q.heartbeatRuntime.get(runtimeId, who.workspace_id, who.daemon_id) as { deregistered_at: number | null } | undefined;
+    const row = await this.db.get<{ deregistered_at: number | null }>(this.q.heartbeatRuntime, [runtimeId, who.workspace_id, who.daemon_id]);
     if (!row) throw notFound('runtime not found');
     const now = Date.now();
     this.pendingRuntimes.set(runtimeId, now);
@@ -236,23 +220,33 @@ export class Daemons {
     return { status: 'ok', runtime_id: runtimeId, runtime_status: row.deregistered_at === null ? 'online' : 'offline' };
   }
 
-  /** Writes the heartbeats seen since the last flush, in one transaction. */
-  flush(): void {
+  /**
+   * Writes the heartbeats seen since the last flush, in one transaction. A failed flush
+   * (the database away for a moment) puts its times back for the next one, unless a
+   * newer heartbeat came in meanwhile.
+   */
+  async flush(): Promise<void> {
     if (this.pendingRuntimes.size === 0 && this.pendingDaemons.size === 0) return;
     const runtimes = this.pendingRuntimes;
     const daemons = this.pendingDaemons;
     this.pendingRuntimes = new Map();
     this.pendingDaemons = new Map();
-    this.db.transaction(() => {
-      for (const [id, at] of runtimes) this.q.flushRuntime.run(at, id);
-      for (const d of daemons.values()) this.q.flushDaemon.run(d);
-    })();
+    try {
+      await this.db.tx(async (t) => {
+        for (const [id, at] of runtimes) await t.run(this.q.flushRuntime, [at, id]);
+        for (const d of daemons.values()) await t.run(this.q.flushDaemon, { ...d });
+      });
+    } catch (e) {
+      for (const [id, at] of runtimes) if (!this.pendingRuntimes.has(id)) this.pendingRuntimes.set(id, at);
+      for (const [k, d] of daemons) if (!this.pendingDaemons.has(k)) this.pendingDaemons.set(k, d);
+      this.log(`agentd-platform: heartbeat flush failed (kept for the next one): ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** Flushes and stops the flush timer (the platform is closing). */
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.flushTimer);
-    this.flush();
+    await this.flush();
   }
 
   /** A stored heartbeat time, or the newer unflushed one. */
@@ -261,51 +255,49 @@ export class Daemons {
     return stored === null ? pending : Math.max(stored, pending);
   }
 
-  deregister(who: DaemonIdentity, body: unknown): void {
+  async deregister(who: DaemonIdentity, body: unknown): Promise<void> {
     const ids = parseBody(DeregisterRequest, body).runtime_ids ?? [];
-    this.db.transaction(() => {
+    await this.db.tx(async (t) => {
       const now = Date.now();
-      for (const id of ids) this.q.deregisterRuntime.run(now, id, who.workspace_id, who.daemon_id);
-      this.q.markDaemonDeregistered.run(now, who.workspace_id, who.daemon_id);
-    })();
+      for (const id of ids) await t.run(this.q.deregisterRuntime, [now, id, who.workspace_id, who.daemon_id]);
+      await t.run(this.q.markDaemonDeregistered, [now, who.workspace_id, who.daemon_id]);
+    });
   }
 
   /** Every runtime of the daemon stops receiving tasks; the daemon shows deregistered. */
-  retire(workspaceId: string, daemonId: string): void {
+  async retire(t: Sql, workspaceId: string, daemonId: string): Promise<void> {
     const now = Date.now();
-    this.db.transaction(() => {
-      this.q.retireRuntimes.run(now, workspaceId, daemonId);
-      this.q.retireDaemon.run(now, workspaceId, daemonId);
-    })();
+    await t.run(this.q.retireRuntimes, [now, workspaceId, daemonId]);
+    await t.run(this.q.retireDaemon, [now, workspaceId, daemonId]);
   }
 
   /** Ephemeral daemons (any workspace) not heard from since `cutoff` whose credential is still live. */
-  ephemeralOfflineSince(cutoff: number): { workspace_id: string; daemon_id: string }[] {
-    return this.q.ephemeralGone.all(cutoff) as { workspace_id: string; daemon_id: string }[];
+  ephemeralOfflineSince(t: Sql, cutoff: number): Promise<{ workspace_id: string; daemon_id: string }[]> {
+    return t.all<{ workspace_id: string; daemon_id: string }>(this.q.ephemeralGone, [cutoff]);
   }
 
   /** The caller's live runtimes among `ids`, as {type → id}; unknown, foreign and retired ids are skipped. */
-  liveRuntimeMap(who: DaemonIdentity, ids: readonly string[]): Map<string, string> {
+  async liveRuntimeMap(who: DaemonIdentity, ids: readonly string[]): Promise<Map<string, string>> {
     const map = new Map<string, string>();
     for (const id of ids) {
-      const r = this.q.ownedRuntime.get(id, who.workspace_id, who.daemon_id) as RuntimeRow | undefined;
+      const r = await this.db.get<RuntimeRow>(this.q.ownedRuntime, [id, who.workspace_id, who.daemon_id]);
       if (r && r.deregistered_at === null && !map.has(r.type)) map.set(r.type, r.id);
     }
     return map;
   }
 
   /** The runtime if it belongs to this daemon (any state), else 404 `runtime not found`. */
-  requireOwnedRuntime(who: DaemonIdentity, runtimeId: string): { id: string; name: string; type: string; deregistered_at: number | null } {
-    const r = this.q.ownedRuntime.get(runtimeId, who.workspace_id, who.daemon_id) as RuntimeRow | undefined;
+  async requireOwnedRuntime(who: DaemonIdentity, runtimeId: string): Promise<{ id: string; name: string; type: string; deregistered_at: number | null }> {
+    const r = await this.db.get<RuntimeRow>(this.q.ownedRuntime, [runtimeId, who.workspace_id, who.daemon_id]);
     if (!r) throw notFound('runtime not found');
     return r;
   }
 
-  list(workspaceId: string): DaemonSummary[] {
+  async list(workspaceId: string): Promise<DaemonSummary[]> {
     const now = Date.now();
     const fresh = (t: number | null) => t !== null && now - t <= this.offlineAfterMs;
     const byDaemon = new Map<string, RegisteredRuntime[]>();
-    for (const r of this.q.listRuntimes.all(workspaceId) as RuntimeRow[]) {
+    for (const r of await this.db.all<RuntimeRow>(this.q.listRuntimes, [workspaceId])) {
       const list = byDaemon.get(r.daemon_id) ?? [];
       list.push({
         id: r.id,
@@ -318,7 +310,7 @@ export class Daemons {
       });
       byDaemon.set(r.daemon_id, list);
     }
-    return (this.q.listDaemons.all(workspaceId) as DaemonRow[]).map((d) => {
+    return (await this.db.all<DaemonRow>(this.q.listDaemons, [workspaceId])).map((d) => {
       const p = this.pendingDaemons.get(`${workspaceId}\u0000${d.daemon_id}`);
       const last = this.seen(d.last_heartbeat_at, p?.at);
       return {
@@ -327,7 +319,7 @@ export class Daemons {
         cli_version: p?.version ?? d.cli_version,
         os: p?.os ?? d.os,
         last_heartbeat_at: iso(last),
-        online: d.deregistered_at === null && !d.revoked && fresh(last),
+        online: d.deregistered_at === null && d.revoked !== 1 && fresh(last),
         revoked: d.revoked === 1,
         deregistered: d.deregistered_at !== null,
         runtimes: byDaemon.get(d.daemon_id) ?? [],

@@ -1,13 +1,13 @@
-// The platform's state: one SQLite file under --data, opened with better-sqlite3.
-// Synchronous on purpose: every statement runs to completion on the one JS thread, and
-// the statements that must be atomic against concurrent requests (token exchange,
-// task claim) are single UPDATE … RETURNING statements, so they stay atomic even if the
-// file were shared by several processes (WAL + busy_timeout).
+// The embedded database's schema: one SQLite file under --data, opened with
+// better-sqlite3 (platform/sqlite.ts wraps it in the storage interface). The statements
+// that must be atomic against concurrent requests (token exchange, task claim) are
+// single UPDATE … RETURNING statements. PostgreSQL's schema is the same tables, in
+// platform/migrations/postgres/.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 
-export type DB = Database.Database;
+export type SqliteHandle = Database.Database;
 
 const SCHEMA_VERSION = 1;
 
@@ -188,7 +188,7 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string; back
   { table: 'task', column: 'wait_reason', ddl: 'wait_reason TEXT' },
 ];
 
-function migrate(db: DB): void {
+function migrate(db: SqliteHandle): void {
   for (const c of ADDED_COLUMNS) {
     const cols = db.prepare(`SELECT name FROM pragma_table_info('${c.table}')`).all() as { name: string }[];
     if (cols.some((x) => x.name === c.column)) continue;
@@ -201,13 +201,13 @@ function migrate(db: DB): void {
   db.exec('CREATE INDEX IF NOT EXISTS task_by_chat_session ON task (chat_session_id)');
 }
 
-export interface OpenedDb {
-  db: DB;
+export interface OpenedSqliteFile {
+  db: SqliteHandle;
   /** The workspace created on first start (the oldest one). */
   defaultWorkspaceId: string;
 }
 
-export function openDb(dataDir: string): OpenedDb {
+export function openSqliteFile(dataDir: string): OpenedSqliteFile {
   const db = new Database(join(dataDir, 'platform.db'));
   // Takes effect only for a new database (before its first table): 16 KiB pages hold a
   // 64 KiB output chunk in 4 overflow pages instead of 16.

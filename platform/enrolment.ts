@@ -5,7 +5,7 @@ import type { ConnectionInfo, ExchangeResponse, InstallTokenCreated, InstallToke
 import { CreateInstallTokenBody, INSTALL_TOKEN_RE } from '../api/types.js';
 import { buildConnectionPayload } from './connection.js';
 import { newToken, sha256Hex } from './crypto.js';
-import type { DB } from './db.js';
+import type { Database, Sql } from './sql.js';
 import { HttpError, badRequest, conflict, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
 
@@ -27,81 +27,60 @@ export class Enrolment {
   private readonly q;
 
   constructor(
-    private readonly db: DB,
+    private readonly db: Database,
     private readonly installTokenTtlMs: number,
     /**
      * Called inside the exchange's transaction when a revoked daemon id is enrolled again
      * without proof of any credential: whoever holds it now must not inherit the old
      * machine's unfinished tasks (forge their output, complete them).
      */
-    private readonly onRebindWithoutProof: (workspaceId: string, daemonId: string) => void = () => {},
+    private readonly onRebindWithoutProof: (t: Sql, workspaceId: string, daemonId: string) => Promise<void> = async () => {},
   ) {
     this.q = {
-      workspaces: db.prepare('SELECT id, name, created_at FROM workspace ORDER BY created_at, id'),
-      workspace: db.prepare('SELECT id FROM workspace WHERE id = ?'),
-      insertInstall: db.prepare(
-        `INSERT INTO install_token (id, workspace_id, token_hash, created_at, expires_at, uses, uses_left, ephemeral)
+      workspaces: 'SELECT id, name, created_at FROM workspace ORDER BY created_at, id',
+      workspace: 'SELECT id FROM workspace WHERE id = ?',
+      insertInstall: `INSERT INTO install_token (id, workspace_id, token_hash, created_at, expires_at, uses, uses_left, ephemeral)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
       // The use gate: one statement decides, so of M concurrent exchanges of a token
       // with N uses left exactly min(M, N) get a row back.
-      consume: db.prepare(
-        `UPDATE install_token SET uses_left = uses_left - 1, used_at = ?, used_by = ?
+      consume: `UPDATE install_token SET uses_left = uses_left - 1, used_at = ?, used_by = ?
            WHERE token_hash = ? AND uses_left > 0 AND expires_at > ?
            RETURNING workspace_id, id, ephemeral`,
-      ),
-      lookupInstall: db.prepare('SELECT used_at, uses_left FROM install_token WHERE token_hash = ?'),
-      liveInstall: db.prepare(
-        `SELECT id, workspace_id, created_at, expires_at, uses, uses_left, ephemeral FROM install_token
+      lookupInstall: 'SELECT used_at, uses_left FROM install_token WHERE token_hash = ?',
+      liveInstall: `SELECT id, workspace_id, created_at, expires_at, uses, uses_left, ephemeral FROM install_token
            WHERE workspace_id = ? AND uses_left > 0 AND expires_at > ? ORDER BY created_at DESC, id`,
-      ),
-      revokeAll: db.prepare(
-        'UPDATE daemon_token SET revoked_at = ? WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL',
-      ),
+      revokeAll: 'UPDATE daemon_token SET revoked_at = ? WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL',
       // RETURNING: which daemons just lost their credential (their tasks end with them).
-      revokeWorkspace: db.prepare(
-        'UPDATE daemon_token SET revoked_at = ? WHERE workspace_id = ? AND revoked_at IS NULL RETURNING daemon_id',
-      ),
-      markEphemeral: db.prepare('UPDATE daemon SET ephemeral = 1 WHERE workspace_id = ? AND daemon_id = ?'),
-      insertDaemonToken: db.prepare(
-        `INSERT INTO daemon_token (id, token_hash, workspace_id, daemon_id, created_at, expires_at)
+      revokeWorkspace: 'UPDATE daemon_token SET revoked_at = ? WHERE workspace_id = ? AND revoked_at IS NULL RETURNING daemon_id',
+      markEphemeral: 'UPDATE daemon SET ephemeral = 1 WHERE workspace_id = ? AND daemon_id = ?',
+      insertDaemonToken: `INSERT INTO daemon_token (id, token_hash, workspace_id, daemon_id, created_at, expires_at)
            VALUES (?, ?, ?, ?, ?, ?)`,
-      ),
-      upsertDaemon: db.prepare(
-        `INSERT INTO daemon (workspace_id, daemon_id, device_name, enrolled_at) VALUES (?, ?, ?, ?)
+      upsertDaemon: `INSERT INTO daemon (workspace_id, daemon_id, device_name, enrolled_at) VALUES (?, ?, ?, ?)
            ON CONFLICT (workspace_id, daemon_id) DO UPDATE SET enrolled_at = excluded.enrolled_at`,
-      ),
-      authDaemon: db.prepare(
-        'SELECT workspace_id, daemon_id FROM daemon_token WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?',
-      ),
-      daemonExists: db.prepare('SELECT 1 FROM daemon WHERE workspace_id = ? AND daemon_id = ?'),
-      liveToken: db.prepare('SELECT 1 FROM daemon_token WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL AND expires_at > ? LIMIT 1'),
-      installWorkspace: db.prepare('SELECT id, workspace_id FROM install_token WHERE token_hash = ?'),
-      insertEvent: db.prepare('INSERT INTO enrolment_event (workspace_id, daemon_id, kind, install_token_id, at) VALUES (?, ?, ?, ?, ?)'),
-      latestToken: db.prepare(
-        `SELECT created_at, revoked_at FROM daemon_token WHERE workspace_id = ? AND daemon_id = ?
-           ORDER BY created_at DESC, rowid DESC LIMIT 1`,
-      ),
+      authDaemon: 'SELECT workspace_id, daemon_id FROM daemon_token WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?',
+      daemonExists: 'SELECT 1 FROM daemon WHERE workspace_id = ? AND daemon_id = ?',
+      liveToken: 'SELECT 1 FROM daemon_token WHERE workspace_id = ? AND daemon_id = ? AND revoked_at IS NULL AND expires_at > ? LIMIT 1',
+      installWorkspace: 'SELECT id, workspace_id FROM install_token WHERE token_hash = ?',
+      insertEvent: 'INSERT INTO enrolment_event (workspace_id, daemon_id, kind, install_token_id, at) VALUES (?, ?, ?, ?, ?)',
+      latestToken: `SELECT created_at, revoked_at FROM daemon_token WHERE workspace_id = ? AND daemon_id = ?
+           ORDER BY created_at DESC, (revoked_at IS NULL) DESC LIMIT 1`,
     };
   }
 
-  listWorkspaces(): Workspace[] {
-    return (this.q.workspaces.all() as { id: string; name: string; created_at: number }[]).map((w) => ({
-      id: w.id,
-      name: w.name,
-      created_at: iso(w.created_at),
-    }));
+  async listWorkspaces(): Promise<Workspace[]> {
+    const rows = await this.db.all<{ id: string; name: string; created_at: number }>(this.q.workspaces);
+    return rows.map((w) => ({ id: w.id, name: w.name, created_at: iso(w.created_at) }));
   }
 
   /** 404 `workspace not found` unless it exists; 400 for an empty id. */
-  requireWorkspace(id: string): void {
+  async requireWorkspace(id: string, q: Sql = this.db): Promise<void> {
     if (id === '') throw badRequest('workspace id is required');
-    if (!this.q.workspace.get(id)) throw notFound('workspace not found');
+    if (!(await q.get(this.q.workspace, [id]))) throw notFound('workspace not found');
   }
 
   /** Body: optional {"uses": N, "ttl_s": S, "ephemeral": bool} (a fleet token when uses > 1). */
-  createInstallToken(workspaceId: string, body: unknown, platformUrl: string): InstallTokenCreated {
-    this.requireWorkspace(workspaceId);
+  async createInstallToken(workspaceId: string, body: unknown, platformUrl: string): Promise<InstallTokenCreated> {
+    await this.requireWorkspace(workspaceId);
     const o = parseBody(CreateInstallTokenBody, body);
     const uses = o.uses ?? 1;
     const ttlMs = o.ttl_s !== undefined ? o.ttl_s * 1000 : this.installTokenTtlMs;
@@ -110,7 +89,7 @@ export class Enrolment {
     const token = newToken('mit_');
     const now = Date.now();
     const expires = now + ttlMs;
-    this.q.insertInstall.run(id, workspaceId, sha256Hex(token), now, expires, uses, uses, ephemeral ? 1 : 0);
+    await this.db.run(this.q.insertInstall, [id, workspaceId, sha256Hex(token), now, expires, uses, uses, ephemeral ? 1 : 0]);
     return {
       ...buildConnectionPayload({ platformUrl, workspaceId, daemonId: '', installToken: token }),
       id,
@@ -123,9 +102,9 @@ export class Enrolment {
   }
 
   /** The install tokens that can still enrol a machine (never the token itself). */
-  listInstallTokens(workspaceId: string): InstallTokenSummary[] {
-    this.requireWorkspace(workspaceId);
-    const rows = this.q.liveInstall.all(workspaceId, Date.now()) as {
+  async listInstallTokens(workspaceId: string): Promise<InstallTokenSummary[]> {
+    await this.requireWorkspace(workspaceId);
+    const rows = await this.db.all<{
       id: string;
       workspace_id: string;
       created_at: number;
@@ -133,7 +112,7 @@ export class Enrolment {
       uses: number;
       uses_left: number;
       ephemeral: number;
-    }[];
+    }>(this.q.liveInstall, [workspaceId, Date.now()]);
     return rows.map((r) => ({ ...r, created_at: iso(r.created_at), expires_at: iso(r.expires_at), ephemeral: r.ephemeral === 1 }));
   }
 
@@ -144,37 +123,37 @@ export class Enrolment {
    * which `agentd install --force` sends from the machine's own credentials.json).
    * Anyone who can read a daemon's id (its /status) could otherwise take it over.
    */
-  exchange(token: unknown, daemonId: unknown, currentToken?: unknown, ephemeral = false): ExchangeResponse {
+  async exchange(token: unknown, daemonId: unknown, currentToken?: unknown, ephemeral = false): Promise<ExchangeResponse> {
     if (typeof token !== 'string' || !INSTALL_TOKEN_RE.test(token)) throw badRequest('invalid_install_token');
     if (typeof daemonId !== 'string' || daemonId.trim() === '') throw badRequest('daemon_id is required');
     if (daemonId.length > MAX_DAEMON_ID_LENGTH) throw badRequest(`daemon_id is longer than ${MAX_DAEMON_ID_LENGTH} characters`);
     if (currentToken !== undefined && currentToken !== null && typeof currentToken !== 'string') throw badRequest('current_token must be a string');
     const hash = sha256Hex(token);
     try {
-      return this.db.transaction((): ExchangeResponse => {
+      return await this.db.tx(async (t): Promise<ExchangeResponse> => {
         const now = Date.now();
-        const row = this.q.consume.get(now, daemonId, hash, now) as { workspace_id: string; id: string; ephemeral: number } | undefined;
+        const row = await t.get<{ workspace_id: string; id: string; ephemeral: number }>(this.q.consume, [now, daemonId, hash, now]);
         if (!row) {
           // The gate said no; a second look only chooses the error to report.
-          const seen = this.q.lookupInstall.get(hash) as { used_at: number | null; uses_left: number } | undefined;
+          const seen = await t.get<{ used_at: number | null; uses_left: number }>(this.q.lookupInstall, [hash]);
           if (seen && seen.uses_left <= 0) throw new HttpError(401, 'install_token_already_used');
           throw new HttpError(401, 'invalid_install_token');
         }
-        const { kind, proven } = this.bindKind(row.workspace_id, daemonId, typeof currentToken === 'string' ? currentToken : undefined, now);
+        const { kind, proven } = await this.bindKind(t, row.workspace_id, daemonId, typeof currentToken === 'string' ? currentToken : undefined, now);
         // Thrown inside the transaction: the install token stays unused, so the person
         // who hit this can fix it (revoke the old machine) and run the same command again.
         if (kind === 'refused') throw conflict('daemon_id_in_use');
-        if (kind === 're-enrolled' && !proven) this.onRebindWithoutProof(row.workspace_id, daemonId);
-        const minted = this.mintDaemonToken(row.workspace_id, daemonId, now);
-        this.q.insertEvent.run(row.workspace_id, daemonId, kind, row.id, now);
+        if (kind === 're-enrolled' && !proven) await this.onRebindWithoutProof(t, row.workspace_id, daemonId);
+        const minted = await this.mintDaemonToken(t, row.workspace_id, daemonId, now);
+        await t.run(this.q.insertEvent, [row.workspace_id, daemonId, kind, row.id, now]);
         const eph = row.ephemeral === 1 || ephemeral;
-        if (eph) this.q.markEphemeral.run(row.workspace_id, daemonId);
+        if (eph) await t.run(this.q.markEphemeral, [row.workspace_id, daemonId]);
         return { token: minted.token, workspace_id: row.workspace_id, daemon_id: daemonId, expires_at: iso(minted.expires), ...(eph ? { ephemeral: true } : {}) };
-      })();
+      });
     } catch (err) {
       if (err instanceof HttpError && err.error === 'daemon_id_in_use') {
-        const t = this.q.installWorkspace.get(hash) as { id: string; workspace_id: string } | undefined;
-        if (t) this.q.insertEvent.run(t.workspace_id, daemonId, 'refused', t.id, Date.now());
+        const t = await this.db.get<{ id: string; workspace_id: string }>(this.q.installWorkspace, [hash]);
+        if (t) await this.db.run(this.q.insertEvent, [t.workspace_id, daemonId, 'refused', t.id, Date.now()]);
       }
       throw err;
     }
@@ -185,68 +164,76 @@ export class Enrolment {
    * `re-enrolled` when the caller proved its live credential or none is live (the
    * operator revoked it, so nobody loses an identity); otherwise `refused`.
    */
-  private bindKind(workspaceId: string, daemonId: string, currentToken: string | undefined, now: number): { kind: 'enrolled' | 're-enrolled' | 'refused'; proven: boolean } {
-    if (!this.q.daemonExists.get(workspaceId, daemonId)) return { kind: 'enrolled', proven: false };
-    const who = currentToken === undefined ? undefined : this.authenticateDaemon(currentToken);
+  private async bindKind(
+    t: Sql,
+    workspaceId: string,
+    daemonId: string,
+    currentToken: string | undefined,
+    now: number,
+  ): Promise<{ kind: 'enrolled' | 're-enrolled' | 'refused'; proven: boolean }> {
+    if (!(await t.get(this.q.daemonExists, [workspaceId, daemonId]))) return { kind: 'enrolled', proven: false };
+    const who = currentToken === undefined ? undefined : await this.authenticateDaemon(currentToken, t);
     if (who && who.workspace_id === workspaceId && who.daemon_id === daemonId) return { kind: 're-enrolled', proven: true };
-    if (!this.q.liveToken.get(workspaceId, daemonId, now)) return { kind: 're-enrolled', proven: false };
+    if (!(await t.get(this.q.liveToken, [workspaceId, daemonId, now]))) return { kind: 're-enrolled', proven: false };
     return { kind: 'refused', proven: false };
   }
 
   /** Revokes the daemon's current tokens and mints a new one (enrolment and rotation). */
-  private mintDaemonToken(workspaceId: string, daemonId: string, now: number): { token: string; expires: number } {
-    this.q.revokeAll.run(now, workspaceId, daemonId);
+  private async mintDaemonToken(t: Sql, workspaceId: string, daemonId: string, now: number): Promise<{ token: string; expires: number }> {
+    await t.run(this.q.revokeAll, [now, workspaceId, daemonId]);
     const token = newToken('mdt_');
     const expires = now + DAEMON_TOKEN_LIFETIME_MS;
-    this.q.insertDaemonToken.run(randomUUID(), sha256Hex(token), workspaceId, daemonId, now, expires);
-    this.q.upsertDaemon.run(workspaceId, daemonId, daemonId, now);
+    await t.run(this.q.insertDaemonToken, [randomUUID(), sha256Hex(token), workspaceId, daemonId, now, expires]);
+    await t.run(this.q.upsertDaemon, [workspaceId, daemonId, daemonId, now]);
     return { token, expires };
   }
 
-  /** Looks the bearer up on every call (no cache): a revoked token fails at once. */
-  authenticateDaemon(token: string): DaemonIdentity | undefined {
+  /**
+   * Looks the bearer up on every call (no cache): a revoked token fails at once, on
+   * every replica, since they all read the one database.
+   */
+  async authenticateDaemon(token: string, q: Sql = this.db): Promise<DaemonIdentity | undefined> {
     if (!token.startsWith('mdt_')) return undefined;
-    return this.q.authDaemon.get(sha256Hex(token), Date.now()) as DaemonIdentity | undefined;
+    return q.get<DaemonIdentity>(this.q.authDaemon, [sha256Hex(token), Date.now()]);
   }
 
   /** 404 unless the daemon exists; 400 for an empty id. */
-  requireDaemon(workspaceId: string, daemonId: string): void {
-    this.requireWorkspace(workspaceId);
+  async requireDaemon(workspaceId: string, daemonId: string, q: Sql = this.db): Promise<void> {
+    await this.requireWorkspace(workspaceId, q);
     if (daemonId === '') throw badRequest('daemon id is required');
-    if (!this.q.daemonExists.get(workspaceId, daemonId)) throw notFound('daemon not found');
+    if (!(await q.get(this.q.daemonExists, [workspaceId, daemonId]))) throw notFound('daemon not found');
   }
 
   /** Idempotent: an already revoked daemon stays revoked. Returns how many live tokens it had (0 or 1). */
-  revoke(workspaceId: string, daemonId: string): number {
-    this.requireDaemon(workspaceId, daemonId);
-    return this.q.revokeAll.run(Date.now(), workspaceId, daemonId).changes;
+  async revoke(t: Sql, workspaceId: string, daemonId: string): Promise<number> {
+    await this.requireDaemon(workspaceId, daemonId, t);
+    return (await t.run(this.q.revokeAll, [Date.now(), workspaceId, daemonId])).changes;
   }
 
   /** Revokes every live daemon credential of the workspace; returns the daemons that had one. */
-  revokeWorkspace(workspaceId: string): string[] {
-    this.requireWorkspace(workspaceId);
-    const rows = this.q.revokeWorkspace.all(Date.now(), workspaceId) as { daemon_id: string }[];
+  async revokeWorkspace(t: Sql, workspaceId: string): Promise<string[]> {
+    await this.requireWorkspace(workspaceId, t);
+    const rows = await t.all<{ daemon_id: string }>(this.q.revokeWorkspace, [Date.now(), workspaceId]);
     return [...new Set(rows.map((r) => r.daemon_id))];
   }
 
-  rotate(workspaceId: string, daemonId: string, platformUrl: string): ConnectionInfo {
-    this.requireDaemon(workspaceId, daemonId);
-    return this.db.transaction((): ConnectionInfo => {
-      const now = Date.now();
-      const minted = this.mintDaemonToken(workspaceId, daemonId, now);
-      return { ...buildConnectionPayload({ platformUrl, workspaceId, daemonId, daemonToken: minted.token }), issued_at: iso(now), revoked_at: null };
-    })();
+  /** Inside the caller's transaction `t`: the old credential ends in the same commit. */
+  async rotate(t: Sql, workspaceId: string, daemonId: string, platformUrl: string): Promise<ConnectionInfo> {
+    await this.requireDaemon(workspaceId, daemonId, t);
+    const now = Date.now();
+    const minted = await this.mintDaemonToken(t, workspaceId, daemonId, now);
+    return { ...buildConnectionPayload({ platformUrl, workspaceId, daemonId, daemonToken: minted.token }), issued_at: iso(now), revoked_at: null };
   }
 
-  connection(workspaceId: string, daemonId: string, platformUrl: string): ConnectionInfo {
-    this.requireDaemon(workspaceId, daemonId);
-    const t = this.q.latestToken.get(workspaceId, daemonId) as TokenRow | undefined;
+  async connection(workspaceId: string, daemonId: string, platformUrl: string): Promise<ConnectionInfo> {
+    await this.requireDaemon(workspaceId, daemonId);
+    const t = await this.db.get<TokenRow>(this.q.latestToken, [workspaceId, daemonId]);
     if (!t) throw notFound('daemon not found');
     return { ...buildConnectionPayload({ platformUrl, workspaceId, daemonId }), issued_at: iso(t.created_at), revoked_at: iso(t.revoked_at) };
   }
 
-  isRevoked(workspaceId: string, daemonId: string): boolean {
-    const t = this.q.latestToken.get(workspaceId, daemonId) as TokenRow | undefined;
+  async isRevoked(workspaceId: string, daemonId: string, q: Sql = this.db): Promise<boolean> {
+    const t = await q.get<TokenRow>(this.q.latestToken, [workspaceId, daemonId]);
     return !t || t.revoked_at !== null;
   }
 }

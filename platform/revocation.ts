@@ -6,38 +6,40 @@
 // claimed-but-not-started ones go back to the queue, instead of showing `running` until
 // that daemon restarts.
 import type { ConnectionInfo, RevocationOutcome, RevokeTokensResponse } from '../api/types.js';
-import type { DB } from './db.js';
+import type { Database, Sql } from './sql.js';
 import type { Daemons } from './daemons.js';
 import type { DaemonIdentity, Enrolment } from './enrolment.js';
 import { HttpError } from './http.js';
 import type { Tasks } from './tasks.js';
 
+type Requeued = { workspace_id: string; runtime_name: string }[];
+
 export class Revocation {
   constructor(
-    private readonly db: DB,
+    private readonly db: Database,
     private readonly enrolment: Enrolment,
     private readonly daemons: Daemons,
     private readonly tasks: Tasks,
-    /** A requeued task wakes the claimers of its runtime. */
-    private readonly onRequeue: (workspaceId: string, runtimeName: string) => void,
+    /** A requeued task wakes the claimers of its runtime (on every replica). */
+    private readonly onRequeue: (workspaceId: string, runtimeName: string) => Promise<void>,
   ) {}
 
   /** POST …/daemons/{daemon}/revoke: idempotent. */
-  revokeDaemon(workspaceId: string, daemonId: string): RevocationOutcome {
-    return this.run(() => {
-      this.enrolment.revoke(workspaceId, daemonId);
-      return this.end(workspaceId, [daemonId]);
+  revokeDaemon(workspaceId: string, daemonId: string): Promise<RevocationOutcome> {
+    return this.run(async (t, requeued) => {
+      await this.enrolment.revoke(t, workspaceId, daemonId);
+      return this.end(t, requeued, workspaceId, [daemonId]);
     });
   }
 
   /** POST …/revoke-tokens: every live credential of the workspace; a repeat answers revoked 0. */
-  revokeWorkspace(workspaceId: string): RevokeTokensResponse {
+  async revokeWorkspace(workspaceId: string): Promise<RevokeTokensResponse> {
     // Before the transaction: 404/400 are answers, not database errors.
-    this.enrolment.requireWorkspace(workspaceId);
+    await this.enrolment.requireWorkspace(workspaceId);
     try {
-      return this.run(() => {
-        const ids = this.enrolment.revokeWorkspace(workspaceId);
-        return { revoked: ids.length, ...this.end(workspaceId, ids) };
+      return await this.run(async (t, requeued) => {
+        const ids = await this.enrolment.revokeWorkspace(t, workspaceId);
+        return { revoked: ids.length, ...(await this.end(t, requeued, workspaceId, ids)) };
       });
     } catch (e) {
       if (e instanceof HttpError) throw e;
@@ -48,50 +50,53 @@ export class Revocation {
   }
 
   /** POST …/daemons/{daemon}/rotate: the old credential is revoked and its work ended, a new one minted. */
-  rotate(workspaceId: string, daemonId: string, platformUrl: string): ConnectionInfo & RevocationOutcome {
-    return this.run(() => {
-      const info = this.enrolment.rotate(workspaceId, daemonId, platformUrl);
-      return { ...info, ...this.end(workspaceId, [daemonId]) };
+  rotate(workspaceId: string, daemonId: string, platformUrl: string): Promise<ConnectionInfo & RevocationOutcome> {
+    return this.run(async (t, requeued) => {
+      const info = await this.enrolment.rotate(t, workspaceId, daemonId, platformUrl);
+      return { ...info, ...(await this.end(t, requeued, workspaceId, [daemonId])) };
     });
   }
 
   /** POST /api/daemon/revoke: the daemon gives up its own credential (uninstall). */
-  revokeSelf(who: DaemonIdentity): RevocationOutcome {
-    return this.run(() => {
-      this.enrolment.revoke(who.workspace_id, who.daemon_id);
-      this.daemons.retire(who.workspace_id, who.daemon_id);
-      return this.end(who.workspace_id, [who.daemon_id]);
+  revokeSelf(who: DaemonIdentity): Promise<RevocationOutcome> {
+    return this.run(async (t, requeued) => {
+      await this.enrolment.revoke(t, who.workspace_id, who.daemon_id);
+      await this.daemons.retire(t, who.workspace_id, who.daemon_id);
+      return this.end(t, requeued, who.workspace_id, [who.daemon_id]);
     });
   }
 
-  /** The ephemeral sweep: daemons silent for `offlineMs` are revoked and deregistered. */
-  expireEphemeral(offlineMs: number): { workspace_id: string; daemon_id: string }[] {
-    return this.run(() => {
-      const gone = this.daemons.ephemeralOfflineSince(Date.now() - offlineMs);
-      for (const d of gone) {
-        this.enrolment.revoke(d.workspace_id, d.daemon_id);
-        this.daemons.retire(d.workspace_id, d.daemon_id);
-        this.end(d.workspace_id, [d.daemon_id]);
-      }
-      return gone;
-    });
+  /** The ephemeral sweep, in the caller's transaction: daemons silent for `offlineMs` are revoked and deregistered. */
+  async expireEphemeral(t: Sql, offlineMs: number): Promise<{ gone: { workspace_id: string; daemon_id: string }[]; requeued: Requeued }> {
+    const requeued: Requeued = [];
+    const gone = await this.daemons.ephemeralOfflineSince(t, Date.now() - offlineMs);
+    for (const d of gone) {
+      await this.enrolment.revoke(t, d.workspace_id, d.daemon_id);
+      await this.daemons.retire(t, d.workspace_id, d.daemon_id);
+      await this.end(t, requeued, d.workspace_id, [d.daemon_id]);
+    }
+    return { gone, requeued };
   }
 
-  private pending: { workspace_id: string; runtime_name: string }[] = [];
+  /** Claimers of the requeued tasks' runtimes are woken (after the commit). */
+  async wake(requeued: Requeued): Promise<void> {
+    for (const r of requeued) await this.onRequeue(r.workspace_id, r.runtime_name);
+  }
 
-  private end(workspaceId: string, daemonIds: readonly string[]): RevocationOutcome {
-    const { failed, requeued } = this.tasks.endForRevoked(workspaceId, daemonIds);
-    this.pending.push(...requeued);
-    return { tasks_failed: failed.length, tasks_requeued: requeued.length };
+  private async end(t: Sql, requeued: Requeued, workspaceId: string, daemonIds: readonly string[]): Promise<RevocationOutcome> {
+    const out = await this.tasks.endForRevoked(t, workspaceId, daemonIds);
+    requeued.push(...out.requeued);
+    return { tasks_failed: out.failed.length, tasks_requeued: out.requeued.length };
   }
 
   /** One transaction; claimers are woken only once it committed. */
-  private run<T>(fn: () => T): T {
-    this.pending = [];
-    const out = this.db.transaction(fn)();
-    const wake = this.pending;
-    this.pending = [];
-    for (const t of wake) this.onRequeue(t.workspace_id, t.runtime_name);
+  private async run<T>(fn: (t: Sql, requeued: Requeued) => Promise<T>): Promise<T> {
+    let requeued: Requeued = [];
+    const out = await this.db.tx((t) => {
+      requeued = []; // a retried transaction starts again
+      return fn(t, requeued);
+    });
+    await this.wake(requeued);
     return out;
   }
 }

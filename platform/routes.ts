@@ -24,14 +24,14 @@ function identity(req: IncomingMessage): ClientIdentity {
 }
 
 /** Task routes accept the claiming daemon's mdt_ or, where `allowTaskToken`, the task's own mat_. */
-function taskActor(app: App, req: IncomingMessage, allowTaskToken: boolean): TaskActor {
+async function taskActor(app: App, req: IncomingMessage, allowTaskToken: boolean): Promise<TaskActor> {
   const t = bearer(req);
   if (allowTaskToken && t?.startsWith('mat_')) {
-    const taskId = app.tasks.authenticateTaskToken(t);
+    const taskId = await app.tasks.authenticateTaskToken(t);
     if (!taskId) throw unauthorized('invalid or revoked task token');
     return { kind: 'task', taskId };
   }
-  return { kind: 'daemon', who: requireDaemon(app, req) };
+  return { kind: 'daemon', who: await requireDaemon(app, req) };
 }
 
 /** An AbortSignal that fires when the client goes away (for long polls). */
@@ -43,78 +43,78 @@ function clientGone(res: ServerResponse): AbortSignal {
 
 export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): void {
   // ---------------------------------------------------------------- admin
-  router.get('/api/workspaces', ({ req }) => {
+  router.get('/api/workspaces', async ({ req }) => {
     requireAdmin(app, req);
-    return [200, app.enrolment.listWorkspaces()];
+    return [200, await app.enrolment.listWorkspaces()];
   });
   router.post('/api/workspaces/{ws}/install-tokens', async ({ req, params }) => {
     requireAdmin(app, req);
-    return [201, app.enrolment.createInstallToken(params.ws!, await readJson(req), app.publicUrl())];
+    return [201, await app.enrolment.createInstallToken(params.ws!, await readJson(req), app.publicUrl())];
   });
-  router.get('/api/workspaces/{ws}/install-tokens', ({ req, params }) => {
+  router.get('/api/workspaces/{ws}/install-tokens', async ({ req, params }) => {
     requireAdmin(app, req);
-    return [200, app.enrolment.listInstallTokens(params.ws!)];
+    return [200, await app.enrolment.listInstallTokens(params.ws!)];
   });
   router.post('/api/workspaces/{ws}/revoke-tokens', async ({ req, params }) => {
     requireAdmin(app, req);
     await readJson(req);
-    return [200, app.revocation.revokeWorkspace(params.ws!)];
+    return [200, await app.revocation.revokeWorkspace(params.ws!)];
   });
-  router.get('/api/workspaces/{ws}/daemons', ({ req, params }) => {
+  router.get('/api/workspaces/{ws}/daemons', async ({ req, params }) => {
     requireAdmin(app, req);
-    app.enrolment.requireWorkspace(params.ws!);
-    return [200, app.daemons.list(params.ws!)];
+    await app.enrolment.requireWorkspace(params.ws!);
+    return [200, await app.daemons.list(params.ws!)];
   });
   router.post('/api/workspaces/{ws}/daemons/{daemon}/revoke', async ({ req, params }) => {
     requireAdmin(app, req);
     await readJson(req);
-    return [200, { ...OK, ...app.revocation.revokeDaemon(params.ws!, params.daemon!) }];
+    return [200, { ...OK, ...(await app.revocation.revokeDaemon(params.ws!, params.daemon!)) }];
   });
   router.post('/api/workspaces/{ws}/daemons/{daemon}/rotate', async ({ req, params }) => {
     requireAdmin(app, req);
     await readJson(req);
-    return [200, app.revocation.rotate(params.ws!, params.daemon!, app.publicUrl())];
+    return [200, await app.revocation.rotate(params.ws!, params.daemon!, app.publicUrl())];
   });
-  router.get('/api/workspaces/{ws}/daemons/{daemon}/connection', ({ req, params }) => {
+  router.get('/api/workspaces/{ws}/daemons/{daemon}/connection', async ({ req, params }) => {
     requireAdmin(app, req);
-    return [200, app.enrolment.connection(params.ws!, params.daemon!, app.publicUrl())];
+    return [200, await app.enrolment.connection(params.ws!, params.daemon!, app.publicUrl())];
   });
-  router.get('/api/workspaces/{ws}/agents', ({ req, params }) => {
+  router.get('/api/workspaces/{ws}/agents', async ({ req, params }) => {
     requireAdmin(app, req);
-    app.enrolment.requireWorkspace(params.ws!);
-    return [200, app.agents.list(params.ws!)];
+    await app.enrolment.requireWorkspace(params.ws!);
+    return [200, await app.agents.list(params.ws!)];
   });
   router.post('/api/workspaces/{ws}/agents', async ({ req, params }) => {
     requireAdmin(app, req);
     const body = await readJson(req);
-    app.enrolment.requireWorkspace(params.ws!);
-    return [201, app.agents.create(params.ws!, body)];
+    await app.enrolment.requireWorkspace(params.ws!);
+    return [201, await app.agents.create(params.ws!, body)];
   });
-  router.get('/api/workspaces/{ws}/agents/{agent}', ({ req, params }) => {
+  router.get('/api/workspaces/{ws}/agents/{agent}', async ({ req, params }) => {
     requireAdmin(app, req);
-    return [200, app.agents.get(params.ws!, params.agent!)];
+    return [200, await app.agents.get(params.ws!, params.agent!)];
   });
   router.post('/api/workspaces/{ws}/agents/{agent}', async ({ req, params }) => {
     requireAdmin(app, req);
     const body = await readJson(req);
-    return [200, app.agents.update(params.ws!, params.agent!, body)];
+    return [200, await app.agents.update(params.ws!, params.agent!, body)];
   });
   router.post('/api/workspaces/{ws}/tasks', async ({ req, params }) => {
     requireAdmin(app, req);
     const body = await readJson(req);
-    app.enrolment.requireWorkspace(params.ws!);
-    return [201, app.tasks.enqueue(params.ws!, body)];
+    await app.enrolment.requireWorkspace(params.ws!);
+    return [201, await app.tasks.enqueue(params.ws!, body)];
   });
-  router.get('/api/workspaces/{ws}/tasks', ({ req, params, query }) => {
+  router.get('/api/workspaces/{ws}/tasks', async ({ req, params, query }) => {
     requireAdmin(app, req);
-    app.enrolment.requireWorkspace(params.ws!);
-    return [200, app.tasks.list(params.ws!, intParam(query, 'limit', 1, 10_000) ?? 200)];
+    await app.enrolment.requireWorkspace(params.ws!);
+    return [200, await app.tasks.list(params.ws!, intParam(query, 'limit', 1, 10_000) ?? 200)];
   });
-  router.get('/api/workspaces/{ws}/tasks/{task}', ({ req, params, query }) => {
+  router.get('/api/workspaces/{ws}/tasks/{task}', async ({ req, params, query }) => {
     requireAdmin(app, req);
     return [
       200,
-      app.tasks.get(params.ws!, params.task!, {
+      await app.tasks.get(params.ws!, params.task!, {
         after: intParam(query, 'messages_after', -1, Number.MAX_SAFE_INTEGER),
         limit: intParam(query, 'messages_limit', 0, Number.MAX_SAFE_INTEGER),
       }),
@@ -123,20 +123,20 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   router.post('/api/workspaces/{ws}/tasks/{task}/cancel', async ({ req, params }) => {
     requireAdmin(app, req);
     await readJson(req);
-    app.tasks.cancel(params.ws!, params.task!);
+    await app.tasks.cancel(params.ws!, params.task!);
     return [200, OK];
   });
 
   // ---------------------------------------------------------------- enrolment (the mit_ is the credential)
   router.post('/api/install-tokens/exchange', async ({ req }) => {
     const body = parseBody(ExchangeBody, await readJson(req));
-    return [200, app.enrolment.exchange(body.token, body.daemon_id, body.current_token, body.ephemeral === true)];
+    return [200, await app.enrolment.exchange(body.token, body.daemon_id, body.current_token, body.ephemeral === true)];
   });
 
   // ---------------------------------------------------------------- daemon: workspace sync
-  router.get('/api/daemon/workspaces', ({ req, res }) => {
-    const who = requireDaemon(app, req);
-    const w = app.enrolment.listWorkspaces().find((x) => x.id === who.workspace_id);
+  router.get('/api/daemon/workspaces', async ({ req, res }) => {
+    const who = await requireDaemon(app, req);
+    const w = (await app.enrolment.listWorkspaces()).find((x) => x.id === who.workspace_id);
     const list: DaemonWorkspace[] = w ? [{ id: w.id, name: w.name }] : [];
     const body = JSON.stringify(list);
     const etag = `W/"${createHash('sha256').update(body).digest('hex')}"`;
@@ -148,14 +148,14 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     }
     return [200, list];
   });
-  router.get('/api/daemon/workspaces/{ws}/repos', ({ req, params }) => {
-    const who = requireDaemon(app, req);
+  router.get('/api/daemon/workspaces/{ws}/repos', async ({ req, params }) => {
+    const who = await requireDaemon(app, req);
     requireOwnWorkspace(who, params.ws!);
     const answer: WorkspaceReposResponse = { workspace_id: who.workspace_id, repos: [], repos_version: NO_REPOS_VERSION, settings: {} };
     return [200, answer];
   });
-  router.get('/api/daemon/workspaces/{ws}/runtime-profiles', ({ req, params }) => {
-    const who = requireDaemon(app, req);
+  router.get('/api/daemon/workspaces/{ws}/runtime-profiles', async ({ req, params }) => {
+    const who = await requireDaemon(app, req);
     requireOwnWorkspace(who, params.ws!);
     const answer: RuntimeProfilesResponse = { workspace_id: who.workspace_id, runtime_profiles: [] };
     return [200, answer];
@@ -163,77 +163,77 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
 
   // ---------------------------------------------------------------- daemon: runtimes
   router.post('/api/daemon/register', async ({ req }) => {
-    const who = requireDaemon(app, req);
+    const who = await requireDaemon(app, req);
     const body = await readJson(req);
     const ws = typeof body === 'object' && body !== null ? (body as { workspace_id?: unknown }).workspace_id : undefined;
     // Multica answers another workspace as not found (an mdt_ names exactly one).
     if (typeof ws === 'string' && ws !== '' && ws !== who.workspace_id) throw notFound('workspace not found');
-    return [200, app.daemons.register(who, body, identity(req))];
+    return [200, await app.daemons.register(who, body, identity(req))];
   });
   router.post('/api/daemon/heartbeat', async ({ req }) => {
-    const who = requireDaemon(app, req);
-    return [200, app.daemons.heartbeat(who, await readJson(req), identity(req))];
+    const who = await requireDaemon(app, req);
+    return [200, await app.daemons.heartbeat(who, await readJson(req), identity(req))];
   });
   router.post('/api/daemon/deregister', async ({ req }) => {
-    const who = requireDaemon(app, req);
-    app.daemons.deregister(who, await readJson(req));
+    const who = await requireDaemon(app, req);
+    await app.daemons.deregister(who, await readJson(req));
     return [200, STATUS_OK];
   });
   // The WebSocket itself is served on the server's 'upgrade' event (daemon-ws.ts); a
   // plain GET lands here.
-  router.get('/api/daemon/ws', ({ req }) => {
-    requireDaemon(app, req);
+  router.get('/api/daemon/ws', async ({ req }) => {
+    await requireDaemon(app, req);
     throw new HttpError(426, 'this route needs a WebSocket upgrade');
   });
   // The daemon credential revokes itself (`agentd uninstall`): after this it is a 401.
   router.post('/api/daemon/revoke', async ({ req }) => {
-    const who = requireDaemon(app, req);
+    const who = await requireDaemon(app, req);
     await readJson(req);
-    return [200, { ...OK, ...app.revocation.revokeSelf(who) }];
+    return [200, { ...OK, ...(await app.revocation.revokeSelf(who)) }];
   });
 
   // ---------------------------------------------------------------- daemon: claims
   const batchClaim: Parameters<Router['post']>[1] = async ({ req, res }) => {
-    let who = requireDaemon(app, req);
+    let who = await requireDaemon(app, req);
     const { runtimeIds, max, waitMs } = Tasks.parseClaim(who, await readJson(req));
     // Unknown, foreign and retired ids are skipped, as Multica does (no 404: a daemon
     // holding one stale id must keep claiming for the others).
-    const runtimeMap = app.daemons.liveRuntimeMap(who, runtimeIds);
+    const runtimeMap = await app.daemons.liveRuntimeMap(who, runtimeIds);
     const deadline = Date.now() + (app.config.longPoll ? waitMs : 0);
     const gone = clientGone(res);
     for (;;) {
-      const tasks = app.tasks.claim(who, runtimeMap, max);
+      const tasks = await app.tasks.claim(who, runtimeMap, max);
       const left = deadline - Date.now();
       if (tasks.length > 0 || left <= 0 || runtimeMap.size === 0 || max === 0) return [200, { tasks }];
       await waiters.wait(who.workspace_id, new Set(runtimeMap.keys()), left, gone);
       // Never hand out tasks to a client that left or to a server that is closing:
       // they would stay claimed with nobody running them.
       if (gone.aborted || waiters.isClosed) return [200, { tasks: [] }];
-      who = requireDaemon(app, req); // revoked while waiting → 401 now, not after the wait
+      who = await requireDaemon(app, req); // revoked while waiting → 401 now, not after the wait
     }
   };
   router.post('/api/daemon/tasks/claim', batchClaim);
   router.post('/api/daemon/claim', batchClaim); // Multica's transitional alias
   router.post('/api/daemon/runtimes/{rt}/tasks/claim', async ({ req, params }) => {
-    const who = requireDaemon(app, req);
+    const who = await requireDaemon(app, req);
     await readJson(req);
-    const r = app.daemons.requireOwnedRuntime(who, params.rt!);
+    const r = await app.daemons.requireOwnedRuntime(who, params.rt!);
     if (r.deregistered_at !== null) return [200, { task: null }];
-    const [task] = app.tasks.claim(who, new Map([[r.type, r.id]]), 1);
+    const [task] = await app.tasks.claim(who, new Map([[r.type, r.id]]), 1);
     return [200, { task: task ?? null }];
   });
   router.post('/api/daemon/runtimes/{rt}/recover-orphans', async ({ req, params }) => {
-    const who = requireDaemon(app, req);
+    const who = await requireDaemon(app, req);
     await readJson(req);
-    app.daemons.requireOwnedRuntime(who, params.rt!);
-    const { recovered } = app.tasks.recoverOrphans(who, params.rt!);
+    await app.daemons.requireOwnedRuntime(who, params.rt!);
+    const { recovered } = await app.tasks.recoverOrphans(who, params.rt!);
     // Multica's names (orphaned, retried: nothing is retried here) plus ours.
     return [200, { orphaned: recovered, retried: 0, recovered }];
   });
   router.post('/api/daemon/runtimes/{rt}/tasks/{task}/prepare-lease', async ({ req, params }) => {
-    const actor = taskActor(app, req, false);
+    const actor = await taskActor(app, req, false);
     await readJson(req);
-    return [200, app.tasks.prepareLease(actor, params.rt!, params.task!)];
+    return [200, await app.tasks.prepareLease(actor, params.rt!, params.task!)];
   });
 
   // agentd extension: one call for the status of every task a daemon runs (instead of one
@@ -241,76 +241,76 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   router.post('/api/daemon/tasks/status', async ({ req }) => {
     // --no-batch-status: answer as for an unknown path (what a Multica server says).
     if (app.config.batchStatus === false) throw notFound('not found');
-    const who = requireDaemon(app, req);
-    return [200, app.tasks.statuses(who, await readJson(req))];
+    const who = await requireDaemon(app, req);
+    return [200, await app.tasks.statuses(who, await readJson(req))];
   });
 
   // ---------------------------------------------------------------- daemon: task calls
-  router.get('/api/daemon/tasks/{task}/status', ({ req, params }) => {
-    return [200, app.tasks.status(taskActor(app, req, true), params.task!)];
+  router.get('/api/daemon/tasks/{task}/status', async ({ req, params }) => {
+    return [200, await app.tasks.status(await taskActor(app, req, true), params.task!)];
   });
   router.post('/api/daemon/tasks/{task}/start', async ({ req, params }) => {
-    const actor = taskActor(app, req, false);
+    const actor = await taskActor(app, req, false);
     await readJson(req);
-    return [200, app.tasks.start(actor, params.task!)];
+    return [200, await app.tasks.start(actor, params.task!)];
   });
   router.post('/api/daemon/tasks/{task}/wait-local-directory', async ({ req, params }) => {
-    const actor = taskActor(app, req, false);
-    return [200, app.tasks.waitLocalDirectory(actor, params.task!, await readJson(req))];
+    const actor = await taskActor(app, req, false);
+    return [200, await app.tasks.waitLocalDirectory(actor, params.task!, await readJson(req))];
   });
   router.post('/api/daemon/tasks/{task}/messages', async ({ req, params }) => {
-    const actor = taskActor(app, req, true);
-    return [200, { ...STATUS_OK, ...app.tasks.messages(actor, params.task!, await readJson(req)) }];
+    const actor = await taskActor(app, req, true);
+    return [200, { ...STATUS_OK, ...(await app.tasks.messages(actor, params.task!, await readJson(req))) }];
   });
   router.post('/api/daemon/tasks/{task}/progress', async ({ req, params }) => {
-    const actor = taskActor(app, req, true);
-    app.tasks.progress(actor, params.task!, await readJson(req));
+    const actor = await taskActor(app, req, true);
+    await app.tasks.progress(actor, params.task!, await readJson(req));
     return [200, STATUS_OK];
   });
   router.post('/api/daemon/tasks/{task}/session', async ({ req, params }) => {
-    const actor = taskActor(app, req, false);
-    app.tasks.session(actor, params.task!, await readJson(req));
+    const actor = await taskActor(app, req, false);
+    await app.tasks.session(actor, params.task!, await readJson(req));
     return [200, STATUS_OK];
   });
   router.post('/api/daemon/tasks/{task}/usage', async ({ req, params }) => {
-    const actor = taskActor(app, req, false);
-    app.tasks.usage(actor, params.task!, await readJson(req));
+    const actor = await taskActor(app, req, false);
+    await app.tasks.usage(actor, params.task!, await readJson(req));
     return [200, STATUS_OK];
   });
   router.post('/api/daemon/tasks/{task}/complete', async ({ req, params }) => {
-    const actor = taskActor(app, req, false);
-    return [200, app.tasks.complete(actor, params.task!, await readJson(req))];
+    const actor = await taskActor(app, req, false);
+    return [200, await app.tasks.complete(actor, params.task!, await readJson(req))];
   });
   router.post('/api/daemon/tasks/{task}/fail', async ({ req, params }) => {
-    const actor = taskActor(app, req, false);
-    return [200, app.tasks.fail(actor, params.task!, await readJson(req))];
+    const actor = await taskActor(app, req, false);
+    return [200, await app.tasks.fail(actor, params.task!, await readJson(req))];
   });
   router.post('/api/daemon/tasks/{task}/cancel-ack', async ({ req, params }) => {
-    const actor = taskActor(app, req, false);
-    app.tasks.cancelAck(actor, params.task!, await readJson(req));
+    const actor = await taskActor(app, req, false);
+    await app.tasks.cancelAck(actor, params.task!, await readJson(req));
     return [200, STATUS_OK];
   });
 
   // ---------------------------------------------------------------- daemon: work-dir GC checks
-  router.get('/api/daemon/tasks/{task}/gc-check', ({ req, params }) => {
-    return [200, app.tasks.gcCheck(taskActor(app, req, false), params.task!)];
+  router.get('/api/daemon/tasks/{task}/gc-check', async ({ req, params }) => {
+    return [200, await app.tasks.gcCheck(await taskActor(app, req, false), params.task!)];
   });
-  router.get('/api/daemon/chat-sessions/{session}/gc-check', ({ req, params }) => {
-    return [200, app.tasks.chatSessionGcCheck(requireDaemon(app, req), params.session!)];
+  router.get('/api/daemon/chat-sessions/{session}/gc-check', async ({ req, params }) => {
+    return [200, await app.tasks.chatSessionGcCheck(await requireDaemon(app, req), params.session!)];
   });
   // The reference platform has no issues and no autopilots: every id is unknown.
   router.post('/api/daemon/workspaces/{ws}/issues/gc-check', async ({ req, params }) => {
-    const who = requireDaemon(app, req);
+    const who = await requireDaemon(app, req);
     requireOwnWorkspace(who, params.ws!);
     const { issue_ids } = parseBody(IssueGcCheckBody, await readJson(req));
     return [200, { issues: issue_ids.map((id) => ({ id, found: false })) }];
   });
-  router.get('/api/daemon/issues/{issue}/gc-check', ({ req }) => {
-    requireDaemon(app, req);
+  router.get('/api/daemon/issues/{issue}/gc-check', async ({ req }) => {
+    await requireDaemon(app, req);
     throw notFound('issue not found');
   });
-  router.get('/api/daemon/autopilot-runs/{run}/gc-check', ({ req }) => {
-    requireDaemon(app, req);
+  router.get('/api/daemon/autopilot-runs/{run}/gc-check', async ({ req }) => {
+    await requireDaemon(app, req);
     throw notFound('autopilot run not found');
   });
 }

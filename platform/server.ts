@@ -8,7 +8,7 @@ import { Agents } from './agents.js';
 import { claimedSource, type App, type PlatformConfig } from './app.js';
 import { DaemonSockets, WS_PATH } from './daemon-ws.js';
 import { Daemons } from './daemons.js';
-import { openDb } from './db.js';
+import { openSqlite } from './sqlite.js';
 import { Enrolment } from './enrolment.js';
 import { WEB_SECURITY_HEADERS, safeJoin, sendFile, sendInstallScript, webPath } from './files.js';
 import { HttpError, sendError, sendJson } from './http.js';
@@ -31,19 +31,33 @@ export type Logger = (line: string) => void;
 
 /** `log` gets problems (stderr); `info` the optional request lines (stdout). */
 export async function startPlatformServer(config: PlatformConfig, log: Logger, info: Logger = log): Promise<RunningPlatform> {
-  const { db, defaultWorkspaceId } = openDb(config.dataDir);
+  const { db, defaultWorkspaceId } = openSqlite(config.dataDir);
   const waiters = new ClaimWaiters();
   let publicUrl = config.publicUrl ?? '';
   const agents = new Agents(db);
   // Set once the App exists (the sockets need it); enqueues only happen after start.
   let sockets!: DaemonSockets;
-  const onEnqueue = (ws: string, runtimeType: string, taskId?: string) => {
-    waiters.notify(ws, runtimeType);
-    sockets.taskAvailable(ws, runtimeType, taskId);
+  // A queued task wakes the long-polling claimers and WebSocket clients of every
+  // replica: the notice goes through the database (PostgreSQL NOTIFY), and each replica,
+  // this one included, wakes its own.
+  db.subscribe((n) => {
+    waiters.notify(n.workspace_id, n.runtime_name);
+    sockets.taskAvailable(n.workspace_id, n.runtime_name, n.task_id).catch((e: unknown) => log(`agentd-platform: WebSocket wake-up failed: ${message(e)}`));
+  });
+  // Never fails the request: the task is stored, and a claimer that missed the wake-up
+  // finds it at its next claim (a long poll ends within MAX_CLAIM_WAIT_S).
+  const onEnqueue = async (ws: string, runtimeType: string, taskId?: string): Promise<void> => {
+    try {
+      await db.publish({ kind: 'task_available', workspace_id: ws, runtime_name: runtimeType, ...(taskId === undefined ? {} : { task_id: taskId }) });
+    } catch (e) {
+      log(`agentd-platform: could not announce task ${taskId ?? ''} to the claimers: ${message(e)}`);
+    }
   };
   const tasks = new Tasks(db, agents, onEnqueue);
-  const enrolment = new Enrolment(db, config.installTokenTtlMs, (ws, daemonId) => void tasks.abandonTasksOf(ws, daemonId));
-  const daemons = new Daemons(db, config.offlineAfterMs);
+  const enrolment = new Enrolment(db, config.installTokenTtlMs, async (t, ws, daemonId) => {
+    await tasks.abandonTasksOf(t, ws, daemonId);
+  });
+  const daemons = new Daemons(db, config.offlineAfterMs, log);
   const app: App = {
     config,
     db,
@@ -56,37 +70,31 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
     publicUrl: () => publicUrl,
   };
   sockets = new DaemonSockets(app, log);
+  // The sweeps run on one replica at a time (db.exclusive), never overlapping here.
   // The claim lease sweep (see Tasks.requeueExpiredClaims): requeued tasks wake claimers.
-  const sweepEvery = Math.min(5000, Math.max(100, Math.floor(config.claimLeaseMs / 4)));
   const leaseTimer =
     config.claimLeaseMs > 0
-      ? setInterval(() => {
-          try {
-            for (const t of app.tasks.requeueExpiredClaims(Date.now() - config.claimLeaseMs)) {
-              log(`agentd-platform: task ${t.id} was claimed but not started within ${config.claimLeaseMs} ms (nor prepare-leased); queued again`);
-              onEnqueue(t.workspace_id, t.runtime_name, t.id);
-            }
-          } catch (e) {
-            log(`agentd-platform: claim lease sweep failed: ${e instanceof Error ? e.message : String(e)}`);
+      ? sweepEvery(log, 'claim lease sweep', Math.min(5000, Math.max(100, Math.floor(config.claimLeaseMs / 4))), async () => {
+          const rows = await db.exclusive('claim-lease-sweep', (t) => app.tasks.requeueExpiredClaims(t, Date.now() - config.claimLeaseMs));
+          for (const t of rows ?? []) {
+            log(`agentd-platform: task ${t.id} was claimed but not started within ${config.claimLeaseMs} ms (nor prepare-leased); queued again`);
+            await onEnqueue(t.workspace_id, t.runtime_name, t.id);
           }
-        }, sweepEvery)
+        })
       : undefined;
-  leaseTimer?.unref();
   // The ephemeral sweep: machines of an autoscaling group that went away without an
   // uninstall are revoked and deregistered after ephemeralOfflineMs, not listed for days.
   const ephemeralTimer =
     config.ephemeralOfflineMs > 0
-      ? setInterval(() => {
-          try {
-            for (const d of app.revocation.expireEphemeral(config.ephemeralOfflineMs)) {
-              log(`agentd-platform: ephemeral daemon ${d.daemon_id} (workspace ${d.workspace_id}) offline for ${config.ephemeralOfflineMs} ms: revoked and deregistered`);
-            }
-          } catch (e) {
-            log(`agentd-platform: ephemeral sweep failed: ${e instanceof Error ? e.message : String(e)}`);
+      ? sweepEvery(log, 'ephemeral sweep', Math.min(30_000, Math.max(100, Math.floor(config.ephemeralOfflineMs / 4))), async () => {
+          const out = await db.exclusive('ephemeral-sweep', (t) => app.revocation.expireEphemeral(t, config.ephemeralOfflineMs));
+          if (!out) return;
+          for (const d of out.gone) {
+            log(`agentd-platform: ephemeral daemon ${d.daemon_id} (workspace ${d.workspace_id}) offline for ${config.ephemeralOfflineMs} ms: revoked and deregistered`);
           }
-        }, Math.min(30_000, Math.max(100, Math.floor(config.ephemeralOfflineMs / 4))))
+          await app.revocation.wake(out.requeued);
+        })
       : undefined;
-  ephemeralTimer?.unref();
   const router = new Router();
   mountRoutes(router, app, waiters);
 
@@ -112,6 +120,8 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       if ('methodNotAllowed' in m) return sendError(res, 405, 'method not allowed');
       if ('emptyParam' in m) return sendError(res, 400, `${m.emptyParam === 'ws' ? 'workspace' : m.emptyParam} id is required`);
       const out = await m.handler({ req, res, params: m.params, query });
+      // A service call that was not awaited would be sent as {}: fail loudly instead.
+      if (out && isThenable(out[1])) throw new Error(`the handler of ${method} ${path} answered with an unawaited promise`);
       if (out) sendJson(res, out[0], out[1]);
       return;
     }
@@ -152,12 +162,10 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
     if (u.pathname !== WS_PATH || req.method !== 'GET') {
       return void socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 21\r\nconnection: close\r\n\r\n{"error":"not found"}');
     }
-    try {
-      sockets.handleUpgrade(req, socket, head, u.searchParams);
-    } catch (err) {
-      log(`agentd-platform: internal error on WebSocket upgrade: ${err instanceof Error ? err.message : String(err)}`);
+    sockets.handleUpgrade(req, socket, head, u.searchParams).catch((err: unknown) => {
+      log(`agentd-platform: internal error on WebSocket upgrade: ${message(err)}`);
       socket.destroy();
-    }
+    });
   });
   // Long polls hold a request ≤ 25 s; keep idle keep-alive sockets a little longer than
   // undici's 4 s default so the client, not the server, closes them (no reset races).
@@ -190,9 +198,15 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       server.close(() => {
         clearTimeout(force);
         clearInterval(sweep);
-        app.daemons.close(); // unflushed heartbeat times
-        db.close();
-        resolve();
+        void (async () => {
+          try {
+            await app.daemons.close(); // unflushed heartbeat times
+            await db.close();
+          } catch (e) {
+            log(`agentd-platform: closing the database failed: ${message(e)}`);
+          }
+          resolve();
+        })();
       });
       server.closeIdleConnections();
     }));
@@ -200,7 +214,29 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
   return { url, publicUrl, port: addr.port, defaultWorkspaceId, close };
 }
 
+/** Every `everyMs`, `job` once (a run still going when the next is due is not doubled); failures are logged. */
+function sweepEvery(log: Logger, name: string, everyMs: number, job: () => Promise<void>): NodeJS.Timeout {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      job()
+        .catch((e: unknown) => log(`agentd-platform: ${name} failed: ${message(e)}`))
+        .finally(() => (running = false));
+    }, everyMs);
+    timer.unref();
+    return timer;
+  }
+
 /** An id for a log line: '-' when absent, anything but a safe id character replaced. */
 function logSafe(v: string | undefined): string {
   return v === undefined ? '-' : v.replace(/[^\w.:@-]/g, '?');
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function isThenable(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }

@@ -13,7 +13,7 @@
 // daemon retrying after a lost response never sees an error. Messages are accepted in
 // any state after the claim, including terminal ones: a late batch (posted after a
 // cancel, or retried after a timeout) is still output the operator wants to read; seq
-// makes the resend idempotent (INSERT OR IGNORE, first copy wins).
+// makes the resend idempotent (ON CONFLICT DO NOTHING, first copy wins).
 import { randomUUID } from 'node:crypto';
 import {
   ClaimRequest,
@@ -42,7 +42,7 @@ import {
 } from '../api/multica.js';
 import type { Agents } from './agents.js';
 import { newToken, sha256Hex } from './crypto.js';
-import type { DB } from './db.js';
+import type { Database, Sql } from './sql.js';
 import type { DaemonIdentity } from './enrolment.js';
 import { HttpError, badRequest, conflict, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
@@ -50,6 +50,8 @@ import { iso } from './time.js';
 /** Multica's prepare lease: each POST …/prepare-lease keeps a claimed task at least this long. */
 export const PREPARE_LEASE_MS = 45_000;
 const TERMINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+/** A LIMIT that takes every row: PostgreSQL refuses SQLite's -1. */
+const NO_LIMIT = 2_147_483_647;
 
 /** Who calls a daemon task route: the daemon (mdt_) or the task's own child (mat_). */
 export type TaskActor = { kind: 'daemon'; who: DaemonIdentity } | { kind: 'task'; taskId: string };
@@ -118,104 +120,87 @@ export class Tasks {
   private readonly q;
 
   constructor(
-    private readonly db: DB,
+    private readonly db: Database,
     private readonly agents: Agents,
     /** Called after a task is queued (wakes long-polling claimers and WebSocket clients). */
-    private readonly onEnqueue: (workspaceId: string, runtimeType: string, taskId: string) => void,
+    private readonly onEnqueue: (workspaceId: string, runtimeType: string, taskId: string) => Promise<void>,
   ) {
+    // Where the dialects differ: SQLite's two-argument MAX is PostgreSQL's GREATEST; a
+    // JSON array or object parameter is read as rows by json_each in SQLite and by
+    // json_array_elements_text / json_each_text in PostgreSQL (the same `key` and
+    // `value` columns); the claim skips rows another replica's claim holds locked.
+    const pg = db.dialect === 'postgres';
+    const greatest = pg ? 'GREATEST' : 'MAX';
+    const jsonArray = (p: string) => (pg ? `json_array_elements_text(CAST(${p} AS json))` : `json_each(${p})`);
+    const jsonObject = (p: string) => (pg ? `json_each_text(CAST(${p} AS json))` : `json_each(${p})`);
+    const skipLocked = pg ? ' FOR UPDATE SKIP LOCKED' : '';
     this.q = {
-      insert: db.prepare(
-        `INSERT INTO task (id, workspace_id, runtime_name, prompt, timeout_s, status, created_at, agent_id, chat_session_id, chat_message)
+      insert: `INSERT INTO task (id, workspace_id, runtime_name, prompt, timeout_s, status, created_at, agent_id, chat_session_id, chat_message)
            VALUES (@id, @ws, @runtime, @prompt, @timeout, 'queued', @now, @agent, @session, @message)`,
-      ),
-      byId: db.prepare('SELECT * FROM task WHERE id = ?'),
+      byId: 'SELECT * FROM task WHERE id = ?',
       // Batched status: the same visibility as taskFor() (the daemon's own tasks, and
       // queued ones of its workspace), for a JSON array of ids.
-      statuses: db.prepare(
-        `SELECT id, status FROM task
-           WHERE id IN (SELECT value FROM json_each(@ids)) AND workspace_id = @ws
+      statuses: `SELECT id, status FROM task
+           WHERE id IN (SELECT value FROM ${jsonArray('@ids')}) AND workspace_id = @ws
              AND (daemon_id = @daemon OR status = 'queued')`,
-      ),
-      list: db.prepare('SELECT * FROM task WHERE workspace_id = ? ORDER BY seq DESC LIMIT ?'),
+      list: 'SELECT * FROM task WHERE workspace_id = ? ORDER BY seq DESC LIMIT ?',
       // The claim: one statement picks the oldest queued tasks for the caller's runtimes
       // and marks them claimed, so a task goes to exactly one claimer. @map is a JSON
       // object {runtime type: runtime id} of the caller's live runtimes (a task's
       // runtime_name is the runtime type, or provider, it asks for).
-      claim: db.prepare(
-        `UPDATE task SET status = 'claimed', claimed_at = @now, daemon_id = @daemon, lease_until = NULL, wait_reason = NULL,
-                runtime_id = (SELECT value FROM json_each(@map) WHERE key = task.runtime_name)
+      claim: `UPDATE task SET status = 'claimed', claimed_at = @now, daemon_id = @daemon, lease_until = NULL, wait_reason = NULL,
+                runtime_id = (SELECT value FROM ${jsonObject('@map')} WHERE key = task.runtime_name)
            WHERE seq IN (SELECT seq FROM task
                            WHERE workspace_id = @ws AND status = 'queued'
-                             AND runtime_name IN (SELECT key FROM json_each(@map))
-                           ORDER BY seq LIMIT @max)
+                             AND runtime_name IN (SELECT key FROM ${jsonObject('@map')})
+                           ORDER BY seq LIMIT @max${skipLocked})
              AND status = 'queued'
          RETURNING seq, id, workspace_id, runtime_name, runtime_id, prompt, timeout_s, created_at, agent_id, chat_session_id, chat_message`,
-      ),
-      insertToken: db.prepare('INSERT INTO task_token (token_hash, task_id, created_at) VALUES (?, ?, ?)'),
-      revokeTokens: db.prepare('UPDATE task_token SET revoked_at = ? WHERE task_id = ? AND revoked_at IS NULL'),
-      authTask: db.prepare('SELECT task_id FROM task_token WHERE token_hash = ? AND revoked_at IS NULL'),
-      setStatus: db.prepare(
-        `UPDATE task SET status = @to, started_at = COALESCE(@started, started_at), finished_at = COALESCE(@finished, finished_at),
+      insertToken: 'INSERT INTO task_token (token_hash, task_id, created_at) VALUES (?, ?, ?)',
+      revokeTokens: 'UPDATE task_token SET revoked_at = ? WHERE task_id = ? AND revoked_at IS NULL',
+      authTask: 'SELECT task_id FROM task_token WHERE token_hash = ? AND revoked_at IS NULL',
+      setStatus: `UPDATE task SET status = @to, started_at = COALESCE(@started, started_at), finished_at = COALESCE(@finished, finished_at),
                 output = COALESCE(@output, output), session_id = COALESCE(@session, session_id),
                 work_dir = COALESCE(@workdir, work_dir), error = COALESCE(@error, error),
                 failure_reason = COALESCE(@reason, failure_reason)
            WHERE id = @id AND status = @from`,
-      ),
-      cancelAck: db.prepare('UPDATE task SET cancel_acked_at = COALESCE(cancel_acked_at, ?) WHERE id = ?'),
-      progress: db.prepare('UPDATE task SET progress_json = ? WHERE id = ?'),
-      insertMessage: db.prepare(
-        `INSERT OR IGNORE INTO task_message (task_id, seq, type, content, tool, input_json, output_json, received_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      messages: db.prepare(
-        `SELECT seq, type, content, tool, input_json, output_json FROM task_message
+      cancelAck: 'UPDATE task SET cancel_acked_at = COALESCE(cancel_acked_at, ?) WHERE id = ?',
+      progress: 'UPDATE task SET progress_json = ? WHERE id = ?',
+      insertMessage: `INSERT INTO task_message (task_id, seq, type, content, tool, input_json, output_json, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING`,
+      messages: `SELECT seq, type, content, tool, input_json, output_json FROM task_message
            WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
-      ),
-      addMessageCount: db.prepare('UPDATE task SET message_count = message_count + ? WHERE id = ?'),
+      addMessageCount: 'UPDATE task SET message_count = message_count + ? WHERE id = ?',
       // Claim lease: a claim whose answer was lost leaves a task nobody runs; one not
       // started within the lease (and past its last prepare lease) goes back to the
       // queue (its mat_ is revoked).
-      expiredClaims: db.prepare(
-        `UPDATE task SET status = 'queued', daemon_id = NULL, runtime_id = NULL, claimed_at = NULL, lease_until = NULL, wait_reason = NULL
+      expiredClaims: `UPDATE task SET status = 'queued', daemon_id = NULL, runtime_id = NULL, claimed_at = NULL, lease_until = NULL, wait_reason = NULL
            WHERE status = 'claimed' AND claimed_at <= @before AND (lease_until IS NULL OR lease_until <= @now)
          RETURNING id, workspace_id, runtime_name`,
-      ),
-      abandoned: db.prepare(
-        `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
+      abandoned: `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
                 error = 'the daemon was enrolled again after its credential was revoked; this task was left unfinished'
            WHERE workspace_id = @ws AND daemon_id = @daemon AND status IN ('claimed', 'running')
          RETURNING id`,
-      ),
       // Revocation: the daemon can no longer report, so its work ends here, now.
-      failRevoked: db.prepare(
-        `UPDATE task SET status = 'failed', failure_reason = 'runtime_offline', finished_at = @now,
+      failRevoked: `UPDATE task SET status = 'failed', failure_reason = 'runtime_offline', finished_at = @now,
                 error = 'the machine running this task lost its credential (revoked): it can no longer report'
            WHERE workspace_id = @ws AND daemon_id = @daemon AND status = 'running'
          RETURNING id`,
-      ),
-      requeueRevoked: db.prepare(
-        `UPDATE task SET status = 'queued', daemon_id = NULL, runtime_id = NULL, claimed_at = NULL
+      requeueRevoked: `UPDATE task SET status = 'queued', daemon_id = NULL, runtime_id = NULL, claimed_at = NULL
            WHERE workspace_id = @ws AND daemon_id = @daemon AND status = 'claimed'
          RETURNING id, workspace_id, runtime_name`,
-      ),
-      lease: db.prepare(`UPDATE task SET lease_until = MAX(COALESCE(lease_until, 0), @until), wait_reason = COALESCE(@reason, wait_reason) WHERE id = @id AND status = 'claimed'`),
-      session: db.prepare('UPDATE task SET session_id = COALESCE(@session, session_id), work_dir = COALESCE(@workdir, work_dir) WHERE id = @id'),
-      insertUsage: db.prepare(
-        `INSERT INTO task_usage (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd_ticks, received_at)
+      lease: `UPDATE task SET lease_until = ${greatest}(COALESCE(lease_until, 0), @until), wait_reason = COALESCE(@reason, wait_reason) WHERE id = @id AND status = 'claimed'`,
+      session: 'UPDATE task SET session_id = COALESCE(@session, session_id), work_dir = COALESCE(@workdir, work_dir) WHERE id = @id',
+      insertUsage: `INSERT INTO task_usage (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd_ticks, received_at)
            VALUES (@task, @provider, @model, @input, @output, @cacheRead, @cacheWrite, @cost, @now)`,
-      ),
-      usageTotals: db.prepare(
-        `SELECT COUNT(*) AS reports, COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,
+      usageTotals: `SELECT COUNT(*) AS reports, COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens,
                 COALESCE(SUM(cache_read_tokens), 0) AS cache_read_tokens, COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens
            FROM task_usage WHERE task_id = ?`,
-      ),
-      bySession: db.prepare('SELECT * FROM task WHERE chat_session_id = ? AND workspace_id = ?'),
-      orphans: db.prepare(
-        `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
+      bySession: 'SELECT * FROM task WHERE chat_session_id = ? AND workspace_id = ?',
+      orphans: `UPDATE task SET status = 'failed', failure_reason = 'orphaned', finished_at = @now,
                 error = 'the daemon restarted while this task was claimed or running'
            WHERE runtime_id = @runtime AND daemon_id = @daemon AND status IN ('claimed', 'running')
          RETURNING id`,
-      ),
     };
   }
 
@@ -225,48 +210,51 @@ export class Tasks {
    * Queues a prompt task (`{runtime, prompt}`: agentd's `command` tasks) or an agent task
    * (`{agent_id, chat_message}`: goes to a runtime of the agent's provider).
    */
-  enqueue(workspaceId: string, body: unknown): EnqueueTaskResponse {
+  async enqueue(workspaceId: string, body: unknown): Promise<EnqueueTaskResponse> {
     const o = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const id = randomUUID();
     const row = { id, ws: workspaceId, now: Date.now(), agent: null as string | null, session: null as string | null, message: null as string | null, prompt: '', runtime: '', timeout: null as number | null };
     if (o.agent_id !== undefined) {
       const b = parseBody(EnqueueAgentTask, o);
-      const agent = this.agents.get(workspaceId, b.agent_id);
+      const agent = await this.agents.get(workspaceId, b.agent_id);
       Object.assign(row, { agent: agent.id, runtime: agent.provider, session: randomUUID(), message: b.chat_message, timeout: b.timeout_s ?? null });
     } else {
       const b = parseBody(EnqueueTaskRequest, o);
       Object.assign(row, { runtime: b.runtime, prompt: b.prompt, timeout: b.timeout_s ?? null });
     }
-    this.q.insert.run(row);
-    this.onEnqueue(workspaceId, row.runtime, id);
+    await this.db.run(this.q.insert, { ...row });
+    await this.onEnqueue(workspaceId, row.runtime, id);
     return { id };
   }
 
-  list(workspaceId: string, limit = 200): (TaskDetail & AgentTaskDetail)[] {
-    return (this.q.list.all(workspaceId, limit) as TaskRow[]).map((r) => this.detail(r, []));
+  async list(workspaceId: string, limit = 200): Promise<(TaskDetail & AgentTaskDetail)[]> {
+    const rows = await this.db.all<TaskRow>(this.q.list, [workspaceId, limit]);
+    const out: (TaskDetail & AgentTaskDetail)[] = [];
+    for (const r of rows) out.push(await this.detail(r, []));
+    return out;
   }
 
   /** Task detail with its messages in seq order (`after`/`limit` page through them). */
-  get(workspaceId: string, id: string, page: { after?: number; limit?: number } = {}): TaskDetail & AgentTaskDetail {
-    const r = this.q.byId.get(id) as TaskRow | undefined;
+  async get(workspaceId: string, id: string, page: { after?: number; limit?: number } = {}): Promise<TaskDetail & AgentTaskDetail> {
+    const r = await this.db.get<TaskRow>(this.q.byId, [id]);
     if (!r || r.workspace_id !== workspaceId) throw notFound('task not found');
-    const rows = this.q.messages.all(id, page.after ?? -1, page.limit ?? -1) as MessageRow[];
+    const rows = await this.db.all<MessageRow>(this.q.messages, [id, page.after ?? -1, page.limit ?? NO_LIMIT]);
     return this.detail(r, rows.map(toMessage));
   }
 
   /** Operator cancel: the daemon sees `cancelled` on its next status poll. */
-  cancel(workspaceId: string, id: string): void {
-    this.db.transaction(() => {
-      const r = this.q.byId.get(id) as TaskRow | undefined;
+  async cancel(workspaceId: string, id: string): Promise<void> {
+    await this.db.tx(async (t) => {
+      const r = await t.get<TaskRow>(this.q.byId, [id]);
       if (!r || r.workspace_id !== workspaceId) throw notFound('task not found');
       if (r.status === 'cancelled') return;
       if (TERMINAL.has(r.status)) throw conflict(`task is already ${r.status}; only a queued, claimed or running task can be cancelled`);
-      this.move(r, 'cancelled', { finished: Date.now(), reason: 'cancelled', error: 'cancelled by the operator' });
-    })();
+      await this.move(t, r, 'cancelled', { finished: Date.now(), reason: 'cancelled', error: 'cancelled by the operator' });
+    });
   }
 
-  private detail(r: TaskRow, messages: TaskMessage[]): TaskDetail & AgentTaskDetail {
-    const usage = this.q.usageTotals.get(r.id) as UsageTotals;
+  private async detail(r: TaskRow, messages: TaskMessage[]): Promise<TaskDetail & AgentTaskDetail> {
+    const usage = (await this.db.get<UsageTotals>(this.q.usageTotals, [r.id]))!;
     return {
       agent_id: r.agent_id,
       chat_message: r.chat_message,
@@ -313,17 +301,18 @@ export class Tasks {
    * Claims up to `max` queued tasks for the caller's runtimes (`runtimeMap`: name → id)
    * and mints one mat_ per task, in one transaction.
    */
-  claim(who: DaemonIdentity, runtimeMap: ReadonlyMap<string, string>, max: number): Task[] {
+  async claim(who: DaemonIdentity, runtimeMap: ReadonlyMap<string, string>, max: number): Promise<Task[]> {
     if (runtimeMap.size === 0 || max <= 0) return [];
     const map = JSON.stringify(Object.fromEntries(runtimeMap));
-    return this.db.transaction((): Task[] => {
+    return this.db.tx(async (t): Promise<Task[]> => {
       const now = Date.now();
-      const rows = this.q.claim.all({ now, daemon: who.daemon_id, ws: who.workspace_id, map, max }) as ClaimedRow[];
+      const rows = await t.all<ClaimedRow>(this.q.claim, { now, daemon: who.daemon_id, ws: who.workspace_id, map, max });
       rows.sort((a, b) => a.seq - b.seq);
-      return rows.map((r) => {
+      const tasks: Task[] = [];
+      for (const r of rows) {
         const token = newToken('mat_');
-        this.q.insertToken.run(sha256Hex(token), r.id, now);
-        const t: Task = {
+        await t.run(this.q.insertToken, [sha256Hex(token), r.id, now]);
+        const task: Task = {
           id: r.id,
           runtime_id: r.runtime_id,
           workspace_id: r.workspace_id,
@@ -332,11 +321,12 @@ export class Tasks {
           runtime: r.runtime_name,
           created_at: iso(r.created_at),
         };
-        if (r.timeout_s !== null) t.timeout_s = r.timeout_s;
-        if (r.agent_id !== null) this.addAgentContext(t, r);
-        return t;
-      });
-    })();
+        if (r.timeout_s !== null) task.timeout_s = r.timeout_s;
+        if (r.agent_id !== null) await this.addAgentContext(t, task, r);
+        tasks.push(task);
+      }
+      return tasks;
+    });
   }
 
   /**
@@ -344,8 +334,8 @@ export class Tasks {
    * session and message. `prompt` is dropped (a Multica daemon builds its own input),
    * except for the `command` provider, whose adapter runs the prompt as a command.
    */
-  private addAgentContext(t: Task, r: ClaimedRow): void {
-    const agent = this.agents.forTask(r.agent_id!) ?? { id: r.agent_id!, name: '', instructions: '', custom_env: {}, custom_args: [], skills: [] };
+  private async addAgentContext(q: Sql, t: Task, r: ClaimedRow): Promise<void> {
+    const agent = (await this.agents.forTask(r.agent_id!, q)) ?? { id: r.agent_id!, name: '', instructions: '', custom_env: {}, custom_args: [], skills: [] };
     const ctx: AgentTaskContext = {
       agent_id: r.agent_id!,
       agent,
@@ -362,14 +352,14 @@ export class Tasks {
   // ------------------------------------------------------------------ daemon: task calls
 
   /** The task id a mat_ token may act on, if the token is live. */
-  authenticateTaskToken(token: string): string | undefined {
+  async authenticateTaskToken(token: string): Promise<string | undefined> {
     if (!token.startsWith('mat_')) return undefined;
-    return (this.q.authTask.get(sha256Hex(token)) as { task_id: string } | undefined)?.task_id;
+    return (await this.db.get<{ task_id: string }>(this.q.authTask, [sha256Hex(token)]))?.task_id;
   }
 
   /** The task, if this actor may touch it; 404 `task not found` otherwise (no existence leak). */
-  private taskFor(actor: TaskActor, id: string): TaskRow {
-    const r = this.q.byId.get(id) as TaskRow | undefined;
+  private async taskFor(q: Sql, actor: TaskActor, id: string): Promise<TaskRow> {
+    const r = await q.get<TaskRow>(this.q.byId, [id]);
     if (!r) throw notFound('task not found');
     if (actor.kind === 'task') {
       if (actor.taskId !== id) throw notFound('task not found');
@@ -381,95 +371,95 @@ export class Tasks {
     return r;
   }
 
-  status(actor: TaskActor, id: string): { status: TaskStatus } {
-    return { status: this.taskFor(actor, id).status };
+  async status(actor: TaskActor, id: string): Promise<{ status: TaskStatus }> {
+    return { status: (await this.taskFor(this.db, actor, id)).status };
   }
 
   /** Status of many tasks at once (agentd extension); tasks this daemon may not see are left out. */
-  statuses(who: DaemonIdentity, body: unknown): { tasks: { id: string; status: TaskStatus }[] } {
+  async statuses(who: DaemonIdentity, body: unknown): Promise<{ tasks: { id: string; status: TaskStatus }[] }> {
     const ids = parseBody(TaskStatusesRequest, body).task_ids;
     if (ids.length === 0) return { tasks: [] };
-    const rows = this.q.statuses.all({ ids: JSON.stringify(ids), ws: who.workspace_id, daemon: who.daemon_id }) as { id: string; status: TaskStatus }[];
+    const rows = await this.db.all<{ id: string; status: TaskStatus }>(this.q.statuses, { ids: JSON.stringify(ids), ws: who.workspace_id, daemon: who.daemon_id });
     return { tasks: rows };
   }
 
   /** claimed → running. Any other state, a second start included, is 400 (as Multica answers). */
-  start(actor: TaskActor, id: string): TaskStateAnswer {
-    return this.db.transaction((): TaskStateAnswer => {
-      const r = this.taskFor(actor, id);
+  start(actor: TaskActor, id: string): Promise<TaskStateAnswer> {
+    return this.db.tx(async (t): Promise<TaskStateAnswer> => {
+      const r = await this.taskFor(t, actor, id);
       if (r.status !== 'claimed') throw badRequest(`cannot start a ${r.status} task (only a claimed task can start)`);
-      this.move(r, 'running', { started: Date.now() });
-      return this.stateAnswer(id);
-    })();
+      await this.move(t, r, 'running', { started: Date.now() });
+      return this.stateAnswer(t, id);
+    });
   }
 
-  complete(actor: TaskActor, id: string, body: unknown): TaskStateAnswer {
+  complete(actor: TaskActor, id: string, body: unknown): Promise<TaskStateAnswer> {
     const b = parseBody(CompleteRequest, body);
     const output = b.output ?? '';
     const session = b.session_id || null;
     const workdir = b.work_dir || null;
-    return this.db.transaction((): TaskStateAnswer => {
-      const r = this.taskFor(actor, id);
+    return this.db.tx(async (t): Promise<TaskStateAnswer> => {
+      const r = await this.taskFor(t, actor, id);
       if (r.status === 'queued') throw conflict('cannot complete a queued task (claim it first)');
-      if (!TERMINAL.has(r.status)) this.move(r, 'completed', { finished: Date.now(), output, session, workdir });
-      return this.stateAnswer(id);
-    })();
+      if (!TERMINAL.has(r.status)) await this.move(t, r, 'completed', { finished: Date.now(), output, session, workdir });
+      return this.stateAnswer(t, id);
+    });
   }
 
-  fail(actor: TaskActor, id: string, body: unknown): TaskStateAnswer {
+  fail(actor: TaskActor, id: string, body: unknown): Promise<TaskStateAnswer> {
     const b = parseBody(FailRequest, body);
     const reason = b.failure_reason || 'agent_error';
     const error = b.error ?? '';
     const session = b.session_id || null;
     const workdir = b.work_dir || null;
-    return this.db.transaction((): TaskStateAnswer => {
-      const r = this.taskFor(actor, id);
+    return this.db.tx(async (t): Promise<TaskStateAnswer> => {
+      const r = await this.taskFor(t, actor, id);
       if (r.status === 'queued') throw conflict('cannot fail a queued task (claim it first)');
-      if (!TERMINAL.has(r.status)) this.move(r, 'failed', { finished: Date.now(), reason, error, session, workdir });
-      return this.stateAnswer(id);
-    })();
+      if (!TERMINAL.has(r.status)) await this.move(t, r, 'failed', { finished: Date.now(), reason, error, session, workdir });
+      return this.stateAnswer(t, id);
+    });
   }
 
   /** Keeps a claimed task from being queued again for PREPARE_LEASE_MS more (a running one: no-op). */
-  prepareLease(actor: TaskActor, runtimeId: string, id: string): TaskStateAnswer {
-    return this.db.transaction((): TaskStateAnswer => {
-      const r = this.taskFor(actor, id);
+  prepareLease(actor: TaskActor, runtimeId: string, id: string): Promise<TaskStateAnswer> {
+    return this.db.tx(async (t): Promise<TaskStateAnswer> => {
+      const r = await this.taskFor(t, actor, id);
       if (r.runtime_id !== runtimeId) throw notFound('task not found');
-      if (r.status === 'claimed') this.q.lease.run({ id, until: Date.now() + PREPARE_LEASE_MS, reason: null });
+      if (r.status === 'claimed') await t.run(this.q.lease, { id, until: Date.now() + PREPARE_LEASE_MS, reason: null });
       else if (r.status !== 'running') throw badRequest(`cannot extend the prepare lease of a ${r.status} task`);
-      return this.stateAnswer(id);
-    })();
+      return this.stateAnswer(t, id);
+    });
   }
 
   /** The daemon parks a claimed task on a busy local directory: it stays claimed, with a lease and the reason shown. */
-  waitLocalDirectory(actor: TaskActor, id: string, body: unknown): TaskStateAnswer {
+  waitLocalDirectory(actor: TaskActor, id: string, body: unknown): Promise<TaskStateAnswer> {
     const b = parseBody(WaitLocalDirectoryBody, body);
-    return this.db.transaction((): TaskStateAnswer => {
-      const r = this.taskFor(actor, id);
+    return this.db.tx(async (t): Promise<TaskStateAnswer> => {
+      const r = await this.taskFor(t, actor, id);
       if (r.status !== 'claimed') throw badRequest(`cannot park a ${r.status} task (only a claimed task waits for its directory)`);
-      this.q.lease.run({ id, until: Date.now() + PREPARE_LEASE_MS, reason: b.reason || 'waiting for a local directory' });
-      return this.stateAnswer(id);
-    })();
+      await t.run(this.q.lease, { id, until: Date.now() + PREPARE_LEASE_MS, reason: b.reason || 'waiting for a local directory' });
+      return this.stateAnswer(t, id);
+    });
   }
 
   /** Pins the resume pointer mid-run (session id and/or work dir; at least one). */
-  session(actor: TaskActor, id: string, body: unknown): void {
+  async session(actor: TaskActor, id: string, body: unknown): Promise<void> {
     const b = parseBody(SessionBody, body);
     if (!b.session_id && !b.work_dir) throw badRequest('session_id or work_dir is required');
-    const r = this.taskFor(actor, id);
+    const r = await this.taskFor(this.db, actor, id);
     if (r.status === 'queued') throw conflict('cannot pin a session on a queued task');
-    this.q.session.run({ id, session: b.session_id || null, workdir: b.work_dir || null });
+    await this.db.run(this.q.session, { id, session: b.session_id || null, workdir: b.work_dir || null });
   }
 
   /** Token usage reports (Multica posts them even for a cancelled run). */
-  usage(actor: TaskActor, id: string, body: unknown): void {
+  async usage(actor: TaskActor, id: string, body: unknown): Promise<void> {
     const b = parseBody(UsageBody, body);
-    this.db.transaction(() => {
-      const r = this.taskFor(actor, id);
+    await this.db.tx(async (t) => {
+      const r = await this.taskFor(t, actor, id);
       if (r.status === 'queued') throw conflict('cannot report usage on a queued task');
       const now = Date.now();
       for (const u of b.usage) {
-        this.q.insertUsage.run({
+        await t.run(this.q.insertUsage, {
           task: id,
           provider: u.provider ?? null,
           model: u.model ?? null,
@@ -481,24 +471,24 @@ export class Tasks {
           now,
         });
       }
-    })();
+    });
   }
 
   /** GET …/tasks/{id}/gc-check: may the daemon remove this task's work dir? */
-  gcCheck(actor: TaskActor, id: string): { status: string; completed_at: string | null } {
-    const r = this.taskFor(actor, id);
+  async gcCheck(actor: TaskActor, id: string): Promise<{ status: string; completed_at: string | null }> {
+    const r = await this.taskFor(this.db, actor, id);
     return { status: r.status, completed_at: iso(r.finished_at) };
   }
 
   /** GET …/chat-sessions/{id}/gc-check: a chat session here is one agent task ("archived" once it ended). */
-  chatSessionGcCheck(who: DaemonIdentity, sessionId: string): { status: string; updated_at: string } {
-    const r = this.q.bySession.get(sessionId, who.workspace_id) as TaskRow | undefined;
+  async chatSessionGcCheck(who: DaemonIdentity, sessionId: string): Promise<{ status: string; updated_at: string }> {
+    const r = await this.db.get<TaskRow>(this.q.bySession, [sessionId, who.workspace_id]);
     if (!r) throw notFound('chat session not found');
     return { status: TERMINAL.has(r.status) ? 'archived' : 'active', updated_at: iso(r.finished_at ?? r.claimed_at ?? r.created_at) };
   }
 
-  private stateAnswer(id: string): TaskStateAnswer {
-    const r = this.q.byId.get(id) as TaskRow;
+  private async stateAnswer(q: Sql, id: string): Promise<TaskStateAnswer> {
+    const r = (await q.get<TaskRow>(this.q.byId, [id]))!;
     return {
       id: r.id,
       agent_id: r.agent_id ?? '',
@@ -516,24 +506,24 @@ export class Tasks {
     };
   }
 
-  cancelAck(actor: TaskActor, id: string, body: unknown): void {
+  async cancelAck(actor: TaskActor, id: string, body: unknown): Promise<void> {
     parseBody(CancelAckBody, body);
-    const r = this.taskFor(actor, id);
-    if (r.status === 'cancelled') this.q.cancelAck.run(Date.now(), id);
+    const r = await this.taskFor(this.db, actor, id);
+    if (r.status === 'cancelled') await this.db.run(this.q.cancelAck, [Date.now(), id]);
     else if (!TERMINAL.has(r.status)) throw conflict(`task is ${r.status}, not cancelled; nothing to acknowledge`);
   }
 
-  progress(actor: TaskActor, id: string, body: unknown): void {
+  async progress(actor: TaskActor, id: string, body: unknown): Promise<void> {
     const b = parseBody(ProgressRequest, body);
     const p: ProgressRequest = { summary: b.summary ?? '', step: b.step ?? 0, total: b.total ?? 0 };
-    const r = this.taskFor(actor, id);
+    const r = await this.taskFor(this.db, actor, id);
     if (r.status === 'queued') throw conflict('cannot report progress on a queued task');
     if (TERMINAL.has(r.status)) return;
-    this.q.progress.run(JSON.stringify(p), id);
+    await this.db.run(this.q.progress, [JSON.stringify(p), id]);
   }
 
   /** Stores a batch; a seq already stored is ignored (resends are idempotent). */
-  messages(actor: TaskActor, id: string, body: unknown): { accepted: number } {
+  messages(actor: TaskActor, id: string, body: unknown): Promise<{ accepted: number }> {
     const parsed = parseBody(MessagesRequest, body).messages.map((m) => ({
       seq: m.seq,
       type: m.type,
@@ -542,76 +532,77 @@ export class Tasks {
       input: m.input === undefined ? null : JSON.stringify(m.input),
       output: m.output === undefined ? null : JSON.stringify(m.output),
     }));
-    return this.db.transaction(() => {
-      const r = this.taskFor(actor, id);
+    return this.db.tx(async (t) => {
+      const r = await this.taskFor(t, actor, id);
       if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
       const now = Date.now();
       let accepted = 0;
-      for (const m of parsed) accepted += this.q.insertMessage.run(id, m.seq, m.type, m.content, m.tool, m.input, m.output, now).changes;
-      if (accepted > 0) this.q.addMessageCount.run(accepted, id);
+      for (const m of parsed) accepted += (await t.run(this.q.insertMessage, [id, m.seq, m.type, m.content, m.tool, m.input, m.output, now])).changes;
+      if (accepted > 0) await t.run(this.q.addMessageCount, [accepted, id]);
       return { accepted };
-    })();
+    });
   }
 
   /** Requeues tasks claimed at or before `claimedBefore` and never started; returns them. */
-  requeueExpiredClaims(claimedBefore: number): { id: string; workspace_id: string; runtime_name: string }[] {
-    return this.db.transaction(() => {
-      const now = Date.now();
-      const rows = this.q.expiredClaims.all({ before: claimedBefore, now }) as { id: string; workspace_id: string; runtime_name: string }[];
-      for (const r of rows) this.q.revokeTokens.run(now, r.id);
-      return rows;
-    })();
+  async requeueExpiredClaims(t: Sql, claimedBefore: number): Promise<{ id: string; workspace_id: string; runtime_name: string }[]> {
+    const now = Date.now();
+    const rows = await t.all<{ id: string; workspace_id: string; runtime_name: string }>(this.q.expiredClaims, { before: claimedBefore, now });
+    for (const r of rows) await t.run(this.q.revokeTokens, [now, r.id]);
+    return rows;
   }
 
   /**
    * The daemons just lost their credential: their running tasks fail with
    * runtime_offline, their claimed-but-not-started ones go back to the queue (another
-   * machine may take them), and every mat_ of those tasks is revoked. Callers run it in
-   * the revocation's transaction.
+   * machine may take them), and every mat_ of those tasks is revoked. Runs in the
+   * revocation's transaction `t`.
    */
-  endForRevoked(workspaceId: string, daemonIds: readonly string[]): { failed: string[]; requeued: { id: string; workspace_id: string; runtime_name: string }[] } {
-    return this.db.transaction(() => {
-      const now = Date.now();
-      const failed: string[] = [];
-      const requeued: { id: string; workspace_id: string; runtime_name: string }[] = [];
-      for (const daemon of daemonIds) {
-        for (const r of this.q.failRevoked.all({ now, ws: workspaceId, daemon }) as { id: string }[]) failed.push(r.id);
-        requeued.push(...(this.q.requeueRevoked.all({ ws: workspaceId, daemon }) as { id: string; workspace_id: string; runtime_name: string }[]));
-      }
-      for (const id of [...failed, ...requeued.map((r) => r.id)]) this.q.revokeTokens.run(now, id);
-      return { failed, requeued };
-    })();
+  async endForRevoked(
+    t: Sql,
+    workspaceId: string,
+    daemonIds: readonly string[],
+  ): Promise<{ failed: string[]; requeued: { id: string; workspace_id: string; runtime_name: string }[] }> {
+    const now = Date.now();
+    const failed: string[] = [];
+    const requeued: { id: string; workspace_id: string; runtime_name: string }[] = [];
+    for (const daemon of daemonIds) {
+      for (const r of await t.all<{ id: string }>(this.q.failRevoked, { now, ws: workspaceId, daemon })) failed.push(r.id);
+      requeued.push(...(await t.all<{ id: string; workspace_id: string; runtime_name: string }>(this.q.requeueRevoked, { ws: workspaceId, daemon })));
+    }
+    for (const id of [...failed, ...requeued.map((r) => r.id)]) await t.run(this.q.revokeTokens, [now, id]);
+    return { failed, requeued };
   }
 
   /** Fails what a previous daemon process left claimed or running on this runtime. */
-  recoverOrphans(who: DaemonIdentity, runtimeId: string): { recovered: number } {
-    return this.db.transaction(() => {
+  recoverOrphans(who: DaemonIdentity, runtimeId: string): Promise<{ recovered: number }> {
+    return this.db.tx(async (t) => {
       const now = Date.now();
-      const ids = this.q.orphans.all({ now, runtime: runtimeId, daemon: who.daemon_id }) as { id: string }[];
-      for (const { id } of ids) this.q.revokeTokens.run(now, id);
+      const ids = await t.all<{ id: string }>(this.q.orphans, { now, runtime: runtimeId, daemon: who.daemon_id });
+      for (const { id } of ids) await t.run(this.q.revokeTokens, [now, id]);
       return { recovered: ids.length };
-    })();
+    });
   }
 
   /**
    * Fails every unfinished task of a daemon id that is being handed to a new enrolment
    * without proof (it was revoked), and revokes their mat_ tokens. Runs inside the
-   * caller's transaction.
+   * caller's transaction `t`.
    */
-  abandonTasksOf(workspaceId: string, daemonId: string): number {
+  async abandonTasksOf(t: Sql, workspaceId: string, daemonId: string): Promise<number> {
     const now = Date.now();
-    const ids = this.q.abandoned.all({ now, ws: workspaceId, daemon: daemonId }) as { id: string }[];
-    for (const { id } of ids) this.q.revokeTokens.run(now, id);
+    const ids = await t.all<{ id: string }>(this.q.abandoned, { now, ws: workspaceId, daemon: daemonId });
+    for (const { id } of ids) await t.run(this.q.revokeTokens, [now, id]);
     return ids.length;
   }
 
   /** One guarded state change; a terminal state revokes the task's mat_ tokens. */
-  private move(
+  private async move(
+    t: Sql,
     r: TaskRow,
     to: TaskStatus,
     f: { started?: number; finished?: number; output?: string; session?: string | null; workdir?: string | null; error?: string; reason?: string },
-  ): void {
-    const res = this.q.setStatus.run({
+  ): Promise<void> {
+    const res = await t.run(this.q.setStatus, {
       id: r.id,
       from: r.status,
       to,
@@ -624,7 +615,7 @@ export class Tasks {
       reason: f.reason ?? null,
     });
     if (res.changes !== 1) throw conflict(`task changed state concurrently (was ${r.status})`);
-    if (TERMINAL.has(to)) this.q.revokeTokens.run(f.finished ?? Date.now(), r.id);
+    if (TERMINAL.has(to)) await t.run(this.q.revokeTokens, [f.finished ?? Date.now(), r.id]);
   }
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agents } from '../../platform/agents.js';
-import { openDb } from '../../platform/db.js';
+import { openSqlite } from '../../platform/sqlite.js';
 import { Tasks } from '../../platform/tasks.js';
 
 const FIRST_RELEASE_TASK_TABLE = `CREATE TABLE task (
@@ -36,26 +36,26 @@ const sqliteHere = (() => {
 })();
 
 describe.skipIf(!sqliteHere)('platform database', () => {
-  it('adds the new task columns to a first-release database and keeps its rows', () => {
+  it('adds the new task columns to a first-release database and keeps its rows', async () => {
     dir = mkdtempSync(join(tmpdir(), 'agentd-platform-db-'));
     const old = new Database(join(dir, 'platform.db'));
     old.exec(FIRST_RELEASE_TASK_TABLE);
     old.prepare(`INSERT INTO task (id, workspace_id, runtime_name, prompt, status, created_at) VALUES ('t1', 'ws1', 'command', 'echo old', 'queued', 1)`).run();
     old.close();
 
-    const { db } = openDb(dir);
+    const { db } = openSqlite(dir);
     try {
-      const cols = (db.prepare('PRAGMA table_info(task)').all() as { name: string }[]).map((c) => c.name);
+      const cols = (await db.all<{ name: string }>('SELECT name FROM pragma_table_info(?)', ['task'])).map((c) => c.name);
       expect(cols).toEqual(expect.arrayContaining(['agent_id', 'chat_session_id', 'chat_message', 'lease_until', 'wait_reason']));
-      const tasks = new Tasks(db, new Agents(db), () => {});
-      expect(tasks.get('ws1', 't1')).toMatchObject({ id: 't1', prompt: 'echo old', status: 'queued', agent_id: null, chat_message: null, usage: null });
-      const [t] = tasks.claim({ workspace_id: 'ws1', daemon_id: 'd1' }, new Map([['command', 'rt1']]), 1);
+      const tasks = new Tasks(db, new Agents(db), async () => {});
+      expect(await tasks.get('ws1', 't1')).toMatchObject({ id: 't1', prompt: 'echo old', status: 'queued', agent_id: null, chat_message: null, usage: null });
+      const [t] = await tasks.claim({ workspace_id: 'ws1', daemon_id: 'd1' }, new Map([['command', 'rt1']]), 1);
       expect(t).toMatchObject({ id: 't1', prompt: 'echo old', runtime_id: 'rt1' });
       expect(t).not.toHaveProperty('agent_id');
     } finally {
-      db.close();
+      await db.close();
     }
     // Opening again is a no-op (the columns are there).
-    openDb(dir).db.close();
+    await openSqlite(dir).db.close();
   });
 });

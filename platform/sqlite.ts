@@ -1,0 +1,128 @@
+// The embedded implementation of the storage interface (platform/sql.ts): one SQLite
+// file under --data through better-sqlite3, the default, with nothing to set up.
+//
+// better-sqlite3 is synchronous: a statement runs to completion on the one JS thread,
+// so a lone statement needs no lock. A transaction is different once its body awaits:
+// another request's statement would run inside it (one connection) and commit or roll
+// back with it. So a transaction holds a lock from BEGIN to COMMIT, and a statement on
+// the database waits while one is open; the lock is free almost always (a transaction's
+// awaits resolve at once), so the wait costs nothing in the common case.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Statement } from 'better-sqlite3';
+import { openSqliteFile, type SqliteHandle } from './db.js';
+import type { Database, Notice, OpenedDatabase, Sql, SqlParams } from './sql.js';
+
+/** Which transaction, if any, the running code is inside (to refuse a statement that would wait on itself). */
+const insideTx = new AsyncLocalStorage<SqliteDatabase>();
+
+class SqliteDatabase implements Database {
+  readonly dialect = 'sqlite' as const;
+  private readonly statements = new Map<string, Statement>();
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+  private readonly subscribers: ((n: Notice) => void)[] = [];
+  /** The statements of an open transaction: straight to the file, no lock (it holds it). */
+  private readonly inTx: Sql;
+
+  constructor(private readonly raw: SqliteHandle) {
+    this.inTx = {
+      dialect: 'sqlite',
+      all: async <T>(sql: string, params?: SqlParams) => this.exec(sql, params, 'all') as T[],
+      get: async <T>(sql: string, params?: SqlParams) => this.exec(sql, params, 'get') as T | undefined,
+      run: async (sql: string, params?: SqlParams) => this.exec(sql, params, 'run') as { changes: number },
+    };
+  }
+
+  async all<T>(sql: string, params?: SqlParams): Promise<T[]> {
+    if (this.busy) await this.turn();
+    return this.exec(sql, params, 'all') as T[];
+  }
+
+  async get<T>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    if (this.busy) await this.turn();
+    return this.exec(sql, params, 'get') as T | undefined;
+  }
+
+  async run(sql: string, params?: SqlParams): Promise<{ changes: number }> {
+    if (this.busy) await this.turn();
+    return this.exec(sql, params, 'run') as { changes: number };
+  }
+
+  async tx<T>(fn: (t: Sql) => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      // IMMEDIATE: the write lock at BEGIN, so a transaction never fails half-way on
+      // SQLITE_BUSY upgrading a read lock.
+      this.raw.exec('BEGIN IMMEDIATE');
+      try {
+        const out = await insideTx.run(this, () => fn(this.inTx));
+        this.raw.exec('COMMIT');
+        return out;
+      } catch (e) {
+        if (this.raw.inTransaction) this.raw.exec('ROLLBACK');
+        throw e;
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  /** One process owns the file: every job is this process's to run. */
+  exclusive<T>(_name: string, fn: (t: Sql) => Promise<T>): Promise<T | undefined> {
+    return this.tx(fn);
+  }
+
+  async publish(n: Notice): Promise<void> {
+    for (const fn of this.subscribers) fn(n);
+  }
+
+  subscribe(fn: (n: Notice) => void): void {
+    this.subscribers.push(fn);
+  }
+
+  async close(): Promise<void> {
+    await this.acquire();
+    this.raw.close();
+  }
+
+  /** Runs one statement now; params are positional (array) or named (object). */
+  private exec(sql: string, params: SqlParams | undefined, how: 'all' | 'get' | 'run'): unknown {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.raw.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    const args = params === undefined ? [] : Array.isArray(params) ? params : [params];
+    if (how === 'run') return { changes: st.run(...args).changes };
+    return how === 'all' ? st.all(...args) : st.get(...args);
+  }
+
+  /** A statement on the database waits for the open transaction to end. */
+  private async turn(): Promise<void> {
+    if (insideTx.getStore() === this) {
+      throw new Error('a statement on the database inside one of its transactions would wait for itself: use the transaction handle');
+    }
+    await this.acquire();
+    this.release();
+  }
+
+  private acquire(): Promise<void> {
+    if (!this.busy) {
+      this.busy = true;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Hands the lock to the next waiter in order, or frees it. */
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy = false;
+  }
+}
+
+export function openSqlite(dataDir: string): OpenedDatabase {
+  const { db, defaultWorkspaceId } = openSqliteFile(dataDir);
+  return { db: new SqliteDatabase(db), defaultWorkspaceId };
+}
