@@ -166,8 +166,6 @@ export class Tasks {
            WHERE id = @id AND status = @from`,
       cancelAck: 'UPDATE task SET cancel_acked_at = COALESCE(cancel_acked_at, ?) WHERE id = ?',
       progress: 'UPDATE task SET progress_json = ? WHERE id = ?',
-      insertMessage: `INSERT INTO task_message (task_id, seq, type, content, tool, input_json, output_json, received_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id, seq) DO NOTHING`,
       messages: `SELECT seq, type, content, tool, input_json, output_json FROM task_message
            WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
       addMessageCount: 'UPDATE task SET message_count = message_count + ? WHERE id = ?',
@@ -537,7 +535,13 @@ export class Tasks {
       if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
       const now = Date.now();
       let accepted = 0;
-      for (const m of parsed) accepted += (await t.run(this.q.insertMessage, [id, m.seq, m.type, m.content, m.tool, m.input, m.output, now])).changes;
+      // Rows per INSERT: one statement, not one round trip, per row (PostgreSQL); 8
+      // parameters a row stays far below either database's parameter limit.
+      for (let i = 0; i < parsed.length; i += MESSAGE_ROWS_PER_INSERT) {
+        const rows = parsed.slice(i, i + MESSAGE_ROWS_PER_INSERT);
+        const params = rows.flatMap((m) => [id, m.seq, m.type, m.content, m.tool, m.input, m.output, now]);
+        accepted += (await t.run(insertMessages(rows.length), params)).changes;
+      }
       if (accepted > 0) await t.run(this.q.addMessageCount, [accepted, id]);
       return { accepted };
     });
@@ -617,6 +621,16 @@ export class Tasks {
     if (res.changes !== 1) throw conflict(`task changed state concurrently (was ${r.status})`);
     if (TERMINAL.has(to)) await t.run(this.q.revokeTokens, [f.finished ?? Date.now(), r.id]);
   }
+}
+
+const MESSAGE_ROWS_PER_INSERT = 100;
+const insertMessagesSql: string[] = [];
+/** The INSERT of `rows` messages; a seq already stored is skipped (first copy wins). */
+function insertMessages(rows: number): string {
+  return (insertMessagesSql[rows] ??=
+    'INSERT INTO task_message (task_id, seq, type, content, tool, input_json, output_json, received_at) VALUES ' +
+    Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ') +
+    ' ON CONFLICT (task_id, seq) DO NOTHING');
 }
 
 function toMessage(r: MessageRow): TaskMessage {

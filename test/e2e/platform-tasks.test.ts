@@ -102,6 +102,21 @@ describe('task lifecycle', () => {
     expect(p.output()).not.toContain(mat);
   });
 
+  it('a batch larger than one INSERT, with a seq repeated inside it, stores each seq once, in order', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-batch', [rt]);
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'x' });
+    expect((await claim(d.token, 'd-batch', [d.runtimeIds[rt]!], 1)).json.tasks[0].id).toBe(id);
+    const msgs = Array.from({ length: 250 }, (_, i) => ({ seq: 250 - i, type: 'text', content: `m${250 - i}` }));
+    msgs.push({ seq: 7, type: 'text', content: 'second copy' }); // after the first seq 7, in the next INSERT
+    const r = await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/messages`, { messages: msgs });
+    expect(r).toMatchObject({ status: 200, json: { accepted: 250 } });
+    const detail = await p.admin.getTask(p.workspaceId, id);
+    expect(detail.message_count).toBe(250);
+    expect(detail.messages.map((m) => m.seq)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    expect(detail.messages.find((m) => m.seq === 7)?.content).toBe('m7');
+  });
+
   it('answers 409 to illegal transitions and 404 to tasks the daemon cannot see', async () => {
     const rt = uniqueRuntime();
     const d = await registerRaw(p, 'd-illegal', [rt]);
