@@ -79,6 +79,11 @@ export class Daemons {
     this.flushTimer.unref();
     // SQLite's two-argument MAX is PostgreSQL's GREATEST.
     const greatest = db.dialect === 'postgres' ? 'GREATEST' : 'MAX';
+    // A JSON array of objects as a table `v` with these columns.
+    const jsonRows = (p: string, cols: Record<string, 'text' | 'bigint'>) =>
+      db.dialect === 'postgres'
+        ? `json_to_recordset(CAST(${p} AS json)) AS v(${Object.entries(cols).map(([c, t]) => `${c} ${t}`).join(', ')})`
+        : `(SELECT ${Object.keys(cols).map((c) => `json_extract(value, '$.${c}') AS ${c}`).join(', ')} FROM json_each(${p})) AS v`;
     this.q = {
       upsertDaemon: `INSERT INTO daemon (workspace_id, daemon_id, device_name, cli_version, os, device_json, enrolled_at, registered_at, last_heartbeat_at)
            VALUES (@ws, @daemon, @name, @version, @os, @device, @now, @now, @now)
@@ -96,10 +101,14 @@ export class Daemons {
       runtimesOf: 'SELECT id, name FROM runtime WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL',
       retireRuntime: `UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE id = ?`,
       heartbeatRuntime: 'SELECT deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?',
-      flushRuntime: `UPDATE runtime SET last_heartbeat_at = ${greatest}(COALESCE(last_heartbeat_at, 0), ?) WHERE id = ?`,
-      flushDaemon: `UPDATE daemon SET last_heartbeat_at = ${greatest}(COALESCE(last_heartbeat_at, 0), @at),
-                cli_version = COALESCE(@version, cli_version), os = COALESCE(@os, os)
-           WHERE workspace_id = @ws AND daemon_id = @daemon`,
+      // A flush is one statement per table, whatever the fleet's size: the times go in as
+      // one JSON array read as rows (10,000 daemons were 20,000 statements a flush).
+      flushRuntimes: `UPDATE runtime SET last_heartbeat_at = ${greatest}(COALESCE(runtime.last_heartbeat_at, 0), v.at)
+           FROM ${jsonRows('?', { id: 'text', at: 'bigint' })} WHERE runtime.id = v.id`,
+      flushDaemons: `UPDATE daemon SET last_heartbeat_at = ${greatest}(COALESCE(daemon.last_heartbeat_at, 0), v.at),
+                cli_version = COALESCE(v.version, daemon.cli_version), os = COALESCE(v.os, daemon.os)
+           FROM ${jsonRows('?', { ws: 'text', daemon: 'text', at: 'bigint', version: 'text', os: 'text' })}
+           WHERE daemon.workspace_id = v.ws AND daemon.daemon_id = v.daemon`,
       deregisterRuntime: `UPDATE runtime SET deregistered_at = ?, status = 'offline'
            WHERE id = ? AND workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL`,
       markDaemonDeregistered: `UPDATE daemon SET deregistered_at = ? WHERE workspace_id = ? AND daemon_id = ?
@@ -233,8 +242,10 @@ export class Daemons {
     this.pendingDaemons = new Map();
     try {
       await this.db.tx(async (t) => {
-        for (const [id, at] of runtimes) await t.run(this.q.flushRuntime, [at, id]);
-        for (const d of daemons.values()) await t.run(this.q.flushDaemon, { ...d });
+        for (const part of chunks([...runtimes].map(([id, at]) => ({ id, at })))) await t.run(this.q.flushRuntimes, [JSON.stringify(part)]);
+        for (const part of chunks([...daemons.values()].map((d) => ({ ws: d.ws, daemon: d.daemon, at: d.at, version: d.version, os: d.os })))) {
+          await t.run(this.q.flushDaemons, [JSON.stringify(part)]);
+        }
       });
     } catch (e) {
       for (const [id, at] of runtimes) if (!this.pendingRuntimes.has(id)) this.pendingRuntimes.set(id, at);
@@ -332,4 +343,13 @@ export class Daemons {
       };
     });
   }
+}
+
+/** Rows per flush statement: bounds one statement's text, not the number of statements that matters. */
+const FLUSH_ROWS_PER_STATEMENT = 5000;
+
+function chunks<T>(rows: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += FLUSH_ROWS_PER_STATEMENT) out.push(rows.slice(i, i + FLUSH_ROWS_PER_STATEMENT));
+  return out;
 }
