@@ -148,13 +148,16 @@ export class Tasks {
       // and marks them claimed, so a task goes to exactly one claimer. @map is a JSON
       // object {runtime type: runtime id} of the caller's live runtimes (a task's
       // runtime_name is the runtime type, or provider, it asks for).
-      claim: `UPDATE task SET status = 'claimed', claimed_at = @now, daemon_id = @daemon, lease_until = NULL, wait_reason = NULL,
+      // The rows are picked in a MATERIALIZED CTE, run once: as a plain `IN (SELECT …
+      // LIMIT n)` PostgreSQL may run the subquery again per row and claim more than n.
+      claim: `WITH picked AS MATERIALIZED (
+             SELECT seq FROM task
+               WHERE workspace_id = @ws AND status = 'queued'
+                 AND runtime_name IN (SELECT key FROM ${jsonObject('@map')})
+               ORDER BY seq LIMIT @max${skipLocked})
+         UPDATE task SET status = 'claimed', claimed_at = @now, daemon_id = @daemon, lease_until = NULL, wait_reason = NULL,
                 runtime_id = (SELECT value FROM ${jsonObject('@map')} WHERE key = task.runtime_name)
-           WHERE seq IN (SELECT seq FROM task
-                           WHERE workspace_id = @ws AND status = 'queued'
-                             AND runtime_name IN (SELECT key FROM ${jsonObject('@map')})
-                           ORDER BY seq LIMIT @max${skipLocked})
-             AND status = 'queued'
+           WHERE seq IN (SELECT seq FROM picked) AND status = 'queued'
          RETURNING seq, id, workspace_id, runtime_name, runtime_id, prompt, timeout_s, created_at, agent_id, chat_session_id, chat_message`,
       insertToken: 'INSERT INTO task_token (token_hash, task_id, created_at) VALUES (?, ?, ?)',
       revokeTokens: 'UPDATE task_token SET revoked_at = ? WHERE task_id = ? AND revoked_at IS NULL',
