@@ -7,7 +7,12 @@ export const NODE_BUNDLE = {
   platform: 'node',
   target: 'node20.18',
   // Native addon: loaded from node_modules at run time (only the platform uses it).
-  external: ['better-sqlite3'],
+  // pg-native: pg's optional libpq binding, which pg loads only when asked to; agentd
+  // uses pg's JavaScript client and does not install it.
+  external: ['better-sqlite3', 'pg-native'],
+  // The PostgreSQL migrations (platform/migrations/postgres/*.sql) are bundled as text,
+  // so dist/agentd-platform.mjs carries its schema.
+  loader: { '.sql': 'text' },
   // CommonJS dependencies (pino, write-file-atomic…) call require(); give ESM chunks one.
   banner: { js: "import { createRequire as __agentdCreateRequire } from 'node:module'; const require = __agentdCreateRequire(import.meta.url);" },
 };

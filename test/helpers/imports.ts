@@ -11,8 +11,8 @@ export const FLOORS: readonly (readonly string[])[] = [['cli'], ['daemon', 'inst
 /** Files outside daemon/tasks/ may reach into it only through these. */
 export const TASKS_SEAM = { dir: 'daemon/tasks/', seam: 'daemon/tasks-seam.ts', contract: 'daemon/tasks/types.ts' } as const;
 
-/** Packages only one folder may import (the one HTTP client, the one database, the one WebSocket server, the doctor's host facts: never the daemon). */
-export const PACKAGE_OWNERS: Readonly<Record<string, string>> = { undici: 'api', 'better-sqlite3': 'platform', ws: 'platform', systeminformation: 'cli' };
+/** Packages only one folder may import (the one HTTP client, the platform's two database drivers, the one WebSocket server, the doctor's host facts: never the daemon). */
+export const PACKAGE_OWNERS: Readonly<Record<string, string>> = { undici: 'api', 'better-sqlite3': 'platform', pg: 'platform', ws: 'platform', systeminformation: 'cli' };
 
 export interface ImportEdge {
   from: string; // repo-relative path, forward slashes

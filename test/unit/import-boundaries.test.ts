@@ -1,8 +1,8 @@
 // The layering of docs/architecture.md, checked on every run: imports point down only
 // (cli/ → daemon/ installer/ platform/ → store/ → api/ → core/), side-by-side folders
-// never import each other, only api/ imports undici, daemon/tasks/ is loaded through its
-// seam, and no file-level import circle exists. The second block proves each rule can
-// fail, on a small tree written for it.
+// never import each other, only api/ imports undici, only platform/ imports the database
+// drivers, daemon/tasks/ is loaded through its seam, and no file-level import circle
+// exists. The second block proves each rule can fail, on a small tree written for it.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -81,6 +81,7 @@ describe('the checker fails when a rule is broken', () => {
   put('installer/enroll.ts', "import { d } from '../daemon/main.js';\n"); // sideways
   put('platform/app.ts', "import type { T } from '../daemon/tasks/types.js';\n"); // sideways, type-only counts too
   put('store/http.ts', "import { request } from 'undici';\n"); // undici outside api/
+  put('daemon/state.ts', "import pg from 'pg';\n"); // a database driver outside platform/
   put('daemon/daemon.ts', "const m = await import('./tasks/manager.js');\n"); // around the seam
   put('daemon/tasks-seam.ts', "export const load = () => import('./tasks/manager.js');\n"); // the seam itself: allowed
   put('daemon/tasks/manager.ts', "// import('../../cli/main.js') in a comment is not an import\nexport {};\n");
@@ -97,10 +98,11 @@ describe('the checker fails when a rule is broken', () => {
         expect.stringMatching(/^installer\/enroll\.ts imports \.\.\/daemon\/main\.js: installer\/ and daemon\/ stand side by side/),
         expect.stringMatching(/^platform\/app\.ts imports \.\.\/daemon\/tasks\/types\.js: platform\/ and daemon\//),
         expect.stringMatching(/^store\/http\.ts imports undici: only api\/ may import undici/),
+        expect.stringMatching(/^daemon\/state\.ts imports pg: only platform\/ may import pg/),
         expect.stringMatching(/^daemon\/daemon\.ts imports \.\/tasks\/manager\.js: outside daemon\/tasks\/, only daemon\/tasks-seam\.ts/),
       ]),
     );
-    expect(found).toHaveLength(5);
+    expect(found).toHaveLength(6);
   });
 
   it('finds a circle', () => {

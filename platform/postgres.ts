@@ -1,0 +1,418 @@
+// The platform's storage on PostgreSQL (platform/sql.ts's Database), for several
+// replicas over one database: a pg.Pool for statements and transactions, one dedicated
+// connection that LISTENs for the other replicas' notices, advisory locks for run-once
+// jobs and for the migrations, which run at open (platform/migrations/postgres/).
+//
+// A connection string may carry a password: no message, log line or error this module
+// writes contains the URL as given; `redactUrl` is what it shows instead.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { AgentdError, ConfigError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
+import { POSTGRES_MIGRATIONS, type Migration } from './migrations/postgres.js';
+import { numberedPlaceholders, type Database, type Notice, type OpenedDatabase, type Sql, type SqlParams, type SqlValue } from './sql.js';
+
+/** The one NOTIFY channel every replica LISTENs on. */
+export const NOTICE_CHANNEL = 'agentd_notice';
+
+/**
+ * First key of every advisory lock this module takes (the two-key form), so agentd's
+ * locks never meet another application's in the same database. 'agtd' as an int4.
+ */
+const LOCK_CLASS = 0x61677464;
+/** Second key of the migration lock; a job's is hashtext(its name), which may be any int4. */
+const MIGRATION_LOCK_NAME = 'agentd:migrations';
+
+/** A transaction that lost a serialization race or a deadlock is run again, this often in all. */
+const TX_ATTEMPTS = 5;
+/** serialization_failure, deadlock_detected: the transaction did nothing and may be retried. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/** Placeholder translations kept per SQL text; cleared if dynamic SQL ever fills it. */
+const PLACEHOLDER_CACHE_MAX = 2000;
+
+// Our integers are BIGINT (ms timestamps, counts) and COUNT/SUM answer INT8/NUMERIC,
+// which pg hands back as strings by default (they may exceed 2^53). Every value we store
+// is a JS number to begin with, so they are parsed back to numbers: on this pool's
+// connections only, not by changing pg's global parsers.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
+  oid === INT8_OID || oid === NUMERIC_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+
+export interface PostgresOptions {
+  /** Problems worth an operator's attention (the listener dropped, an idle connection died). Never given a secret. */
+  log?: (line: string) => void;
+  /** Connections in the pool (default 10). */
+  maxConnections?: number;
+  /** How long to wait for a connection to the server (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+/** `url` with any password replaced by `***`, for messages. A string that is not a URL shows as `(not a URL)`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** The URL's parts a message may name: host, port, user, database; never the password. */
+function describe(url: URL): { host: string; port: string; user: string; database: string; safe: string } {
+  const host = url.hostname || (url.searchParams.get('host') ?? 'localhost');
+  const port = url.port || '5432';
+  const user = decodeURIComponent(url.username) || '(the current user)';
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || '(the user name)';
+  return { host, port, user, database, safe: redactUrl(url.toString()) };
+}
+
+/** Checks the connection string's shape before pg sees it (pg's own errors may quote it). */
+export function parsePostgresUrl(url: string): URL {
+  const usage = 'Pass --database postgres://USER:PASSWORD@HOST:PORT/DATABASE (or set AGENTD_PLATFORM_DATABASE); leave both out to use SQLite under --data.';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError('database', 'the --database value is not a URL', usage);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new ConfigError('database', `the --database URL has the scheme ${JSON.stringify(u.protocol.replace(/:$/, ''))}: expected postgres or postgresql`, usage);
+  }
+  if (!u.hostname && !u.searchParams.get('host')) throw new ConfigError('database', `the --database URL ${redactUrl(url)} names no host`, usage);
+  return u;
+}
+
+/** pg's and the socket's failures at connect, as a message a person can act on; never the password. */
+function connectError(e: unknown, url: URL, password: string): AgentdError {
+  const d = describe(url);
+  const code = (e as { code?: string }).code ?? '';
+  let cause = e instanceof Error ? e.message : String(e);
+  if (password.length > 0) cause = cause.split(password).join('***');
+  if (code === '28P01' || code === '28000' || code.startsWith('28')) {
+    return new ConfigError('database', `PostgreSQL at ${d.host}:${d.port} refused user ${d.user}: ${cause}`, `Check the user and password in --database, then try them with: psql "${redactUrl(url.toString()).replace(':***@', '@')}" -c 'SELECT 1'`, e);
+  }
+  if (code === '3D000') {
+    return new ConfigError('database', `PostgreSQL at ${d.host}:${d.port} has no database ${d.database}`, `Create it (createdb -h ${d.host} -p ${d.port} -U ${d.user} ${d.database}) or name another in --database.`, e);
+  }
+  return new AgentdError(`cannot reach PostgreSQL at ${d.host}:${d.port} (${d.safe}): ${cause}`, {
+    code: 'AGENTD_DATABASE_UNAVAILABLE',
+    exitCode: EXIT.UNAVAILABLE,
+    hint: `Check that the server is up and reachable from here: pg_isready -h ${d.host} -p ${d.port}`,
+    cause: e,
+  });
+}
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+class Statements implements Sql {
+  readonly dialect = 'postgres' as const;
+  private cache = new Map<string, ReturnType<typeof numberedPlaceholders>>();
+
+  constructor(private readonly target: () => Queryable) {}
+
+  protected bind(sql: string, params: SqlParams | undefined): { text: string; values: SqlValue[] } {
+    let c = this.cache.get(sql);
+    if (!c) {
+      if (this.cache.size >= PLACEHOLDER_CACHE_MAX) this.cache.clear();
+      c = numberedPlaceholders(sql);
+      this.cache.set(sql, c);
+    }
+    if (params === undefined) return { text: c.text, values: [] };
+    if (Array.isArray(params)) {
+      if (c.names) throw new Error(`a statement with @name placeholders was given positional parameters: ${sql.slice(0, 80)}`);
+      return { text: c.text, values: [...(params as readonly SqlValue[])] };
+    }
+    const named = params as Readonly<Record<string, SqlValue>>;
+    if (!c.names) throw new Error(`a statement with ? placeholders was given named parameters: ${sql.slice(0, 80)}`);
+    return {
+      text: c.text,
+      values: c.names.map((n) => {
+        if (!(n in named)) throw new Error(`no value for @${n} in: ${sql.slice(0, 80)}`);
+        return named[n]!;
+      }),
+    };
+  }
+
+  /** Shares one placeholder cache with the transactions' statement objects. */
+  withTarget(target: () => Queryable): Statements {
+    const s = new Statements(target);
+    s.cache = this.cache;
+    return s;
+  }
+
+  async all<T>(sql: string, params?: SqlParams): Promise<T[]> {
+    const { text, values } = this.bind(sql, params);
+    return (await this.target().query(text, values)).rows as T[];
+  }
+
+  async get<T>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
+  }
+
+  async run(sql: string, params?: SqlParams): Promise<{ changes: number }> {
+    const { text, values } = this.bind(sql, params);
+    return { changes: (await this.target().query(text, values)).rowCount ?? 0 };
+  }
+}
+
+function isNotice(x: unknown): x is Notice {
+  const n = x as Partial<Notice> | null;
+  return (
+    typeof n === 'object' &&
+    n !== null &&
+    n.kind === 'task_available' &&
+    typeof n.workspace_id === 'string' &&
+    typeof n.runtime_name === 'string' &&
+    (n.task_id === undefined || typeof n.task_id === 'string')
+  );
+}
+
+class PostgresDatabase extends Statements implements Database {
+  /** Tells this replica's own notices (delivered at once) from the others' (via LISTEN). */
+  private readonly replica = randomUUID();
+  private readonly subscribers: ((n: Notice) => void)[] = [];
+  private listener: pg.Client | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly clientConfig: pg.ClientConfig,
+    private readonly log: (line: string) => void,
+  ) {
+    super(() => pool);
+  }
+
+  /** One transaction attempt after another on one connection, until one commits or fails for good. */
+  private async transaction<T>(body: (client: pg.PoolClient, t: Sql) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      let open = true;
+      const t = this.withTarget(() => {
+        if (!open) throw new Error('a statement ran on a transaction that has already ended');
+        return client;
+      });
+      try {
+        // SERIALIZABLE: a transaction sees what SQLite's single writer would have shown
+        // it, whatever the other replicas do meanwhile; a lost race is retried below.
+        await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        const out = await body(client, t);
+        open = false;
+        await client.query('COMMIT');
+        return out;
+      } catch (e) {
+        open = false;
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          // The connection is gone or unusable: the pool must not hand it out again.
+          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        }
+        const code = (e as { code?: string }).code;
+        if (code === undefined || !RETRYABLE.has(code) || attempt >= TX_ATTEMPTS) throw e;
+      } finally {
+        client.release(broken);
+      }
+      // Spread the retries of transactions that collided so they do not collide again.
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+    }
+  }
+
+  tx<T>(fn: (t: Sql) => Promise<T>): Promise<T> {
+    return this.transaction((_client, t) => fn(t));
+  }
+
+  async exclusive<T>(name: string, fn: (t: Sql) => Promise<T>): Promise<T | undefined> {
+    const held = Symbol('held');
+    // The lock lives as long as the transaction: a replica that dies mid-job drops it.
+    const out = await this.transaction(async (client, t) => {
+      const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, `agentd:job:${name}`]);
+      if (!r.rows[0]?.ok) return held;
+      return fn(t);
+    });
+    return out === held ? undefined : (out as T);
+  }
+
+  async publish(n: Notice): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [NOTICE_CHANNEL, JSON.stringify({ r: this.replica, n })]);
+    // This replica's own subscribers hear it at once, even while the listener reconnects.
+    this.deliver(n);
+  }
+
+  subscribe(fn: (n: Notice) => void): void {
+    this.subscribers.push(fn);
+  }
+
+  private deliver(n: Notice): void {
+    for (const fn of this.subscribers) {
+      try {
+        fn(n);
+      } catch (e) {
+        this.log(`agentd-platform: a notice subscriber failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  /** Connects the listening client; resolves once it LISTENs. */
+  async listen(): Promise<void> {
+    const client = new pg.Client(this.clientConfig);
+    // Only a connection that was listening reconnects from here; a failure to connect
+    // is the caller's (openPostgres, or the reconnect loop).
+    let live = false;
+    let dropped = false;
+    const drop = (why: string) => {
+      if (dropped) return;
+      dropped = true;
+      if (this.listener === client) this.listener = undefined;
+      void client.end().catch(() => undefined);
+      if (this.closed || !live) return;
+      this.log(`agentd-platform: the PostgreSQL notice listener lost its connection (${why}); reconnecting. Wake-ups from other replicas are late until it is back (claims still poll).`);
+      this.scheduleReconnect(1);
+    };
+    client.on('error', (e) => drop(e.message));
+    client.on('end', () => drop('connection closed'));
+    client.on('notification', (m) => {
+      if (m.channel !== NOTICE_CHANNEL || m.payload === undefined) return;
+      let msg: { r?: unknown; n?: unknown };
+      try {
+        msg = JSON.parse(m.payload) as { r?: unknown; n?: unknown };
+      } catch {
+        return;
+      }
+      if (msg.r === this.replica || !isNotice(msg.n)) return;
+      this.deliver(msg.n);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTICE_CHANNEL}`);
+    } catch (e) {
+      dropped = true;
+      await client.end().catch(() => undefined);
+      throw e;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    live = true;
+    this.listener = client;
+  }
+
+  private scheduleReconnect(attempt: number): void {
+    if (this.closed || this.reconnectTimer) return;
+    const delay = Math.min(5000, 100 * 2 ** (attempt - 1));
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.closed) return;
+      this.listen().then(
+        () => this.log('agentd-platform: the PostgreSQL notice listener is connected again'),
+        (e: unknown) => {
+          const code = (e as { code?: string }).code;
+          this.log(`agentd-platform: the PostgreSQL notice listener cannot reconnect yet${code ? ` (${code})` : ''}; trying again`);
+          this.scheduleReconnect(attempt + 1);
+        },
+      );
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    const l = this.listener;
+    this.listener = undefined;
+    await l?.end().catch(() => undefined);
+    await this.pool.end();
+  }
+}
+
+/** Applies the migrations not yet recorded, and finds or creates the default workspace, under one lock. */
+async function migrate(client: pg.ClientBase, migrations: readonly Migration[]): Promise<string> {
+  await client.query('BEGIN');
+  try {
+    // Two replicas starting together: the second waits here until the first committed,
+    // then finds every migration recorded and the workspace made.
+    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, MIGRATION_LOCK_NAME]);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)));
+    const known = new Set(migrations.map((m) => m.version));
+    const newer = [...done].filter((v) => !known.has(v));
+    if (newer.length > 0) {
+      throw new ConfigError(
+        'database',
+        `the database was migrated by a newer agentd-platform (schema version ${Math.max(...newer)}; this one knows up to ${Math.max(0, ...known)})`,
+        'Run the newer agentd-platform against this database, or point --database at another one.',
+      );
+    }
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+    }
+    const first = await client.query<{ id: string }>('SELECT id FROM workspace ORDER BY created_at, id LIMIT 1');
+    let id = first.rows[0]?.id;
+    if (!id) {
+      id = randomUUID();
+      await client.query('INSERT INTO workspace (id, name, created_at) VALUES ($1, $2, $3)', [id, 'default', Date.now()]);
+    }
+    await client.query('COMMIT');
+    return id;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Opens the database at `url` (postgres://USER:PASSWORD@HOST:PORT/DATABASE), applies the
+ * migrations it lacks and starts listening for the other replicas' notices. Throws a
+ * ConfigError for a malformed URL, a refused login or a missing database, and an
+ * AgentdError (exit 69) when the server cannot be reached; none contains the password.
+ */
+export async function openPostgres(url: string, o: PostgresOptions = {}, migrations: readonly Migration[] = POSTGRES_MIGRATIONS): Promise<OpenedDatabase> {
+  const parsed = parsePostgresUrl(url);
+  const password = decodeURIComponent(parsed.password);
+  const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const clientConfig: pg.ClientConfig = {
+    connectionString: url,
+    connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
+    types: { getTypeParser },
+    application_name: 'agentd-platform',
+    keepAlive: true,
+  };
+  const pool = new pg.Pool({ ...clientConfig, max: o.maxConnections ?? 10 });
+  // An idle connection the server dropped (restart, failover) is an 'error' event on the
+  // pool; unhandled it would end the process. The pool replaces it on the next query.
+  pool.on('error', (e) => log(`agentd-platform: an idle PostgreSQL connection failed (${(e as { code?: string }).code ?? e.message.split(password || '\0').join('***')}); it is replaced on next use`));
+  let db: PostgresDatabase | undefined;
+  try {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (e) {
+      throw connectError(e, parsed, password);
+    }
+    let defaultWorkspaceId: string;
+    try {
+      defaultWorkspaceId = await migrate(client, migrations);
+    } finally {
+      client.release();
+    }
+    db = new PostgresDatabase(pool, clientConfig, log);
+    try {
+      await db.listen();
+    } catch (e) {
+      throw connectError(e, parsed, password);
+    }
+    return { db, defaultWorkspaceId };
+  } catch (e) {
+    if (db) await db.close().catch(() => undefined);
+    else await pool.end().catch(() => undefined);
+    throw e;
+  }
+}
