@@ -83,7 +83,7 @@ start() {
 local all all trust
 host  all all 127.0.0.1/32 trust
 EOF
-  cat "$dir/pg_hba.conf" | as_server tee "$cluster/data/pg_hba.conf" >/dev/null
+  as_server tee "$cluster/data/pg_hba.conf" <"$dir/pg_hba.conf" >/dev/null
   local port tries=0
   while :; do
     port=$(free_port)
@@ -96,7 +96,7 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 300
 EOF
-    cat "$dir/postgresql.conf" | as_server tee -a "$cluster/data/postgresql.conf" >/dev/null
+    as_server tee -a "$cluster/data/postgresql.conf" <"$dir/postgresql.conf" >/dev/null
     if as_server "$bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t 60 start >/dev/null 2>&1; then break; fi
     tries=$((tries + 1))
     # Another process may have taken the port between the probe and the start.
