@@ -10,6 +10,7 @@ import pg from 'pg';
 import { AgentdError, ConfigError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { POSTGRES_MIGRATIONS, type Migration } from './migrations/postgres.js';
+import { parsePostgresUrl, redactUrl, urlParts } from './database-url.js';
 import { numberedPlaceholders, type Database, type Notice, type OpenedDatabase, type Sql, type SqlParams, type SqlValue } from './sql.js';
 
 /** The one NOTIFY channel every replica LISTENs on. */
@@ -49,45 +50,9 @@ export interface PostgresOptions {
   connectTimeoutMs?: number;
 }
 
-/** `url` with any password replaced by `***`, for messages. A string that is not a URL shows as `(not a URL)`. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(not a URL)';
-  }
-}
-
-/** The URL's parts a message may name: host, port, user, database; never the password. */
-function describe(url: URL): { host: string; port: string; user: string; database: string; safe: string } {
-  const host = url.hostname || (url.searchParams.get('host') ?? 'localhost');
-  const port = url.port || '5432';
-  const user = decodeURIComponent(url.username) || '(the current user)';
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || '(the user name)';
-  return { host, port, user, database, safe: redactUrl(url.toString()) };
-}
-
-/** Checks the connection string's shape before pg sees it (pg's own errors may quote it). */
-export function parsePostgresUrl(url: string): URL {
-  const usage = 'Pass --database postgres://USER:PASSWORD@HOST:PORT/DATABASE (or set AGENTD_PLATFORM_DATABASE); leave both out to use SQLite under --data.';
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ConfigError('database', 'the --database value is not a URL', usage);
-  }
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new ConfigError('database', `the --database URL has the scheme ${JSON.stringify(u.protocol.replace(/:$/, ''))}: expected postgres or postgresql`, usage);
-  }
-  if (!u.hostname && !u.searchParams.get('host')) throw new ConfigError('database', `the --database URL ${redactUrl(url)} names no host`, usage);
-  return u;
-}
-
 /** pg's and the socket's failures at connect, as a message a person can act on; never the password. */
 function connectError(e: unknown, url: URL, password: string): AgentdError {
-  const d = describe(url);
+  const d = urlParts(url);
   const code = (e as { code?: string }).code ?? '';
   let cause = e instanceof Error ? e.message : String(e);
   if (password.length > 0) cause = cause.split(password).join('***');
