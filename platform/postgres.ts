@@ -32,14 +32,28 @@ const RETRYABLE = new Set(['40001', '40P01']);
 /** Placeholder translations kept per SQL text; cleared if dynamic SQL ever fills it. */
 const PLACEHOLDER_CACHE_MAX = 2000;
 
-// Our integers are BIGINT (ms timestamps, counts) and COUNT/SUM answer INT8/NUMERIC,
-// which pg hands back as strings by default (they may exceed 2^53). Every value we store
-// is a JS number to begin with, so they are parsed back to numbers: on this pool's
-// connections only, not by changing pg's global parsers.
+// Answers as SQLite gives them (platform/sql.ts's SqlValue: string, number or null), on
+// this pool's connections only, not by changing pg's global parsers:
+// - our integers are BIGINT (ms timestamps, counts) and COUNT/SUM answer INT8/NUMERIC,
+//   which pg hands back as strings by default (they may exceed 2^53); every value we
+//   store is a JS number to begin with, so they are parsed back to numbers;
+// - a comparison or EXISTS answers a boolean, where SQLite answers 1 or 0.
+const BOOL_OID = 16;
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
+const toNumber = (v: string): number => Number(v);
+const toBit = (v: string): number => (v === 't' ? 1 : 0);
 const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
-  oid === INT8_OID || oid === NUMERIC_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+  oid === INT8_OID || oid === NUMERIC_OID ? toNumber : oid === BOOL_OID ? toBit : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+
+/**
+ * PostgreSQL's text cannot hold U+0000 (SQLite's can): a task's output may carry one, and
+ * storing it must not fail, so it is stored as U+FFFD, the character that already stands
+ * for bytes that were not text.
+ */
+function storable(v: SqlValue): SqlValue {
+  return typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v;
+}
 
 export interface PostgresOptions {
   /** Problems worth an operator's attention (the listener dropped, an idle connection died). Never given a secret. */
@@ -88,7 +102,7 @@ class Statements implements Sql {
     if (params === undefined) return { text: c.text, values: [] };
     if (Array.isArray(params)) {
       if (c.names) throw new Error(`a statement with @name placeholders was given positional parameters: ${sql.slice(0, 80)}`);
-      return { text: c.text, values: [...(params as readonly SqlValue[])] };
+      return { text: c.text, values: (params as readonly SqlValue[]).map(storable) };
     }
     const named = params as Readonly<Record<string, SqlValue>>;
     if (!c.names) throw new Error(`a statement with ? placeholders was given named parameters: ${sql.slice(0, 80)}`);
@@ -96,7 +110,7 @@ class Statements implements Sql {
       text: c.text,
       values: c.names.map((n) => {
         if (!(n in named)) throw new Error(`no value for @${n} in: ${sql.slice(0, 80)}`);
-        return named[n]!;
+        return storable(named[n]!);
       }),
     };
   }
@@ -195,8 +209,8 @@ class PostgresDatabase extends Statements implements Database {
     const held = Symbol('held');
     // The lock lives as long as the transaction: a replica that dies mid-job drops it.
     const out = await this.transaction(async (client, t) => {
-      const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, `agentd:job:${name}`]);
-      if (!r.rows[0]?.ok) return held;
+      const r = await client.query<{ ok: number }>('SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, `agentd:job:${name}`]);
+      if (r.rows[0]?.ok !== 1) return held;
       return fn(t);
     });
     return out === held ? undefined : (out as T);

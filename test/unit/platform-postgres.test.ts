@@ -173,6 +173,15 @@ describePostgres('openPostgres on a real server', () => {
     }
   });
 
+  it('answers booleans as 1 and 0, as SQLite does, and stores a NUL character as U+FFFD instead of failing', async () => {
+    const db = await open();
+    expect(await db.get('SELECT 1 = 1 AS yes, 1 = 2 AS no, EXISTS (SELECT 1 FROM workspace) AS found, NULL = 1 AS unknown')).toEqual({ yes: 1, no: 0, found: 1, unknown: null });
+    await db.run('CREATE TABLE out (k TEXT PRIMARY KEY, v TEXT)');
+    await db.run('INSERT INTO out (k, v) VALUES (?, ?)', ['a', 'x\u0000y']);
+    await db.run('INSERT INTO out (k, v) VALUES (@k, @v)', { k: 'b', v: '\u0000' });
+    expect(await db.all('SELECT v FROM out ORDER BY k')).toEqual([{ v: 'x\uFFFDy' }, { v: '\uFFFD' }]);
+  });
+
   it('tx commits when fn resolves and rolls back (rethrowing) when it throws', async () => {
     const db = await open();
     await db.run('CREATE TABLE kv (k TEXT PRIMARY KEY)');
