@@ -5,6 +5,7 @@
 //
 // A connection string may carry a password: no message, log line or error this module
 // writes contains the URL as given; `redactUrl` is what it shows instead.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { AgentdError, ConfigError } from '../core/errors.js';
@@ -86,6 +87,14 @@ function connectError(e: unknown, url: URL, password: string): AgentdError {
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/**
+ * The transaction the running code is inside. A statement on the database there would
+ * run on another connection, outside the transaction, and wait forever for a row lock
+ * the transaction holds while the transaction waits for it: it is refused instead, as
+ * platform/sqlite.ts refuses it.
+ */
+const insideTx = new AsyncLocalStorage<{ pool: pg.Pool; open: boolean }>();
+
 class Statements implements Sql {
   readonly dialect = 'postgres' as const;
   private cache = new Map<string, ReturnType<typeof numberedPlaceholders>>();
@@ -162,7 +171,13 @@ class PostgresDatabase extends Statements implements Database {
     private readonly clientConfig: pg.ClientConfig,
     private readonly log: (line: string) => void,
   ) {
-    super(() => pool);
+    super(() => {
+      const inside = insideTx.getStore();
+      if (inside?.open && inside.pool === pool) {
+        throw new Error('a statement on the database inside one of its transactions would run outside it: use the transaction handle');
+      }
+      return pool;
+    });
   }
 
   /** One transaction attempt after another on one connection, until one commits or fails for good. */
@@ -170,21 +185,21 @@ class PostgresDatabase extends Statements implements Database {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
-      let open = true;
+      const state = { pool: this.pool, open: true };
       const t = this.withTarget(() => {
-        if (!open) throw new Error('a statement ran on a transaction that has already ended');
+        if (!state.open) throw new Error('a statement ran on a transaction that has already ended');
         return client;
       });
       try {
         // SERIALIZABLE: a transaction sees what SQLite's single writer would have shown
         // it, whatever the other replicas do meanwhile; a lost race is retried below.
         await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
-        const out = await body(client, t);
-        open = false;
+        const out = await insideTx.run(state, () => body(client, t));
+        state.open = false;
         await client.query('COMMIT');
         return out;
       } catch (e) {
-        open = false;
+        state.open = false;
         try {
           await client.query('ROLLBACK');
         } catch (rollbackError) {

@@ -212,6 +212,24 @@ describePostgres('openPostgres on a real server', () => {
     await expect(leaked.get('SELECT 1 AS one')).rejects.toThrow(/already ended/);
   });
 
+  it('tx refuses a statement on the database itself inside the transaction (it would wait on the transaction’s own locks)', async () => {
+    const db = await open();
+    await db.run('CREATE TABLE kv (k TEXT PRIMARY KEY)');
+    await expect(
+      db.tx(async (x) => {
+        await x.run('INSERT INTO kv (k) VALUES (?)', ['a']);
+        await db.get('SELECT k FROM kv');
+      }),
+    ).rejects.toThrow(/inside one of its transactions would run outside it: use the transaction handle/);
+    expect(await db.all('SELECT k FROM kv')).toEqual([]);
+    // Work the transaction started but that outlives it is not inside it any more.
+    let later!: Promise<unknown>;
+    await db.tx(async () => {
+      later = new Promise((r) => setTimeout(r, 1)).then(() => db.get('SELECT COUNT(*) AS n FROM kv'));
+    });
+    expect(await later).toEqual({ n: 0 });
+  });
+
   it('tx runs fn again after a serialization failure, so both of two colliding read-modify-writes land', async () => {
     const [a, b] = [await open(), await open()];
     await a.run('CREATE TABLE counter (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)');
