@@ -191,9 +191,14 @@ class PostgresDatabase extends Statements implements Database {
         return client;
       });
       try {
-        // SERIALIZABLE: a transaction sees what SQLite's single writer would have shown
-        // it, whatever the other replicas do meanwhile; a lost race is retried below.
-        await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        // READ COMMITTED, PostgreSQL's default: each statement sees what was committed
+        // before it began, and a claim's FOR UPDATE SKIP LOCKED passes over the rows
+        // another replica is claiming instead of failing. (Under SERIALIZABLE concurrent
+        // claims fail with 40001 more often than retries absorb.) What must not race is
+        // one statement, a row lock or a unique constraint; a transaction that needs
+        // more may start with SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, and a lost
+        // race or a deadlock is retried below.
+        await client.query('BEGIN');
         const out = await insideTx.run(state, () => body(client, t));
         state.open = false;
         await client.query('COMMIT');

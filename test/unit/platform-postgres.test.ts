@@ -230,7 +230,7 @@ describePostgres('openPostgres on a real server', () => {
     expect(await later).toEqual({ n: 0 });
   });
 
-  it('tx runs fn again after a serialization failure, so both of two colliding read-modify-writes land', async () => {
+  it('tx runs fn again after a serialization failure, so both of two colliding serializable read-modify-writes land', async () => {
     const [a, b] = [await open(), await open()];
     await a.run('CREATE TABLE counter (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)');
     await a.run('INSERT INTO counter (id, n) VALUES (1, 0)');
@@ -241,6 +241,7 @@ describePostgres('openPostgres on a real server', () => {
     const bump = (db: Database) =>
       db.tx(async (x) => {
         const first = ++calls <= 2;
+        await x.run('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
         const { n } = (await x.get<{ n: number }>('SELECT n FROM counter WHERE id = 1'))!;
         // The first attempts both read before either writes: one of them must lose.
         if (first && ++reads === 2) bothRead();
@@ -249,6 +250,31 @@ describePostgres('openPostgres on a real server', () => {
       });
     await Promise.all([bump(a), bump(b)]);
     expect(await a.get('SELECT n FROM counter WHERE id = 1')).toEqual({ n: 2 });
+    expect(calls).toBe(3);
+  });
+
+  it('tx runs fn again after a deadlock: both transactions land', async () => {
+    const [a, b] = [await open(), await open()];
+    await a.run('CREATE TABLE lk (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)');
+    await a.run('INSERT INTO lk (id, n) VALUES (1, 0), (2, 0)');
+    let calls = 0;
+    let locked = 0;
+    let bothLocked!: () => void;
+    const barrier = new Promise<void>((r) => (bothLocked = r));
+    // Opposite lock orders: each first attempt holds one row and asks for the other.
+    const cross = (db: Database, first: number, second: number) =>
+      db.tx(async (x) => {
+        const firstAttempt = ++calls <= 2;
+        await x.run('UPDATE lk SET n = n + 1 WHERE id = ?', [first]);
+        if (firstAttempt && ++locked === 2) bothLocked();
+        if (firstAttempt) await barrier;
+        await x.run('UPDATE lk SET n = n + 1 WHERE id = ?', [second]);
+      });
+    await Promise.all([cross(a, 1, 2), cross(b, 2, 1)]);
+    expect(await a.all('SELECT id, n FROM lk ORDER BY id')).toEqual([
+      { id: 1, n: 2 },
+      { id: 2, n: 2 },
+    ]);
     expect(calls).toBe(3);
   });
 
