@@ -15,6 +15,8 @@ export interface PlatformConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** A postgres:// URL: the state lives there instead of SQLite under dataDir (platform/database.ts). */
+  database?: string;
   /** The URL daemons and install.sh should use; defaults to the listen URL. */
   publicUrl?: string;
   adminToken: string;

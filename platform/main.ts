@@ -1,7 +1,7 @@
 // agentd-platform: the reference platform (docs/protocol.md), for tests, the demo and small
 // self-hosted fleets.
 //
-//   agentd-platform serve --data DIR [--env-file FILE] [--host 127.0.0.1] [--port 0] [--ready-file F]
+//   agentd-platform serve --data DIR [--database postgres://…] [--env-file FILE] [--host 127.0.0.1] [--port 0] [--ready-file F]
 //     [--public-url URL] [--install-token-ttl 15m] [--no-long-poll] [--no-batch-status] [--offline-after 45s] [--claim-lease 300s]
 //     [--ephemeral-offline-after 10m]
 //     [--artifacts DIR] [--install-script FILE] [--web-dir DIR]
@@ -18,7 +18,8 @@ import { ensureDir, writeFileAtomic } from '../store/atomic.js';
 import type { PlatformConfig } from './app.js';
 import { startPlatformServer } from './server.js';
 import { DURATION_FORMS, parseDuration } from '../core/durations.js';
-import { ConfigError } from '../core/errors.js';
+import { AgentdError, ConfigError } from '../core/errors.js';
+import { parsePostgresUrl, redactUrl } from './database-url.js';
 import { loadPlatformSettings, type PlatformEnvSettings } from './settings.js';
 
 const USAGE = `Usage: agentd-platform serve --data DIR [options]
@@ -27,6 +28,10 @@ Runs the reference agent platform (enrolment, daemon API, task queue, install.sh
 
 Options:
   --data DIR                 state directory (SQLite database, generated admin token)   [required]
+  --database URL             keep the state in PostgreSQL instead of SQLite under --data:
+                             postgres://USER:PASSWORD@HOST:PORT/DATABASE (a password is
+                             better in AGENTD_PLATFORM_DATABASE, PGPASSWORD or ~/.pgpass:
+                             a flag is visible in the process list)
   --host HOST                listen address (default 127.0.0.1)
   --port PORT                listen port (default 0: any free port)
   --ready-file FILE          once listening, write {"url","admin_token","workspace_id","pid"} there (0600)
@@ -54,9 +59,9 @@ Options:
 Environment (a flag wins over its variable):
   AGENTD_PLATFORM_ADMIN_TOKEN  admin bearer token; when unset one is generated on first
                                start, printed once, and kept in DIR/admin-token (0600).
-  AGENTD_PLATFORM_DATA, _HOST, _PORT, _PUBLIC_URL, _INSTALL_TOKEN_TTL, _OFFLINE_AFTER,
-  _CLAIM_LEASE: as --data, --host, --port, --public-url, --install-token-ttl,
-                               --offline-after, --claim-lease
+  AGENTD_PLATFORM_DATA, _DATABASE, _HOST, _PORT, _PUBLIC_URL, _INSTALL_TOKEN_TTL,
+  _OFFLINE_AFTER, _CLAIM_LEASE: as --data, --database, --host, --port, --public-url,
+                               --install-token-ttl, --offline-after, --claim-lease
   AGENTD_PLATFORM_LONG_POLL=false, AGENTD_PLATFORM_LOG_REQUESTS=true: as --no-long-poll,
                                --log-requests
 `;
@@ -98,7 +103,7 @@ async function adminToken(dataDir: string, fromEnv: string | undefined, log: (s:
   return t;
 }
 
-function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformConfig, 'adminToken'>; readyFile?: string; adminToken?: string } {
+function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformConfig, 'adminToken'>; readyFile?: string; adminToken?: string; passwordInArgv: boolean } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -106,6 +111,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformC
     options: {
       help: { type: 'boolean', short: 'h' },
       data: { type: 'string' },
+      database: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
       'ready-file': { type: 'string' },
@@ -144,14 +150,19 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { config: Omit<PlatformC
     }
     publicUrl = publicUrl.replace(/\/+$/, '');
   }
+  const database = values.database ?? fromEnv.database;
+  // Checked here, before anything starts: a usage problem, worded without the URL itself.
+  if (database !== undefined) parsePostgresUrl(database);
   const dist = distDir();
   return {
     readyFile: values['ready-file'],
+    passwordInArgv: values.database !== undefined && new URL(values.database).password !== '',
     ...(fromEnv.adminToken ? { adminToken: fromEnv.adminToken } : {}),
     config: {
       host: values.host ?? fromEnv.host,
       port,
       dataDir: resolve(data),
+      ...(database !== undefined ? { database } : {}),
       publicUrl,
       installTokenTtlMs: duration('install-token-ttl', values['install-token-ttl'], fromEnv.installTokenTtlMs),
       offlineAfterMs: duration('offline-after', values['offline-after'], fromEnv.offlineAfterMs),
@@ -183,7 +194,10 @@ async function main(): Promise<void> {
     err('Run `agentd-platform --help` for usage.');
     process.exit(EX_USAGE);
   }
-  const { config: base, readyFile, adminToken: envAdminToken } = parsed;
+  const { config: base, readyFile, adminToken: envAdminToken, passwordInArgv } = parsed;
+  if (passwordInArgv) {
+    err('agentd-platform: the --database URL carries a password, which other users of this machine can read in the process list; put the URL in AGENTD_PLATFORM_DATABASE (or --env-file), or the password in PGPASSWORD or ~/.pgpass');
+  }
   let config: PlatformConfig;
   try {
     await ensureDir(base.dataDir, 0o700);
@@ -201,12 +215,17 @@ async function main(): Promise<void> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') err(`agentd-platform: ${config.host}:${config.port} is already in use; pick another with --port (0 = any free port)`);
     else if (code === 'EACCES') err(`agentd-platform: not allowed to listen on ${config.host}:${config.port}; use a port above 1023`);
-    else err(`agentd-platform: cannot start: ${e instanceof Error ? e.message : String(e)}`);
+    else if (e instanceof AgentdError) {
+      // The storage's own errors (PostgreSQL unreachable, login refused): already worded, with the next command.
+      err(`agentd-platform: ${e.message}`);
+      if (e.hint) err(e.hint);
+      process.exit(e.exitCode);
+    } else err(`agentd-platform: cannot start: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(EX_CONFIG);
   }
   out(`agentd-platform listening on ${platform.url}`);
   if (platform.publicUrl !== platform.url) out(`agentd-platform: public URL ${platform.publicUrl}`);
-  out(`agentd-platform: default workspace ${platform.defaultWorkspaceId}; data in ${config.dataDir}`);
+  out(`agentd-platform: default workspace ${platform.defaultWorkspaceId}; data in ${config.database !== undefined ? `PostgreSQL ${redactUrl(config.database)}` : config.dataDir}`);
   if (readyFile) {
     await writeFileAtomic(
       resolve(readyFile),

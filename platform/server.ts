@@ -8,7 +8,7 @@ import { Agents } from './agents.js';
 import { claimedSource, type App, type PlatformConfig } from './app.js';
 import { DaemonSockets, WS_PATH } from './daemon-ws.js';
 import { Daemons } from './daemons.js';
-import { openSqlite } from './sqlite.js';
+import { openDatabase } from './database.js';
 import { Enrolment } from './enrolment.js';
 import { WEB_SECURITY_HEADERS, safeJoin, sendFile, sendInstallScript, webPath } from './files.js';
 import { HttpError, sendError, sendJson } from './http.js';
@@ -31,7 +31,7 @@ export type Logger = (line: string) => void;
 
 /** `log` gets problems (stderr); `info` the optional request lines (stdout). */
 export async function startPlatformServer(config: PlatformConfig, log: Logger, info: Logger = log): Promise<RunningPlatform> {
-  const { db, defaultWorkspaceId } = openSqlite(config.dataDir);
+  const { db, defaultWorkspaceId } = await openDatabase(config, log);
   const waiters = new ClaimWaiters();
   let publicUrl = config.publicUrl ?? '';
   const agents = new Agents(db);

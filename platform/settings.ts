@@ -18,6 +18,8 @@ export const PLATFORM_SETTINGS = {
   AGENTD_PLATFORM_CLAIM_LEASE: durationSetting('300s', `${DURATION_ACCEPTED}, or 0 to disable`),
   AGENTD_PLATFORM_LONG_POLL: choiceSetting(['true', 'false'], 'true', 'true or false'),
   AGENTD_PLATFORM_LOG_REQUESTS: choiceSetting(['true', 'false'], 'false', 'true or false'),
+  // Secret: a connection string may carry a password, so a bad value is never shown.
+  AGENTD_PLATFORM_DATABASE: { schema: Type.String({ pattern: '^postgres(ql)?://\\S+$' }), accepted: 'a PostgreSQL URL such as postgres://USER:PASSWORD@HOST:5432/DATABASE', secret: true },
   AGENTD_PLATFORM_ADMIN_TOKEN: { schema: Type.String({ pattern: '^\\S{16,}$' }), accepted: 'a token of 16 or more characters without spaces', secret: true },
 } satisfies SettingsTable;
 
@@ -32,6 +34,8 @@ export interface PlatformEnvSettings {
   longPoll: boolean;
   logRequests: boolean;
   adminToken?: string;
+  /** A PostgreSQL URL; absent: SQLite under the data directory. */
+  database?: string;
 }
 
 /** Reads and checks the settings; throws ConfigError (exit 78) naming the variable, its value (never the token's) and the file it came from. */
@@ -59,5 +63,6 @@ export function loadPlatformSettings(env: NodeJS.ProcessEnv, envFile?: string): 
     longPoll: v.AGENTD_PLATFORM_LONG_POLL === 'true',
     logRequests: v.AGENTD_PLATFORM_LOG_REQUESTS === 'true',
     ...(v.AGENTD_PLATFORM_ADMIN_TOKEN ? { adminToken: v.AGENTD_PLATFORM_ADMIN_TOKEN } : {}),
+    ...(v.AGENTD_PLATFORM_DATABASE ? { database: v.AGENTD_PLATFORM_DATABASE } : {}),
   };
 }

@@ -8,6 +8,11 @@
 //
 // restart() stops and starts it again on the same port and data dir (state survives);
 // halt() only stops it (e.g. to test a platform outage), restart() brings it back.
+//
+// AGENTD_TEST_PLATFORM_DATABASE=postgres runs every platform on PostgreSQL: each
+// startPlatform() gets a fresh database on the test cluster (test/helpers/postgres.ts),
+// kept across restart() and dropped by stop(). `database` names one explicitly (two
+// replicas over one database); the caller then owns it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +20,7 @@ import { join } from 'node:path';
 import type { TaskMessage } from '../../api/types.js';
 import { AdminClient } from '../../platform/admin-client.js';
 import { PLATFORM_CMD } from './bin.js';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
 
 export interface StartPlatformOptions {
   dataDir?: string;
@@ -22,6 +28,8 @@ export interface StartPlatformOptions {
   /** Extra serve flags, e.g. ['--install-token-ttl', '1ms', '--no-long-poll']. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** A postgres:// URL to serve from (--database); '' for no flag at all; default: SQLite, or a fresh PostgreSQL database under AGENTD_TEST_PLATFORM_DATABASE=postgres. */
+  database?: string;
 }
 
 export interface TestPlatform {
@@ -30,6 +38,8 @@ export interface TestPlatform {
   adminToken: string;
   workspaceId: string;
   dataDir: string;
+  /** The PostgreSQL URL it serves from, when it does. */
+  database?: string;
   admin: AdminClient;
   proc: ChildProcess;
   /** Everything the current and previous processes wrote to stdout and stderr. */
@@ -61,12 +71,18 @@ export async function startPlatform(o: StartPlatformOptions = {}): Promise<TestP
   const readyFile = join(dataDir, 'ready.json');
   let out = '';
   let port = o.port ?? 0;
+  let ownDb: TestDatabase | undefined;
+  let database = o.database;
+  if (database === undefined && process.env.AGENTD_TEST_PLATFORM_DATABASE === 'postgres') {
+    ownDb = await createTestDatabase();
+    database = ownDb.url;
+  }
 
   const launch = async (): Promise<{ proc: ChildProcess; ready: ReadyDoc }> => {
     rmSync(readyFile, { force: true });
     const proc = spawn(
       PLATFORM_CMD[0]!,
-      [...PLATFORM_CMD.slice(1), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--ready-file', readyFile, ...(o.args ?? [])],
+      [...PLATFORM_CMD.slice(1), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--ready-file', readyFile, ...(database ? ['--database', database] : []), ...(o.args ?? [])],
       { env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     live.add(proc);
@@ -103,7 +119,13 @@ export async function startPlatform(o: StartPlatformOptions = {}): Promise<TestP
     clearTimeout(t);
   };
 
-  const first = await launch();
+  let first: Awaited<ReturnType<typeof launch>>;
+  try {
+    first = await launch();
+  } catch (e) {
+    await ownDb?.drop();
+    throw e;
+  }
   port = new URL(first.ready.url).port ? Number(new URL(first.ready.url).port) : port;
   const p: TestPlatform = {
     url: first.ready.url,
@@ -111,6 +133,7 @@ export async function startPlatform(o: StartPlatformOptions = {}): Promise<TestP
     adminToken: first.ready.admin_token,
     workspaceId: first.ready.workspace_id,
     dataDir,
+    ...(database ? { database } : {}),
     admin: new AdminClient(first.ready.url, first.ready.admin_token),
     proc: first.proc,
     output: () => out,
@@ -125,6 +148,7 @@ export async function startPlatform(o: StartPlatformOptions = {}): Promise<TestP
     async stop() {
       await kill(p.proc);
       if (ownsDir) rmSync(dataDir, { recursive: true, force: true });
+      await ownDb?.drop();
     },
   };
   return p;
