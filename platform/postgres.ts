@@ -85,6 +85,22 @@ function connectError(e: unknown, url: URL, password: string): AgentdError {
   });
 }
 
+/**
+ * A migration the database refused. Since PostgreSQL 15 only a database's owner may create
+ * tables in its public schema, so a user made for the platform but not owning the
+ * database is the common case: the hint says what to grant.
+ */
+function migrateError(e: unknown, url: URL): unknown {
+  if ((e as { code?: string }).code !== '42501') return e;
+  const d = urlParts(url);
+  return new ConfigError(
+    'database',
+    `PostgreSQL user ${d.user} may not create the platform's tables in database ${d.database}: ${e instanceof Error ? e.message : String(e)}`,
+    `As a superuser, make it the owner (psql -h ${d.host} -p ${d.port} -d ${d.database} -c 'ALTER DATABASE "${d.database}" OWNER TO "${d.user}"') or grant CREATE ON SCHEMA public TO "${d.user}".`,
+    e,
+  );
+}
+
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /**
@@ -399,6 +415,8 @@ export async function openPostgres(url: string, o: PostgresOptions = {}, migrati
     let defaultWorkspaceId: string;
     try {
       defaultWorkspaceId = await migrate(client, migrations);
+    } catch (e) {
+      throw migrateError(e, parsed);
     } finally {
       client.release();
     }

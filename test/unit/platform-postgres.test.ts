@@ -145,6 +145,24 @@ describePostgres('openPostgres on a real server', () => {
     expect((e as ConfigError).hint).toMatch(/^Create it \(createdb -h 127\.0\.0\.1 -p \d+ -U postgres agentd_no_such_db\)/);
   });
 
+  it('says what to grant when the user may not create the tables', async () => {
+    const role = `agentd_nopriv_${t.name.slice(-6)}`;
+    const su = new pg.Client({ connectionString: t.url });
+    await su.connect();
+    try {
+      await su.query(`CREATE ROLE ${role} LOGIN`);
+      const u = new URL(t.url);
+      u.username = role;
+      const e = await openPostgres(u.toString()).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as ConfigError).message).toBe(`PostgreSQL user ${role} may not create the platform's tables in database ${t.name}: permission denied for schema public`);
+      expect((e as ConfigError).hint).toContain(`ALTER DATABASE "${t.name}" OWNER TO "${role}"`);
+    } finally {
+      await su.query(`DROP ROLE IF EXISTS ${role}`);
+      await su.end();
+    }
+  });
+
   it('translates ? and @name placeholders, the same name used twice', async () => {
     const db = await open();
     expect(db.dialect).toBe('postgres');
