@@ -66,12 +66,13 @@ export interface PostgresOptions {
 }
 
 /** pg's and the socket's failures at connect, as a message a person can act on; never the password. */
-function connectError(e: unknown, url: URL, password: string): AgentdError {
+export function connectError(e: unknown, url: URL, password: string): AgentdError {
   const d = urlParts(url);
   const code = (e as { code?: string }).code ?? '';
   let cause = e instanceof Error ? e.message : String(e);
   if (password.length > 0) cause = cause.split(password).join('***');
-  if (code === '28P01' || code === '28000' || code.startsWith('28')) {
+  // Class 28: invalid authorization (a wrong password, no pg_hba.conf entry for this host).
+  if (code.startsWith('28')) {
     return new ConfigError('database', `PostgreSQL at ${d.host}:${d.port} refused user ${d.user}: ${cause}`, `Check the user and password in --database, then try them with: psql "${redactUrl(url.toString()).replace(':***@', '@')}" -c 'SELECT 1'`, e);
   }
   if (code === '3D000') {

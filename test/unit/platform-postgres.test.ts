@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentdError, ConfigError } from '../../core/errors.js';
 import { POSTGRES_MIGRATIONS } from '../../platform/migrations/postgres.js';
 import { redactUrl } from '../../platform/database-url.js';
-import { openPostgres } from '../../platform/postgres.js';
+import { connectError, openPostgres } from '../../platform/postgres.js';
 import type { Database, Notice, OpenedDatabase } from '../../platform/sql.js';
 import { ROOT } from '../helpers/bin.js';
 import { createTestDatabase, describePostgres, type TestDatabase } from '../helpers/postgres.js';
@@ -75,6 +75,18 @@ describe('openPostgres errors', () => {
     expect(err.message).toContain('ECONNREFUSED');
     expect(err.message).toContain('postgres://agentd:***@127.0.0.1');
     expect(err.hint).toBe(`Check that the server is up and reachable from here: pg_isready -h 127.0.0.1 -p ${port}`);
+    expect(shown(e)).not.toContain(secret);
+  });
+
+  // The test cluster trusts every local login, so a refused one is made here: the error
+  // pg gives for a wrong password, and a server that quotes the password back.
+  it('says a login was refused, with the psql to try, and scrubs the password from the server’s words', () => {
+    const url = new URL(`postgres://agentd:${secret}@db.internal:5433/fleet`);
+    const refused = Object.assign(new Error(`password authentication failed for user "agentd" (tried ${secret})`), { code: '28P01' });
+    const e = connectError(refused, url, secret);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.message).toBe('PostgreSQL at db.internal:5433 refused user agentd: password authentication failed for user "agentd" (tried ***)');
+    expect(e.hint).toBe(`Check the user and password in --database, then try them with: psql "postgres://agentd@db.internal:5433/fleet" -c 'SELECT 1'`);
     expect(shown(e)).not.toContain(secret);
   });
 
