@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import pg from 'pg';
 import { enrolRaw, rawCall, registerRaw, startPlatform, type TestPlatform } from '../helpers/platform.js';
 
 const MDT_RE = /^mdt_[0-9a-f]{40}$/;
@@ -115,16 +116,33 @@ describe('POST /api/workspaces/{ws}/revoke-tokens', () => {
 
   it('a database error is 500 {error}, and nothing was revoked', async () => {
     const live = await registerRaw(p, 'all-dberr');
-    // Another connection holds the write lock longer than the platform's busy_timeout (5 s).
-    const db = new Database(join(p.dataDir, 'platform.db'));
-    db.prepare('BEGIN EXCLUSIVE').run();
-    try {
-      const r = await rawCall(p, p.adminToken, 'POST', `/api/workspaces/${p.workspaceId}/revoke-tokens`);
-      expect(r.status).toBe(500);
-      expect(r.json.error).toMatch(/^database error \(SQLITE_BUSY\): nothing was revoked; call again/);
-    } finally {
-      db.prepare('ROLLBACK').run();
-      db.close();
+    const revoke = () => rawCall(p, p.adminToken, 'POST', `/api/workspaces/${p.workspaceId}/revoke-tokens`);
+    if (p.database) {
+      // PostgreSQL waits for a lock as long as it takes, so the error is made otherwise:
+      // the table the revocation writes is gone for the call.
+      const c = new pg.Client({ connectionString: p.database });
+      await c.connect();
+      await c.query('ALTER TABLE daemon_token RENAME TO daemon_token_away');
+      try {
+        const r = await revoke();
+        expect(r.status).toBe(500);
+        expect(r.json.error).toMatch(/^database error \(42P01\): nothing was revoked; call again/);
+      } finally {
+        await c.query('ALTER TABLE daemon_token_away RENAME TO daemon_token');
+        await c.end();
+      }
+    } else {
+      // Another connection holds the write lock longer than the platform's busy_timeout (5 s).
+      const db = new Database(join(p.dataDir, 'platform.db'));
+      db.prepare('BEGIN EXCLUSIVE').run();
+      try {
+        const r = await revoke();
+        expect(r.status).toBe(500);
+        expect(r.json.error).toMatch(/^database error \(SQLITE_BUSY\): nothing was revoked; call again/);
+      } finally {
+        db.prepare('ROLLBACK').run();
+        db.close();
+      }
     }
     expect((await rawCall(p, live.token, 'POST', '/api/daemon/heartbeat', { runtime_id: live.runtimeIds.command })).status).toBe(200);
   }, 30_000);
