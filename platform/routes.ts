@@ -201,11 +201,18 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     const runtimeMap = await app.daemons.liveRuntimeMap(who, runtimeIds);
     const deadline = Date.now() + (app.config.longPoll ? waitMs : 0);
     const gone = clientGone(res);
+    const names = new Set(runtimeMap.keys());
     for (;;) {
-      const tasks = await app.tasks.claim(who, runtimeMap, max);
-      const left = deadline - Date.now();
-      if (tasks.length > 0 || left <= 0 || runtimeMap.size === 0 || max === 0) return [200, { tasks }];
-      await waiters.wait(who.workspace_id, new Set(runtimeMap.keys()), left, gone);
+      // Armed before the claim: an enqueue while the claim is on its way is not missed.
+      const watch = waiters.watch(who.workspace_id, names);
+      try {
+        const tasks = await app.tasks.claim(who, runtimeMap, max);
+        const left = deadline - Date.now();
+        if (tasks.length > 0 || left <= 0 || runtimeMap.size === 0 || max === 0) return [200, { tasks }];
+        await watch.wait(left, gone);
+      } finally {
+        watch.stop();
+      }
       // Never hand out tasks to a client that left or to a server that is closing:
       // they would stay claimed with nobody running them.
       if (gone.aborted || waiters.isClosed) return [200, { tasks: [] }];

@@ -66,6 +66,18 @@ describe('ClaimWaiters', () => {
     expect(await c).toBe(false);
     expect(w.size).toBe(0);
   });
+  it('a watch keeps a wake-up that came before wait(): the claim in between cannot miss an enqueue', async () => {
+    const w = new ClaimWaiters();
+    const watch = w.watch('ws', new Set(['command']));
+    w.notify('ws', 'command'); // while the (empty) claim was on its way
+    expect(await watch.wait(25_000)).toBe(true);
+    watch.stop();
+    expect(w.size).toBe(0);
+    const other = w.watch('ws', new Set(['command']));
+    w.notify('ws', 'claude');
+    expect(await other.wait(20)).toBe(false);
+    other.stop();
+  });
   it('times out with fake timers, aborts on signal, and close() releases everyone', async () => {
     vi.useFakeTimers();
     try {
