@@ -1,6 +1,6 @@
 // Small helpers shared by bench scripts (the driver skips files starting with `_`).
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,27 @@ export async function cpuSeconds(pid) {
   return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
 }
 
+/**
+ * CPU seconds a process and its direct children have used so far (a PostgreSQL server:
+ * the postmaster and its backends). A child that exited during a window takes its
+ * seconds with it, so over a window this is a lower bound.
+ */
+export async function treeCpuSeconds(rootPid) {
+  let total = 0;
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat;
+    try {
+      stat = await readFile(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(name) === rootPid || Number(rest[1]) === rootPid) total += (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+  }
+  return total;
+}
+
 /** Resident set size in MB, from /proc/<pid>/status. */
 export async function rssMB(pid) {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -67,15 +88,16 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts the reference platform from dist/ on a free loopback port with a temp data dir.
- * Returns { url, adminToken, workspaceId, pid, proc, stop() }.
+ * `env` is added to this process's environment for it (AGENTD_PLATFORM_ADMIN_TOKEN, to
+ * give replicas one admin token). Returns { url, adminToken, workspaceId, pid, proc, stop() }.
  */
-export async function startPlatform(extraArgs = []) {
+export async function startPlatform(extraArgs = [], { env } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'agentd-bench-platform-'));
   const readyFile = join(dir, 'ready.json');
   const proc = spawn(
     process.execPath,
     [...profArgs(), join(ROOT, 'dist', 'agentd-platform.mjs'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data', join(dir, 'data'), '--ready-file', readyFile, ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   let output = '';
   proc.stdout.on('data', (d) => (output += d));
