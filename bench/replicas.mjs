@@ -39,7 +39,7 @@ import { QUICK as QUICK_ENV, ROOT, cpuSeconds, emit, log, onExitSignal, quantile
 const run = promisify(execFile);
 const QUICK = QUICK_ENV || process.argv.includes('--quick');
 // Without PostgreSQL: the SQLite process alone, the race and the fleet against it.
-const SQLITE_ONLY = process.argv.includes('--sqlite-only');
+const SQLITE_ONLY = process.argv.includes('--sqlite-only') || process.env.BENCH_SQLITE_ONLY === '1';
 
 const CONCURRENCY = 32; // heartbeats in flight while saturating, over all replicas
 const SAT_DAEMONS = 1000; // credentials the saturation round-robins over
@@ -91,26 +91,38 @@ function genCpu(from) {
 
 // ---- PostgreSQL ----
 
-async function startPostgres() {
+export async function startPostgres() {
   const script = join(ROOT, 'scripts', 'test-postgres.sh');
   if (!existsSync(script)) throw new Error(`${script} is missing: this checkout predates the platform's PostgreSQL support`);
   let bindir;
   try {
     bindir = (await run(script, ['bindir'])).stdout.trim();
   } catch {
-    throw new Error('no PostgreSQL server binaries (initdb, pg_ctl) found; install them (Debian: apt-get install postgresql) or set PG_BINDIR, then run: node bench/replicas.mjs');
+    throw new Error('no PostgreSQL server binaries (initdb, pg_ctl) found; install them (Debian: apt-get install postgresql) or set PG_BINDIR, then run: node bench/replicas.mjs (or measure SQLite alone: node bench/replicas.mjs --sqlite-only)');
   }
+  // psql beside the server binaries, else on PATH (Debian links only initdb and pg_ctl onto PATH).
+  const psqlBin = existsSync(join(bindir, 'psql')) ? join(bindir, 'psql') : 'psql';
   const dir = await mkdtemp(join(tmpdir(), 'agentd-bench-pg-'));
-  const url = (await run(script, ['start', dir])).stdout.trim().split('\n').pop();
-  const u = new URL(url);
-  const psql = (db, sql) => run(join(bindir, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', u.hostname, '-p', u.port, '-U', 'postgres', '-d', db, '-c', sql]);
-  await psql('postgres', 'ALTER SYSTEM SET fsync = on');
-  await psql('postgres', 'ALTER SYSTEM SET full_page_writes = on');
-  await psql('postgres', 'ALTER SYSTEM SET synchronous_commit = off');
-  await psql('postgres', 'SELECT pg_reload_conf()');
-  const clusterDir = existsSync(join(dir, 'cluster-dir')) ? (await readFile(join(dir, 'cluster-dir'), 'utf8')).trim() : join(dir, 'cluster');
-  const postmasterPid = Number((await readFile(join(clusterDir, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0]);
-  const version = (await run(join(bindir, 'postgres'), ['--version'])).stdout.trim();
+  const stop = () => run(script, ['stop', dir]).catch((e) => log(`stopping PostgreSQL: ${e.message}`));
+  let u;
+  let psql;
+  let postmasterPid;
+  let version;
+  try {
+    const url = (await run(script, ['start', dir])).stdout.trim().split('\n').pop();
+    u = new URL(url);
+    psql = (db, sql) => run(psqlBin, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', u.hostname, '-p', u.port, '-U', 'postgres', '-d', db, '-c', sql]);
+    await psql('postgres', 'ALTER SYSTEM SET fsync = on');
+    await psql('postgres', 'ALTER SYSTEM SET full_page_writes = on');
+    await psql('postgres', 'ALTER SYSTEM SET synchronous_commit = off');
+    await psql('postgres', 'SELECT pg_reload_conf()');
+    const clusterDir = existsSync(join(dir, 'cluster-dir')) ? (await readFile(join(dir, 'cluster-dir'), 'utf8')).trim() : join(dir, 'cluster');
+    postmasterPid = Number((await readFile(join(clusterDir, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    version = `PostgreSQL ${(await psql('postgres', 'SHOW server_version')).stdout.trim()}`;
+  } catch (e) {
+    await stop();
+    throw e;
+  }
   let n = 0;
   return {
     version,
@@ -121,9 +133,7 @@ async function startPostgres() {
       u.pathname = `/${name}`;
       return u.toString();
     },
-    async stop() {
-      await run(script, ['stop', dir]).catch((e) => log(`stopping PostgreSQL: ${e.message}`));
-    },
+    stop,
   };
 }
 
@@ -586,4 +596,5 @@ async function main() {
   emit(figures);
 }
 
-await main();
+// Importable (startPostgres) without running.
+if (import.meta.url === `file://${process.argv[1]}`) await main();
