@@ -30,7 +30,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
@@ -564,7 +564,9 @@ async function main() {
     '(p99: heartbeat latency; saturation rows at ' + CONCURRENCY + ' in flight)',
     `install-token race, ${where}: wins per round ${last.race.map((r) => r.wins).join(' ')}`,
     `fleet: p50 ${fl.p50.toFixed(1)} ms; replica CPU ${fl.cpu.map(pct).join(', ')} of a core${fl.pgCpu === null ? '' : `; PostgreSQL ${pct(fl.pgCpu)}`}; generator ${pct(fl.gen)}, RSS ${fl.rssMB.toFixed(0)} MB`,
-    `load generator: up to ${Math.max(...gens).toFixed(2)} cores while saturating (of ${(await import('node:os')).cpus().length}); platform, PostgreSQL and generator share them`,
+    `load generator: up to ${Math.max(...gens).toFixed(2)} cores while saturating (of ${cpus().length}); platform, PostgreSQL and generator share them`,
+    // One event loop: near a full core, the figures above are the generator's ceiling.
+    ...(Math.max(...gens) > 0.8 ? ['WARNING: the load generator used more than 0.8 of a core; the saturation figures may be its limit, not the platform\'s'] : []),
   ].join('\n');
   process.stdout.write(summary + '\n');
   results.summary = summary;
