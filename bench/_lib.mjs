@@ -46,8 +46,9 @@ export async function cpuSeconds(pid) {
 
 /**
  * CPU seconds a process and its direct children have used so far (a PostgreSQL server:
- * the postmaster and its backends). A child that exited during a window takes its
- * seconds with it, so over a window this is a lower bound.
+ * the postmaster and its backends): the root's own time, the time of the children it has
+ * reaped (cutime, cstime: a backend that closed during a window keeps counting), and the
+ * live children's time.
  */
 export async function treeCpuSeconds(rootPid) {
   let total = 0;
@@ -57,10 +58,11 @@ export async function treeCpuSeconds(rootPid) {
     try {
       stat = await readFile(`/proc/${name}/stat`, 'utf8');
     } catch {
-      continue; // exited while we looked
+      continue; // exited while we looked (its time is now in the root's cutime)
     }
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(name) === rootPid || Number(rest[1]) === rootPid) total += (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+    if (Number(name) === rootPid) total += (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) / CLK_TCK;
+    else if (Number(rest[1]) === rootPid) total += (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
   }
   return total;
 }
