@@ -12,8 +12,8 @@
 //   4. a fleet: FLEET daemons heartbeating every 15 s (±10 %) against two replicas, over
 //      pooled keep-alive connections (as a balancer's upstream keepalive): p50/p99
 //      latency, each replica's CPU, PostgreSQL's CPU.
-// Floors, measured in the same run: a bare node:http server per replica answering the
-// same routes (claims from an in-memory queue). The load generator's own CPU is reported
+// Floors, measured in the same run right after each setup: a bare node:http server per
+// replica answering the same routes (claims from an in-memory queue). The load generator's own CPU is reported
 // beside every figure: on a 2-core machine it shares the cores with the platform and
 // PostgreSQL, so the figures are what the whole stack does on 2 cores, not a replica's
 // ceiling.
@@ -489,7 +489,7 @@ async function main() {
     await setup?.stop();
     await pg?.stop();
   });
-  const results = { generated_at: started, quick: QUICK, setups: [], floors: {} };
+  const results = { generated_at: started, quick: QUICK, setups: [] };
   const failures = [];
   try {
     if (!SQLITE_ONLY) {
@@ -499,8 +499,6 @@ async function main() {
     }
     const plan = [{ name: 'SQLite, 1 process', pg: null, replicas: 1 }];
     if (!SQLITE_ONLY) plan.push({ name: 'PostgreSQL, 1 replica', pg, replicas: 1 }, { name: 'PostgreSQL, 2 replicas', pg, replicas: 2 });
-    let floorFleet;
-    let floorClaimers;
     for (const p of plan) {
       setup = await startSetup(p.name, p.pg, p.replicas);
       // The last setup (two replicas, or the SQLite process alone) also carries the race and the fleet.
@@ -534,18 +532,15 @@ async function main() {
         entry.fleet = { daemons: FLEET, interval_s: INTERVAL_S, window_s: FLEET_S, ...fl };
         log(`${p.name}: fleet ${fl.beats} beats (${fl.rate.toFixed(0)}/s), p50 ${fl.p50.toFixed(1)} ms, p99 ${fl.p99.toFixed(1)} ms, errors ${fl.errors}, send lag p99 ${fl.lagP99.toFixed(1)} ms; replica CPU ${fl.cpu.map(pct).join(', ')}${fl.pgCpu === null ? '' : `, PostgreSQL ${pct(fl.pgCpu)}`}, generator ${pct(fl.gen)}, RSS ${fl.rssMB.toFixed(0)} MB`);
         if (fl.errors > 0) failures.push(`fleet: ${fl.errors} heartbeats failed`);
-        floorFleet = fleet.slice(0, SAT_DAEMONS);
-        floorClaimers = claimers;
       }
       results.setups.push(entry);
       await setup.stop();
       setup = undefined;
-    }
-    for (const n of SQLITE_ONLY ? [1] : [1, 2]) {
-      log(`floor: ${n} bare node:http server${n > 1 ? 's' : ''}…`);
-      const f = await floorOf(n, floorFleet, floorClaimers);
-      results.floors[n] = f;
-      log(`floor ×${n}: ${f.hb.rps.toFixed(0)} heartbeats/s, ${f.cl.cps.toFixed(0)} claims/s, generator ${pct(f.hb.gen)}`);
+      // The floor right after the setup it is compared with: the machine is shared, and
+      // its load drifts over minutes.
+      const f = await floorOf(p.replicas, fleet.slice(0, SAT_DAEMONS), claimers);
+      entry.floor = { replicas: p.replicas, heartbeats: f.hb, claims: f.cl };
+      log(`${p.name}: floor, ${p.replicas} bare node:http server${p.replicas > 1 ? 's' : ''}: ${f.hb.rps.toFixed(0)} heartbeats/s, ${f.cl.cps.toFixed(0)} claims/s, generator ${pct(f.hb.gen)}`);
     }
   } finally {
     await setup?.stop();
@@ -553,8 +548,10 @@ async function main() {
   }
 
   const last = results.setups[results.setups.length - 1];
-  const rows = results.setups.map((s) => [s.name, s.heartbeats.rps.toFixed(0), s.claims.cps.toFixed(0), `${s.heartbeats.p99.toFixed(1)} ms`]);
-  for (const n of Object.keys(results.floors).map(Number)) rows.push([`floor: ${n} bare node:http`, results.floors[n].hb.rps.toFixed(0), results.floors[n].cl.cps.toFixed(0), `${results.floors[n].hb.p99.toFixed(1)} ms`]);
+  const rows = results.setups.flatMap((s) => [
+    [s.name, s.heartbeats.rps.toFixed(0), s.claims.cps.toFixed(0), `${s.heartbeats.p99.toFixed(1)} ms`],
+    [`  floor: ${s.replicas} bare node:http`, s.floor.heartbeats.rps.toFixed(0), s.floor.claims.cps.toFixed(0), `${s.floor.heartbeats.p99.toFixed(1)} ms`],
+  ]);
   const fl = last.fleet;
   const where = `${last.replicas} ${last.database === 'postgres' ? 'replica' : 'process'}${last.replicas > 1 ? 's' : ''}`;
   rows.push([`fleet: ${FLEET} daemons @${INTERVAL_S} s, ${where}`, fl.rate.toFixed(0), '—', `${fl.p99.toFixed(1)} ms`]);
@@ -581,13 +578,12 @@ async function main() {
 
   const hbNote = (s) => `${CONCURRENCY} in flight, ${SATURATION_S} s; replica CPU ${s.heartbeats.cpu.map(pct).join(' + ')}${s.heartbeats.pgCpu === null ? '' : `, PostgreSQL ${pct(s.heartbeats.pgCpu)}`}, generator ${pct(s.heartbeats.gen)} (2 cores shared)`;
   const clNote = (s) => `${TASKS} tasks, ${CLAIMERS} claimers, each once (checked); generator ${pct(s.claims.gen)}`;
-  const floor = (n) => results.floors[n];
   const figures = [];
   for (const s of results.setups) {
     const n = s.replicas;
     const fname = `bare node:http server${n > 1 ? ' ×2' : ''}`;
-    figures.push({ name: `heartbeats/s, ${s.name}`, value: round(s.heartbeats.rps), unit: 'req/s', floor: round(floor(n).hb.rps), floor_name: fname, note: hbNote(s) });
-    figures.push({ name: `claims/s, ${s.name}`, value: round(s.claims.cps), unit: 'claims/s', floor: round(floor(n).cl.cps), floor_name: `${fname}, in-memory queue`, note: clNote(s) });
+    figures.push({ name: `heartbeats/s, ${s.name}`, value: round(s.heartbeats.rps), unit: 'req/s', floor: round(s.floor.heartbeats.rps), floor_name: fname, note: hbNote(s) });
+    figures.push({ name: `claims/s, ${s.name}`, value: round(s.claims.cps), unit: 'claims/s', floor: round(s.floor.claims.cps), floor_name: `${fname}, in-memory queue`, note: clNote(s) });
   }
   const oneWinner = last.race.filter((r) => r.wins === 1).length;
   figures.push({ name: `install-token race across ${where}: rounds with exactly one winner`, value: oneWinner, unit: 'rounds', floor: null, target: `= ${ROUNDS}`, pass: oneWinner === ROUNDS, note: `${CONTENDERS} concurrent exchanges per round, alternating replicas` });
