@@ -30,7 +30,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
@@ -240,7 +240,7 @@ async function saturate(targets, fleet, seconds, pgPid) {
   await Promise.all(workers);
   await Promise.all(pools.map((p) => p.close()));
   lat.sort((a, b) => a - b);
-  return { rps: okCount / elapsed, ok: okCount, errors, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), cpu, pgCpu, gen };
+  return { load1: loadavg()[0], rps: okCount / elapsed, ok: okCount, errors, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), cpu, pgCpu, gen };
 }
 
 // ---- 2. claims/s ----
@@ -301,7 +301,7 @@ async function drain(targets, claimers, expected, pgPid) {
   const missing = [...expected].filter((id) => !seen.has(id)).length;
   const unknown = [...seen.keys()].filter((id) => !expected.has(id)).length;
   lat.sort((a, b) => a - b);
-  return { cps: seen.size / elapsed, claimed: seen.size, twice, missing, unknown, failures, p99: quantile(lat, 0.99), cpu, pgCpu, gen, seconds: elapsed };
+  return { load1: loadavg()[0], cps: seen.size / elapsed, claimed: seen.size, twice, missing, unknown, failures, p99: quantile(lat, 0.99), cpu, pgCpu, gen, seconds: elapsed };
 }
 
 async function claims(setup, claimers) {
@@ -361,6 +361,7 @@ async function fleetRun(setup, fleet) {
   const cap = Math.ceil((fleet.length * (FLEET_S * 1000)) / (intervalMs * 0.9)) + fleet.length;
   const lat = new Float64Array(cap);
   const lag = new Float64Array(cap);
+  const sentAt = new Float32Array(cap); // seconds into the window, for the timeline
   let n = 0;
   let errors = 0;
   let inflight = 0;
@@ -382,6 +383,7 @@ async function fleetRun(setup, fleet) {
         if (res.statusCode !== 200 || n >= cap) return void errors++;
         lat[n] = performance.now() - s;
         lag[n] = s - T0 - at;
+        sentAt[n] = (s - T0 - warmMs) / 1000;
         n++;
       })
       .catch(() => {
@@ -395,8 +397,11 @@ async function fleetRun(setup, fleet) {
   }
   let snap0 = null;
   let tick = 0;
+  const queuedAt = [];
   while (tick < wheel.length) {
     const now = performance.now() - T0;
+    const sec = Math.floor((now - warmMs) / 1000);
+    if (sec >= 0 && sec < FLEET_S && queuedAt[sec] === undefined) queuedAt[sec] = pools.reduce((a, p) => a + p.stats.queued, 0);
     if (!snap0 && now >= warmMs)
       snap0 = { at: performance.now(), cpu: await Promise.all(setup.procs.map((p) => cpuSeconds(p.pid))), pg: setup.pgPid ? await treeCpuSeconds(setup.pgPid) : 0, gen: genCpu() };
     while (tick < wheel.length && tick * TICK <= now) {
@@ -412,9 +417,18 @@ async function fleetRun(setup, fleet) {
   const pgCpu = setup.pgPid ? ((await treeCpuSeconds(setup.pgPid)) - snap0.pg) / elapsed : null;
   while (inflight > 0) await sleep(10);
   await Promise.all(pools.map((p) => p.close()));
+  // Per second of the window: beats answered, p50 and max latency, and how many requests
+  // waited in the generator's pools for a free connection (all in use: the replicas were slow).
+  const timeline = Array.from({ length: FLEET_S }, (_, k) => ({ s: k, beats: 0, p50_ms: 0, max_ms: 0, queued: queuedAt[k] ?? 0 }));
+  const perSecond = Array.from({ length: FLEET_S }, () => []);
+  for (let i = 0; i < n; i++) perSecond[Math.min(FLEET_S - 1, Math.max(0, Math.floor(sentAt[i])))].push(lat[i]);
+  perSecond.forEach((xs, k) => {
+    xs.sort((a, b) => a - b);
+    Object.assign(timeline[k], { beats: xs.length, p50_ms: round(quantile(xs, 0.5)), max_ms: round(xs[xs.length - 1] ?? 0) });
+  });
   const l = lat.subarray(0, n).sort();
   const g = lag.subarray(0, n).sort();
-  return { beats: n, rate: n / FLEET_S, errors, p50: quantile(l, 0.5), p99: quantile(l, 0.99), lagP99: quantile(g, 0.99), maxInflight, cpu, pgCpu, gen, rssMB: process.memoryUsage().rss / 2 ** 20 };
+  return { load1: loadavg()[0], timeline, beats: n, rate: n / FLEET_S, errors, p50: quantile(l, 0.5), p99: quantile(l, 0.99), lagP99: quantile(g, 0.99), maxInflight, cpu, pgCpu, gen, rssMB: process.memoryUsage().rss / 2 ** 20 };
 }
 
 // ---- the floor ----
@@ -474,7 +488,7 @@ async function floorOf(n, fleet, claimers) {
 const pct = (x) => `${(x * 100).toFixed(0)} %`;
 
 function table(rows) {
-  const head = ['setup', 'heartbeats/s', 'claims/s', 'p99'];
+  const head = ['setup', 'heartbeats/s', 'claims/s', 'p99', 'load'];
   const lines = [head, ...rows];
   const w = head.map((_, i) => Math.max(...lines.map((r) => [...r[i]].length)));
   const fmt = (r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ');
@@ -531,6 +545,7 @@ async function main() {
         const fl = await fleetRun(setup, fleet.slice(0, FLEET));
         entry.fleet = { daemons: FLEET, interval_s: INTERVAL_S, window_s: FLEET_S, ...fl };
         log(`${p.name}: fleet ${fl.beats} beats (${fl.rate.toFixed(0)}/s), p50 ${fl.p50.toFixed(1)} ms, p99 ${fl.p99.toFixed(1)} ms, errors ${fl.errors}, send lag p99 ${fl.lagP99.toFixed(1)} ms; replica CPU ${fl.cpu.map(pct).join(', ')}${fl.pgCpu === null ? '' : `, PostgreSQL ${pct(fl.pgCpu)}`}, generator ${pct(fl.gen)}, RSS ${fl.rssMB.toFixed(0)} MB`);
+        log(`${p.name}: fleet by second (p50/max ms, requests waiting for a connection): ${fl.timeline.map((t) => `${t.p50_ms}/${t.max_ms}${t.queued ? ` q${t.queued}` : ''}`).join(' ')}`);
         if (fl.errors > 0) failures.push(`fleet: ${fl.errors} heartbeats failed`);
       }
       results.setups.push(entry);
@@ -549,16 +564,16 @@ async function main() {
 
   const last = results.setups[results.setups.length - 1];
   const rows = results.setups.flatMap((s) => [
-    [s.name, s.heartbeats.rps.toFixed(0), s.claims.cps.toFixed(0), `${s.heartbeats.p99.toFixed(1)} ms`],
-    [`  floor: ${s.replicas} bare node:http`, s.floor.heartbeats.rps.toFixed(0), s.floor.claims.cps.toFixed(0), `${s.floor.heartbeats.p99.toFixed(1)} ms`],
+    [s.name, s.heartbeats.rps.toFixed(0), s.claims.cps.toFixed(0), `${s.heartbeats.p99.toFixed(1)} ms`, s.heartbeats.load1.toFixed(1)],
+    [`  floor: ${s.replicas} bare node:http`, s.floor.heartbeats.rps.toFixed(0), s.floor.claims.cps.toFixed(0), `${s.floor.heartbeats.p99.toFixed(1)} ms`, s.floor.heartbeats.load1.toFixed(1)],
   ]);
   const fl = last.fleet;
   const where = `${last.replicas} ${last.database === 'postgres' ? 'replica' : 'process'}${last.replicas > 1 ? 's' : ''}`;
-  rows.push([`fleet: ${FLEET} daemons @${INTERVAL_S} s, ${where}`, fl.rate.toFixed(0), '—', `${fl.p99.toFixed(1)} ms`]);
+  rows.push([`fleet: ${FLEET} daemons @${INTERVAL_S} s, ${where}`, fl.rate.toFixed(0), '—', `${fl.p99.toFixed(1)} ms`, fl.load1.toFixed(1)]);
   const gens = results.setups.map((s) => Math.max(s.heartbeats.gen, s.claims.gen));
   const summary = [
     table(rows),
-    '(p99: heartbeat latency; saturation rows at ' + CONCURRENCY + ' in flight)',
+    `(p99: heartbeat latency; saturation rows at ${CONCURRENCY} in flight; load: the machine's 1-minute load average at the end of the heartbeat window, on ${cpus().length} cores)`,
     `install-token race, ${where}: wins per round ${last.race.map((r) => r.wins).join(' ')}`,
     `fleet: p50 ${fl.p50.toFixed(1)} ms; replica CPU ${fl.cpu.map(pct).join(', ')} of a core${fl.pgCpu === null ? '' : `; PostgreSQL ${pct(fl.pgCpu)}`}; generator ${pct(fl.gen)}, RSS ${fl.rssMB.toFixed(0)} MB`,
     `load generator: up to ${Math.max(...gens).toFixed(2)} cores while saturating (of ${cpus().length}); platform, PostgreSQL and generator share them`,
