@@ -268,6 +268,7 @@ async function drain(targets, claimers, expected, pgPid) {
   const pools = targets.map((t) => new Pool(t.url, { connections: Math.ceil(claimers.length / targets.length) }));
   const seen = new Map();
   const failures = [];
+  let overfull = 0;
   const cpu0 = await Promise.all(targets.map((t) => cpuSeconds(t.pid)));
   const pg0 = pgPid ? await treeCpuSeconds(pgPid) : 0;
   const gen0 = genCpu();
@@ -288,6 +289,7 @@ async function drain(targets, claimers, expected, pgPid) {
           continue;
         }
         if (r.json.tasks.length === 0) return;
+        if (r.json.tasks.length > 1) overfull++; // asked for one
         for (const t of r.json.tasks) seen.set(t.id, (seen.get(t.id) ?? 0) + 1);
       }
     }),
@@ -301,7 +303,7 @@ async function drain(targets, claimers, expected, pgPid) {
   const missing = [...expected].filter((id) => !seen.has(id)).length;
   const unknown = [...seen.keys()].filter((id) => !expected.has(id)).length;
   lat.sort((a, b) => a - b);
-  return { load1: loadavg()[0], cps: seen.size / elapsed, claimed: seen.size, twice, missing, unknown, failures, p99: quantile(lat, 0.99), cpu, pgCpu, gen, seconds: elapsed };
+  return { load1: loadavg()[0], cps: seen.size / elapsed, claimed: seen.size, overfull, twice, missing, unknown, failures, p99: quantile(lat, 0.99), cpu, pgCpu, gen, seconds: elapsed };
 }
 
 async function claims(setup, claimers) {
@@ -312,7 +314,7 @@ async function claims(setup, claimers) {
   const ours = listed.filter((t) => expected.has(t.id));
   r.stillQueued = ours.filter((t) => t.status === 'queued').length;
   r.notClaimed = ours.filter((t) => t.status !== 'claimed').length;
-  r.exactlyOnce = r.twice === 0 && r.missing === 0 && r.unknown === 0 && r.failures.length === 0 && r.notClaimed === 0 && ours.length === expected.size;
+  r.exactlyOnce = r.overfull === 0 && r.twice === 0 && r.missing === 0 && r.unknown === 0 && r.failures.length === 0 && r.notClaimed === 0 && ours.length === expected.size;
   return r;
 }
 
@@ -529,9 +531,9 @@ async function main() {
       if (hb.errors > 0) failures.push(`${p.name}: ${hb.errors} heartbeats failed`);
       log(`${p.name}: ${TASKS} tasks, ${CLAIMERS} claimers…`);
       const cl = await claims(setup, claimers);
-      log(`${p.name}: ${cl.cps.toFixed(0)} claims/s (${cl.claimed} in ${cl.seconds.toFixed(2)} s), p99 ${cl.p99.toFixed(1)} ms; twice ${cl.twice}, missing ${cl.missing}, still queued ${cl.stillQueued}, failed claims ${cl.failures.length}; replica CPU ${cl.cpu.map(pct).join(' + ')}, generator ${pct(cl.gen)}`);
+      log(`${p.name}: ${cl.cps.toFixed(0)} claims/s (${cl.claimed} in ${cl.seconds.toFixed(2)} s), p99 ${cl.p99.toFixed(1)} ms; twice ${cl.twice}, over max_tasks ${cl.overfull}, missing ${cl.missing}, still queued ${cl.stillQueued}, failed claims ${cl.failures.length}; replica CPU ${cl.cpu.map(pct).join(' + ')}, generator ${pct(cl.gen)}`);
       if (!cl.exactlyOnce)
-        failures.push(`${p.name}: claims not exactly once: ${cl.claimed}/${TASKS} claimed, ${cl.twice} twice, ${cl.missing} missing, ${cl.unknown} unknown, ${cl.notClaimed} not in state claimed, failed claims: ${cl.failures.slice(0, 3).join('; ') || 'none'}`);
+        failures.push(`${p.name}: claims not exactly once: ${cl.claimed}/${TASKS} claimed, ${cl.twice} twice, ${cl.overfull} answers with more than the one task asked for, ${cl.missing} missing, ${cl.unknown} unknown, ${cl.notClaimed} not in state claimed, failed claims: ${cl.failures.slice(0, 3).join('; ') || 'none'}`);
       const entry = { name: p.name, replicas: p.replicas, database: p.pg ? 'postgres' : 'sqlite', enrolled: count + CLAIMERS, enrol_s: round(enrolS), heartbeats: hb, claims: { ...cl, failures: cl.failures.slice(0, 5) } };
       if (two) {
         log(`${p.name}: ${ROUNDS} rounds of ${CONTENDERS} concurrent exchanges of one install token…`);
