@@ -319,6 +319,9 @@ export async function startMulticaServer(o: MulticaServerOptions = {}): Promise<
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    // A refused client may reset the connection while the refusal is written (ECONNRESET
+    // would otherwise be an uncaught error of the whole test run).
+    socket.on('error', () => {});
     const u = new URL(req.url ?? '/', 'http://x');
     const reject = (status: number, text: string): void => {
       requests.push({ at: Date.now(), method: 'GET', path: u.pathname, headers: req.headers, body: undefined, status });
