@@ -14,7 +14,7 @@
 import type { Dispatcher } from 'undici';
 import { sleep } from './backoff.js';
 import { ControlFrameSchema, type ControlFrame } from './control-frames.js';
-import { Value } from '@sinclair/typebox/value';
+import { Check } from '@sinclair/typebox/value';
 
 export interface ControlChannelOptions {
   /** http(s)://host:port[/prefix] of the platform; the channel uses ws(s):// on it. */
@@ -218,7 +218,7 @@ export class ControlChannel {
         } catch {
           return; // not a frame of ours
         }
-        if (Value.Check(ControlFrameSchema, frame)) this.#o.onFrame(frame);
+        if (Check(ControlFrameSchema, frame)) this.#o.onFrame(frame);
       });
       ws.addEventListener('error', (ev) => {
         const e = (ev as unknown as { error?: unknown }).error;

@@ -2,9 +2,12 @@
 // request body the platform reads, a file on disk) is a TypeBox schema, and is checked
 // here before use. `problem()` says what is wrong in the words a person reads in a 400
 // or an error message: "runtimes[0].name must be a string", "daemon_id is required".
-// Value.Check is interpreted, not compiled: no start-up cost, microseconds per answer.
+// Check is interpreted, not compiled: no start-up cost, microseconds per answer. Check and
+// Errors are imported alone, not the Value namespace, which pulls in every value operator
+// (cast, convert, create, diff…: ~130 KB the daemon parses at start-up and never runs).
 import type { Static, TSchema } from '@sinclair/typebox';
-import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
+import { Errors, ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import { Check } from '@sinclair/typebox/value';
 
 /** Schema option: how a failed `pattern` or `minLength` reads ("… must be <mustBe>"). */
 export interface Explained {
@@ -12,7 +15,7 @@ export interface Explained {
 }
 
 export function matches<T extends TSchema>(schema: T, v: unknown): v is Static<T> {
-  return Value.Check(schema, v);
+  return Check(schema, v);
 }
 
 /**
@@ -23,8 +26,8 @@ export function matches<T extends TSchema>(schema: T, v: unknown): v is Static<T
 export function problem(schema: TSchema, v: unknown, root = 'body', o: { quote?: boolean } = {}): string | undefined {
   // Check first: Errors() walks the value through generators even when nothing is wrong
   // (it was the largest part of a heartbeat's cost on the platform).
-  if (Value.Check(schema, v)) return undefined;
-  const first = Value.Errors(schema, v).First();
+  if (Check(schema, v)) return undefined;
+  const first = Errors(schema, v).First();
   return first ? explain(first, root, o.quote === true) : undefined;
 }
 

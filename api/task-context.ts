@@ -8,7 +8,7 @@
 // dropped, never the whole task (readTaskContext). A Multica task has no `prompt`; our
 // own platform's `prompt` stays an optional extension (api/types.ts Task).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Check } from '@sinclair/typebox/value';
 
 const Str = Type.String();
 const StrMap = Type.Record(Type.String(), Type.String());
@@ -97,7 +97,7 @@ export function readTaskContext(task: Record<string, unknown>): TaskContext {
   for (const [key, schema] of Object.entries(props)) {
     const v = task[key];
     if (v === undefined || v === null) continue;
-    if (Value.Check(schema, v)) out[key] = v;
+    if (Check(schema, v)) out[key] = v;
   }
   return out as TaskContext;
 }

@@ -25,8 +25,8 @@ const LIBS = {
     const l = pino({ level: 'info' }, { write() {} }); l.info({ a: 1 }, 'x'); export default l;`,
   'env-schema (ajv)': `import envSchema from 'env-schema';
     export default envSchema({ schema: { type: 'object', properties: { A: { type: 'string', pattern: '^[0-9]+(ms|s)?$', default: '15s' } } }, env: false, data: [{}] });`,
-  'TypeBox Value.Check (the daemon)': `import { Type } from '@sinclair/typebox'; import { Value } from '@sinclair/typebox/value';
-    const S = Type.Object({ A: Type.Optional(Type.String({ pattern: '^[0-9]+(ms|s)?$' })) }); export default Value.Check(S, { A: '15s' });`,
+  'TypeBox Check (the daemon)': `import { Type } from '@sinclair/typebox'; import { Check } from '@sinclair/typebox/value';
+    const S = Type.Object({ A: Type.Optional(Type.String({ pattern: '^[0-9]+(ms|s)?$' })) }); export default Check(S, { A: '15s' });`,
   'write-file-atomic': `import wfa from 'write-file-atomic'; export default wfa;`,
   systeminformation: `import si from 'systeminformation'; export default si;`,
   nock: `import nock from 'nock'; export default nock;`,

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QUICK, ROOT, cpuSeconds, emit, log, onExitSignal, round, rssMB, sleep, startPlatform } from './_lib.mjs';
+import { QUICK, ROOT, cpuSeconds, daemonArgs, emit, log, onExitSignal, round, rssMB, sleep, startPlatform } from './_lib.mjs';
 
 const TASKS = 200;
 const WINDOW_S = QUICK ? 5 : 30;
@@ -103,8 +103,9 @@ async function main() {
     const d = { configDir: join(dir, 'config'), stateDir: join(dir, 'state'), home: join(dir, 'home') };
     const tok = await admin(platform, 'POST', `/api/workspaces/${platform.workspaceId}/install-tokens`, {});
     await run(['install', '--platform', platform.url, '--no-service', '--config-dir', d.configDir, '--state-dir', d.stateDir, '--name', 'bench-watchdog'], cleanEnv({ HOME: d.home, AGENTD_INSTALL_TOKEN: tok.token }));
-    daemon = spawn(process.execPath, [AGENTD, 'run', '--config-dir', d.configDir, '--state-dir', d.stateDir], {
+    daemon = spawn(process.execPath, [...daemonArgs(), AGENTD, 'run', '--config-dir', d.configDir, '--state-dir', d.stateDir], {
       env: cleanEnv({
+        ...(process.env.BENCH_AGENTD_WEBSOCKET ? { AGENTD_WEBSOCKET: process.env.BENCH_AGENTD_WEBSOCKET } : {}),
         HOME: d.home,
         AGENTD_HEALTH_ADDR: '127.0.0.1:0',
         AGENTD_MAX_TASKS: String(TASKS),

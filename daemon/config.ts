@@ -9,7 +9,8 @@
 // env-schema (core/env-schema-settings.ts) and read the same messages.
 import { availableParallelism } from 'node:os';
 import { Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Errors } from '@sinclair/typebox/errors';
+import { Check } from '@sinclair/typebox/value';
 import { ConfigError } from '../core/errors.js';
 import { invalidSetting, rawSettings, settingsSchema, type SettingSpec, type SettingsChecker } from '../core/settings.js';
 import { DURATION_FORMS, DURATION_PATTERN, parseDuration } from '../core/durations.js';
@@ -96,8 +97,8 @@ const bad = (name: string, value: string, accepted: string): ConfigError => inva
 export const typeboxChecker: SettingsChecker = (table, env) => {
   const raw = rawSettings(table, env);
   const schema = table === VARS ? EnvSchema : settingsSchema(table);
-  if (!Value.Check(schema, raw)) {
-    const first = Value.Errors(schema, raw).First();
+  if (!Check(schema, raw)) {
+    const first = Errors(schema, raw).First();
     const name = first?.path.split('/')[1] ?? '';
     const spec = table[name];
     if (spec) throw bad(name, raw[name] ?? '', spec.accepted);

@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import type { ControlChannel, ControlChannelOptions } from '../api/control-channel.js';
 import { HEARTBEAT, HEARTBEAT_ACK, HeartbeatAckSchema, TASK_AVAILABLE, TaskAvailableSchema, type ControlFrame } from '../api/control-frames.js';
-import { Value } from '@sinclair/typebox/value';
+import { Check } from '@sinclair/typebox/value';
 
 export interface ControlLinkOptions {
   open: (o: Omit<ControlChannelOptions, 'baseUrl' | 'getToken' | 'headers' | 'dispatcher'>) => ControlChannel;
@@ -133,12 +133,12 @@ export class ControlLink {
     this.stats.frames_total++;
     switch (f.type) {
       case TASK_AVAILABLE:
-        if (f.payload !== undefined && !Value.Check(TaskAvailableSchema, f.payload)) return;
+        if (f.payload !== undefined && !Check(TaskAvailableSchema, f.payload)) return;
         this.stats.task_available_total++;
         this.#o.onTaskAvailable();
         return;
       case HEARTBEAT_ACK: {
-        if (!Value.Check(HeartbeatAckSchema, f.payload)) return;
+        if (!Check(HeartbeatAckSchema, f.payload)) return;
         const ack = f.payload;
         if (ack.runtime_gone === true || ack.status === 'runtime_gone') {
           this.#lastAck.delete(ack.runtime_id);

@@ -34,7 +34,7 @@ import { HeartbeatLoop } from './heartbeat.js';
 import { Lifecycle } from './lifecycle.js';
 import { healthDoc, metricsText, statusDoc, type Snapshot } from './report.js';
 import type { Notifier } from './sdnotify.js';
-import { loadTaskMachinery, type TaskMachinery } from './tasks-seam.js';
+import { detectRuntimes, loadTaskManager } from './tasks-seam.js';
 import type { TaskManager } from './tasks/types.js';
 
 export interface DaemonOptions {
@@ -75,7 +75,7 @@ export class Daemon {
   /** Registered runtimes; replaced IN PLACE on re-registration (the task manager holds this array). */
   readonly #runtimes: RegisteredRuntime[] = [];
   #localRuntimes: RuntimeInfo[] = [];
-  #machinery: Promise<TaskMachinery> | null = null;
+  #startCalled = false;
   #tasks: TaskManager | null = null;
   /** The WebSocket control channel (null until the first registration, or when AGENTD_WEBSOCKET=off). */
   #control: ControlLink | null = null;
@@ -191,9 +191,9 @@ export class Daemon {
 
   /** Opens the health port, writes daemon.json and starts registering in the background. */
   async start(): Promise<void> {
-    // Work that overlaps start-up: the task code + runtime detection.
-    this.#machinery = loadTaskMachinery();
-    const detected = this.#machinery.then((m) => m.detectRuntimes(this.#o.env));
+    // Work that overlaps start-up: runtime detection (the task manager loads after ready).
+    this.#startCalled = true;
+    const detected = detectRuntimes(this.#o.env);
     detected.catch(() => undefined);
 
     const addr = this.#o.settings.healthAddr;
@@ -328,11 +328,11 @@ export class Daemon {
   }
 
   async #startTasks(): Promise<void> {
-    if (this.#tasks || !this.#machinery) return;
-    const m = await this.#machinery;
+    if (this.#tasks || !this.#startCalled) return;
+    const createTaskManager = await loadTaskManager();
     if (this.lifecycle.isShuttingDown() || this.#tasks) return;
     const s = this.#o.settings;
-    const tm = m.createTaskManager({
+    const tm = createTaskManager({
       client: this.client,
       logger: this.#log,
       daemonId: this.#config.daemon_id,

@@ -1,15 +1,18 @@
 // The one place the lifecycle loads the task machinery (daemon/tasks/, owned separately).
-// Loaded lazily: the claim loop, runner and adapters are not needed to open the health
-// port, and esbuild's splitting keeps them out of the start-up chunk.
+// Loaded lazily, and in two parts: runtime detection (small) is needed for the first
+// registration; the claim loop, runner and adapters (the task manager) only once the
+// daemon is ready, so their chunk is parsed after ready, not on the way to it. esbuild's
+// splitting keeps both out of the start-up chunk.
 import type { RuntimeInfo } from '../api/types.js';
 import type { CreateTaskManager } from './tasks/types.js';
 
-export interface TaskMachinery {
-  createTaskManager: CreateTaskManager;
-  detectRuntimes: (env: NodeJS.ProcessEnv) => Promise<RuntimeInfo[]>;
+/** The runtimes this machine offers (sent at register). */
+export async function detectRuntimes(env: NodeJS.ProcessEnv): Promise<RuntimeInfo[]> {
+  const runtimes = await import('./tasks/runtimes.js');
+  return runtimes.detectRuntimes(env);
 }
 
-export async function loadTaskMachinery(): Promise<TaskMachinery> {
-  const [manager, runtimes] = await Promise.all([import('./tasks/manager.js'), import('./tasks/runtimes.js')]);
-  return { createTaskManager: manager.createTaskManager, detectRuntimes: runtimes.detectRuntimes };
+export async function loadTaskManager(): Promise<CreateTaskManager> {
+  const manager = await import('./tasks/manager.js');
+  return manager.createTaskManager;
 }

@@ -5,7 +5,7 @@
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { shellQuote } from '../../store/errors.js';
-import { loadTaskMachinery } from '../../daemon/tasks-seam.js';
+import { detectRuntimes } from '../../daemon/tasks-seam.js';
 import { errText, fail, formatBytes, pass, withTimeout, type CheckResult } from './check.js';
 
 /** Below either, tasks' work directories and the journal start failing to write. */
@@ -43,7 +43,6 @@ export async function checkDisk(stateDir: string, o: { sudo: string }): Promise<
 }
 
 export async function checkRuntimes(env: NodeJS.ProcessEnv, o: { serviceKind: string | null }): Promise<CheckResult> {
-  const { detectRuntimes } = await loadTaskMachinery();
   const found = await detectRuntimes(env);
   const agents = found.filter((r) => r.type !== 'command');
   const text = found.map((r) => `${r.name} ${r.version}`).join(', ');

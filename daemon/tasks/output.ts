@@ -9,6 +9,7 @@
 // to resume below lowWaterBytes.
 import type { TaskMessage } from '../../api/types.js';
 import type { OutMessage } from './adapters/types.js';
+import { jsonStringLatin1 } from './json-text.js';
 import { utf8Boundary } from './lines.js';
 import { Backoff, sleep } from './timing.js';
 
@@ -47,12 +48,10 @@ export interface OutputStreamOptions {
 const MSG_OVERHEAD = 96;
 
 interface Queued {
-  /**
-   * The message as JSON, as it goes on the wire, in a Buffer: outside the JS heap, and
-   * freed as soon as it is sent (large strings wait for a full GC: a flooding task grew
-   * the daemon by 200 MB with strings here).
-   */
+  /** The message as JSON, as it goes on the wire. */
   json: string;
+  /** `json` holds the UTF-8 bytes one per char (raw output, see json-text.ts), not UTF-16 text. */
+  latin1: boolean;
   wire: number;
   mem: number;
 }
@@ -123,13 +122,11 @@ export class OutputStream {
       return;
     }
     for (const piece of this.fit(m)) {
-      const json = toJson(++this.seq, piece);
-      const wire = Buffer.byteLength(json) + 1; // exact: the JSON as sent, plus its comma
-      const q: Queued = { json, wire, mem: wire + MSG_OVERHEAD };
+      const q = toQueued(++this.seq, piece);
       if (this.head === this.queue.length) this.firstQueuedAt = Date.now();
       this.queue.push(q);
       this.memBytes += q.mem;
-      this.queuedWire += wire;
+      this.queuedWire += q.wire;
     }
     if (!this.paused && this.memBytes > this.o.highWaterBytes) {
       this.paused = true;
@@ -331,11 +328,19 @@ export class OutputStream {
   }
 }
 
-/** One numbered message as the JSON that goes on the wire. */
-function toJson(seq: number, m: OutMessage): string {
-  if (m.bytes !== undefined) return JSON.stringify({ seq, type: m.type, content: m.bytes.toString('utf8') });
-  const msg: TaskMessage = { seq, ...m };
-  return JSON.stringify(msg);
+/** One numbered message as the JSON that goes on the wire, with its exact size (plus its comma). */
+function toQueued(seq: number, m: OutMessage): Queued {
+  if (m.bytes !== undefined) {
+    const content = jsonStringLatin1(m.bytes);
+    if (content !== null) {
+      const json = `{"seq":${seq},"type":${JSON.stringify(m.type)},"content":${content}}`;
+      return { json, latin1: true, wire: json.length + 1, mem: json.length + 1 + MSG_OVERHEAD };
+    }
+  }
+  const msg: TaskMessage = m.bytes !== undefined ? { seq, type: m.type, content: m.bytes.toString('utf8') } : { seq, ...m };
+  const json = JSON.stringify(msg);
+  const wire = Buffer.byteLength(json) + 1;
+  return { json, latin1: false, wire, mem: wire + MSG_OVERHEAD };
 }
 
 const OPEN = Buffer.from('{"messages":[');
@@ -351,7 +356,7 @@ function batchBody(batch: Queued[], into: Buffer): Buffer {
   n += OPEN.copy(out, n);
   batch.forEach((q, i) => {
     if (i > 0) out[n++] = 0x2c; // ,
-    n += out.write(q.json, n);
+    n += out.write(q.json, n, q.latin1 ? 'latin1' : 'utf8');
   });
   n += CLOSE.copy(out, n);
   return out.subarray(0, n);

@@ -5,7 +5,7 @@
 // control: it loads both, so the check can fail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENTD_JS, AGENTD_NODE, ROOT } from '../helpers/bin.js';
@@ -57,6 +57,23 @@ describe('modules on the daemon start-up path', () => {
     expect(out).toMatch(/"to":"ready"/);
     expect(existsSync(log)).toBe(true);
     expect(heavyPackagesIn(log)).toEqual([]);
+    rmSync(log);
+  });
+
+  it("agentd run reaches ready without TypeBox's value operators other than Check (the platform's Value import brings them)", async () => {
+    const marker = '// node_modules/@sinclair/typebox/build/esm/value/cast/';
+    const log = join(e.stateDir, '..', 'run-typebox.log');
+    const out = await run(e, ['run', '--config-dir', e.configDir, '--state-dir', e.stateDir], log, (o) => /"to":"ready"/.test(o));
+    expect(out).toMatch(/"to":"ready"/);
+    const loaded = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((u) => u.startsWith('file://') && u.includes('/dist/'))
+      .map((u) => readFileSync(fileURLToPath(u), 'utf8'));
+    expect(loaded.length).toBeGreaterThan(3);
+    expect(loaded.filter((text) => text.includes(marker))).toEqual([]);
+    // Control: the platform's bundle has the marker, so the check can see it.
+    const bundles = [join(ROOT, 'dist', 'agentd-platform.mjs'), ...readdirSync(join(ROOT, 'dist', 'chunks')).filter((f) => f.endsWith('.mjs')).map((f) => join(ROOT, 'dist', 'chunks', f))];
+    expect(bundles.some((f) => readFileSync(f, 'utf8').includes(marker))).toBe(true);
     rmSync(log);
   });
 

@@ -65,6 +65,33 @@ describe('OutputStream', () => {
     expect(out.sentMessages).toBe(150);
   });
 
+  it('sends raw byte chunks as the text they decode to, valid UTF-8 or not, under the byte cap', async () => {
+    const bodies: Buffer[] = [];
+    const out = new OutputStream({
+      post: async (body) => {
+        bodies.push(Buffer.from(body));
+      },
+      maxBatchBytes: 4096,
+      flushMs: 5,
+    });
+    const chunks = [
+      Buffer.from('plain line\n'.repeat(30)),
+      Buffer.from('tab\there "quote" back\\slash \x1b[1mbold\x1b[0m é€😀\r\n'.repeat(8)),
+      Buffer.from([0x61, 0xff, 0xfe, 0x62, 0x0a]), // not UTF-8: decoded with U+FFFD
+      Buffer.from('\u0001'.repeat(300)), // 6 bytes each as JSON
+    ];
+    for (let i = 0; i < 20; i++) for (const c of chunks) out.push({ type: i % 2 ? 'error' : 'text', bytes: c });
+    await out.close();
+    const got = bodies.flatMap((b) => (JSON.parse(b.toString('utf8')) as { messages: TaskMessage[] }).messages);
+    expect(got.map((m) => m.seq)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+    got.forEach((m, i) => {
+      const c = chunks[i % chunks.length] as Buffer;
+      expect(m).toEqual({ seq: i + 1, type: Math.floor(i / chunks.length) % 2 ? 'error' : 'text', content: c.toString('utf8') });
+    });
+    expect(bodies.length).toBeGreaterThan(5);
+    for (const b of bodies) expect(b.length).toBeLessThanOrEqual(4096 + 64);
+  });
+
   it('retries a failed batch with the SAME seqs until it is accepted (nothing dropped)', async () => {
     const p = poster(3);
     const out = new OutputStream({ post: p.post, flushMs: 5, backoffBaseMs: 1, backoffCapMs: 5 });
