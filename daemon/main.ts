@@ -9,7 +9,6 @@
 // Start-up errors are thrown as AgentdError (the CLI prints them); once running, this
 // module owns the exit.
 import type { Logger } from 'pino';
-import { setFlagsFromString } from 'node:v8';
 import { EXIT } from '../core/exit-codes.js';
 import { resolvePaths, type InstallMode } from '../store/paths.js';
 import { acquireStateLock, type StateLock } from '../store/lock.js';
@@ -23,6 +22,7 @@ import type { AgentConfig } from '../store/config.js';
 import { createLogger } from './logger.js';
 import { createNotifier } from './sdnotify.js';
 import { installSignalHandlers } from './signals.js';
+import { baselineWasmOnly } from '../api/wasm-flags.js';
 
 export interface RunOptions {
   configDir?: string;
@@ -48,7 +48,7 @@ const STOP_MARGIN_MS = 15_000;
 
 /** Starts the daemon. Resolves once it is running (the process then lives until a signal). */
 export async function runDaemon(o: RunOptions): Promise<Daemon> {
-  lowerMemoryFootprint();
+  baselineWasmOnly();
   const settings = loadSettings(o.env);
   const paths = resolvePaths({ mode: o.mode, configDir: o.configDir, stateDir: o.stateDir, env: o.env });
   const enrolment = await loadEnrolment(paths);
@@ -120,23 +120,6 @@ export async function runDaemon(o: RunOptions): Promise<Daemon> {
     throw err;
   }
   return daemon;
-}
-
-/**
- * undici parses HTTP with llhttp compiled to WebAssembly. By default V8 compiles it with
- * its baseline compiler (Liftoff) and then again, in the background, with TurboFan:
- * ~9 MB of resident memory (compile zones that malloc never returns) for a parser that
- * handles a few small responses a minute. Measured here over repeated runs (an undici
- * client making 5 requests): anon RSS 28.6 MB by default, 19.1 MB with --liftoff-only;
- * --wasm-lazy-compilation --no-wasm-tier-up was bimodal (19.6 or 29 MB). Set before
- * the first request compiles the module.
- */
-function lowerMemoryFootprint(): void {
-  try {
-    setFlagsFromString('--liftoff-only');
-  } catch {
-    // An engine without this flag: keep its defaults.
-  }
 }
 
 export type { Logger };
