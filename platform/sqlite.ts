@@ -7,13 +7,19 @@
 // back with it. So a transaction holds a lock from BEGIN to COMMIT, and a statement on
 // the database waits while one is open; the lock is free almost always (a transaction's
 // awaits resolve at once), so the wait costs nothing in the common case.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Statement } from 'better-sqlite3';
 import { openSqliteFile, type SqliteHandle } from './db.js';
 import type { Database, Notice, OpenedDatabase, Sql, SqlParams } from './sql.js';
 
-/** Which transaction, if any, the running code is inside (to refuse a statement that would wait on itself). */
-const insideTx = new AsyncLocalStorage<SqliteDatabase>();
+/**
+ * How long a statement on the database waits for an open transaction before it gives
+ * up. A transaction's body only awaits SQLite here, so it ends within milliseconds; one
+ * still open after this long is waiting for the statement itself (a statement on the
+ * database inside its own transaction: a bug), and an error beats a hang. Not an
+ * AsyncLocalStorage check: that turns on promise hooks for the whole process, ~10 % of
+ * the heartbeat route's throughput (bench/heartbeat-load.mjs, 3 runs each).
+ */
+const TURN_TIMEOUT_MS = 10_000;
 
 class SqliteDatabase implements Database {
   readonly dialect = 'sqlite' as const;
@@ -55,7 +61,7 @@ class SqliteDatabase implements Database {
       // SQLITE_BUSY upgrading a read lock.
       this.raw.exec('BEGIN IMMEDIATE');
       try {
-        const out = await insideTx.run(this, () => fn(this.inTx));
+        const out = await fn(this.inTx);
         this.raw.exec('COMMIT');
         return out;
       } catch (e) {
@@ -99,19 +105,30 @@ class SqliteDatabase implements Database {
 
   /** A statement on the database waits for the open transaction to end. */
   private async turn(): Promise<void> {
-    if (insideTx.getStore() === this) {
-      throw new Error('a statement on the database inside one of its transactions would wait for itself: use the transaction handle');
-    }
-    await this.acquire();
+    await this.acquire(TURN_TIMEOUT_MS);
     this.release();
   }
 
-  private acquire(): Promise<void> {
+  /** The lock, in arrival order; with `timeoutMs`, an error once that has passed (and no place kept in the queue). */
+  private acquire(timeoutMs?: number): Promise<void> {
     if (!this.busy) {
       this.busy = true;
       return Promise.resolve();
     }
-    return new Promise<void>((resolve) => this.waiting.push(resolve));
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const next = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      this.waiting.push(next);
+      if (timeoutMs === undefined) return;
+      timer = setTimeout(() => {
+        const i = this.waiting.indexOf(next);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(new Error(`a statement waited ${timeoutMs} ms for a transaction to end: a statement on the database inside its own transaction waits for itself (use the transaction handle)`));
+      }, timeoutMs);
+    });
   }
 
   /** Hands the lock to the next waiter in order, or frees it. */

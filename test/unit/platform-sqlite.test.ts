@@ -1,0 +1,66 @@
+// platform/sqlite.ts: a transaction's body awaits, yet no other request's statement runs
+// inside it; and a statement on the database inside its own transaction fails with a
+// clear error instead of hanging.
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Database as Db } from '../../platform/sql.js';
+import { openSqlite } from '../../platform/sqlite.js';
+
+const sqliteHere = (() => {
+  try {
+    new Database(':memory:').close();
+    return true;
+  } catch {
+    return false; // better-sqlite3 built for another Node (see platform-db.test.ts)
+  }
+})();
+
+describe.skipIf(!sqliteHere)('the SQLite storage', () => {
+  let dir: string;
+  let db: Db;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'agentd-sqlite-'));
+    db = openSqlite(dir).db;
+  });
+  afterEach(async () => {
+    vi.useRealTimers();
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const names = async () => (await db.all<{ name: string }>('SELECT name FROM workspace ORDER BY name')).map((r) => r.name);
+
+  it("another request's statement waits for an open transaction and is not rolled back with it", async () => {
+    let inside!: () => void;
+    const bodyWaits = new Promise<void>((r) => (inside = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const tx = db.tx(async (t) => {
+      await t.run("INSERT INTO workspace (id, name, created_at) VALUES ('w-tx', 'in-tx', 1)");
+      inside();
+      await gate; // the body awaits something else: other requests run meanwhile
+      throw new Error('rolled back');
+    });
+    await bodyWaits;
+    const outside = db.run("INSERT INTO workspace (id, name, created_at) VALUES ('w-out', 'outside', 2)");
+    release();
+    await expect(tx).rejects.toThrow('rolled back');
+    await outside;
+    expect(await names()).toEqual(['default', 'outside']);
+  });
+
+  it('a statement on the database inside its own transaction fails instead of hanging', async () => {
+    vi.useFakeTimers();
+    const tx = db.tx(async () => {
+      await db.get('SELECT 1 AS one'); // should have been t.get
+    });
+    const settled = expect(tx).rejects.toThrow(/inside its own transaction waits for itself/);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await settled;
+    vi.useRealTimers();
+    expect(await db.get<{ one: number }>('SELECT 1 AS one')).toEqual({ one: 1 });
+  });
+});
