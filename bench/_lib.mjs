@@ -146,3 +146,54 @@ export function onExitSignal(cleanup) {
     });
   }
 }
+
+/**
+ * Heartbeats from `fleet` ({token, runtimeId}) as fast as `pools` answer: `concurrency`
+ * requests in flight, request k to pool k mod n. Counted only between measure() and
+ * result(); end() stops the workers.
+ */
+export function heartbeatFlood(pools, fleet, concurrency, headers) {
+  let i = 0;
+  let stop = false;
+  let measuring = false;
+  let ok = 0;
+  let errors = 0;
+  const lat = [];
+  async function worker() {
+    while (!stop) {
+      const k = i++;
+      const d = fleet[k % fleet.length];
+      const t0 = performance.now();
+      try {
+        const res = await pools[k % pools.length].request({
+          method: 'POST',
+          path: '/api/daemon/heartbeat',
+          headers: { ...headers, authorization: `Bearer ${d.token}` },
+          body: JSON.stringify({ runtime_id: d.runtimeId }),
+        });
+        await res.body.text();
+        if (!measuring) continue;
+        if (res.statusCode === 200) ok++;
+        else errors++;
+        lat.push(performance.now() - t0);
+      } catch {
+        if (measuring) errors++;
+      }
+    }
+  }
+  const workers = Array.from({ length: concurrency }, worker);
+  return {
+    measure() {
+      measuring = true;
+    },
+    /** What was counted since measure(); latencies sorted. */
+    result() {
+      measuring = false;
+      return { ok, errors, lat: [...lat].sort((a, b) => a - b) };
+    },
+    async end() {
+      stop = true;
+      await Promise.all(workers);
+    },
+  };
+}

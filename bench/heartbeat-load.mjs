@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Client, Pool } from 'undici';
-import { QUICK, cpuSeconds, emit, log, onExitSignal, quantile, round, sleep, startPlatform } from './_lib.mjs';
+import { QUICK, cpuSeconds, emit, heartbeatFlood, log, onExitSignal, quantile, round, sleep, startPlatform } from './_lib.mjs';
 
 const DAEMONS = Number(process.env.BENCH_DAEMONS || 1000);
 const CONCURRENCY = 32;
@@ -65,46 +65,17 @@ async function enrolFleet(platform) {
 /** Heartbeats as fast as the server answers, CONCURRENCY in flight, for `seconds`. */
 async function saturate(url, pid, fleet, seconds) {
   const pool = new Pool(url, { connections: CONCURRENCY, pipelining: PIPELINING });
-  let i = 0;
-  let stop = false;
-  let measuring = false;
-  let ok = 0;
-  let errors = 0;
-  const lat = [];
-  async function worker() {
-    while (!stop) {
-      const d = fleet[i++ % fleet.length];
-      const t0 = performance.now();
-      try {
-        const res = await pool.request({
-          method: 'POST',
-          path: '/api/daemon/heartbeat',
-          headers: { ...HEADERS, authorization: `Bearer ${d.token}` },
-          body: JSON.stringify({ runtime_id: d.runtimeId }),
-        });
-        await res.body.text();
-        if (!measuring) continue;
-        if (res.statusCode === 200) ok++;
-        else errors++;
-        lat.push(performance.now() - t0);
-      } catch {
-        if (measuring) errors++;
-      }
-    }
-  }
-  const workers = Array.from({ length: CONCURRENCY }, worker);
+  const flood = heartbeatFlood([pool], fleet, CONCURRENCY, HEADERS);
   await sleep(WARMUP_S * 1000);
-  measuring = true;
+  flood.measure();
   const cpu0 = await cpuSeconds(pid);
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  measuring = false;
+  const { ok, errors, lat } = flood.result();
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = (await cpuSeconds(pid)) - cpu0;
-  stop = true;
-  await Promise.all(workers);
+  await flood.end();
   await pool.close();
-  lat.sort((a, b) => a - b);
   return { rps: ok / elapsed, perCpuSecond: ok / cpu, cpuShare: cpu / elapsed, ok, errors, p99: quantile(lat, 0.99) };
 }
 

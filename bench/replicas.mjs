@@ -34,7 +34,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
-import { QUICK as QUICK_ENV, ROOT, cpuSeconds, emit, log, onExitSignal, quantile, round, sleep, startPlatform, treeCpuSeconds } from './_lib.mjs';
+import { QUICK as QUICK_ENV, ROOT, cpuSeconds, emit, heartbeatFlood, log, onExitSignal, quantile, round, sleep, startPlatform, treeCpuSeconds } from './_lib.mjs';
 
 const run = promisify(execFile);
 const QUICK = QUICK_ENV || process.argv.includes('--quick');
@@ -195,51 +195,21 @@ async function enrol(setup, count) {
 /** Heartbeats as fast as `targets` answer, CONCURRENCY in flight, request k to target k mod n. */
 async function saturate(targets, fleet, seconds, pgPid) {
   const pools = targets.map((t) => new Pool(t.url, { connections: CONCURRENCY }));
-  let i = 0;
-  let stop = false;
-  let measuring = false;
-  let okCount = 0;
-  let errors = 0;
-  const lat = [];
-  async function worker() {
-    while (!stop) {
-      const k = i++;
-      const d = fleet[k % fleet.length];
-      const t0 = performance.now();
-      try {
-        const res = await pools[k % pools.length].request({
-          method: 'POST',
-          path: '/api/daemon/heartbeat',
-          headers: { ...HEADERS, authorization: `Bearer ${d.token}` },
-          body: JSON.stringify({ runtime_id: d.runtimeId }),
-        });
-        await res.body.text();
-        if (!measuring) continue;
-        if (res.statusCode === 200) okCount++;
-        else errors++;
-        lat.push(performance.now() - t0);
-      } catch {
-        if (measuring) errors++;
-      }
-    }
-  }
-  const workers = Array.from({ length: CONCURRENCY }, worker);
+  const flood = heartbeatFlood(pools, fleet, CONCURRENCY, HEADERS);
   await sleep(WARMUP_S * 1000);
-  measuring = true;
+  flood.measure();
   const cpu0 = await Promise.all(targets.map((t) => cpuSeconds(t.pid)));
   const pg0 = pgPid ? await treeCpuSeconds(pgPid) : 0;
   const gen0 = genCpu();
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  measuring = false;
+  const { ok: okCount, errors, lat } = flood.result();
   const elapsed = (performance.now() - t0) / 1000;
   const gen = genCpu(gen0).cores;
   const cpu = await Promise.all(targets.map(async (t, k) => ((await cpuSeconds(t.pid)) - cpu0[k]) / elapsed));
   const pgCpu = pgPid ? ((await treeCpuSeconds(pgPid)) - pg0) / elapsed : null;
-  stop = true;
-  await Promise.all(workers);
+  await flood.end();
   await Promise.all(pools.map((p) => p.close()));
-  lat.sort((a, b) => a - b);
   return { load1: loadavg()[0], rps: okCount / elapsed, ok: okCount, errors, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), cpu, pgCpu, gen };
 }
 
