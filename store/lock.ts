@@ -3,9 +3,9 @@
 //   acquire:  write "<pid>\n" to a private temp file, then link() it to agentd.lock.
 //             link is atomic and fails with EEXIST, so the lock file is never seen
 //             half-written (an O_EXCL create followed by a write would be).
-//   EEXIST:   read the pid. Alive → LockHeld. Dead (or garbage) → stale: rename it to a
-//             unique name (only one of several racing takers can move that inode), check
-//             that what we moved is the inode we judged stale, drop it, and link again.
+//   EEXIST:   read the pid. Alive → LockHeld. Dead (or garbage) → stale: under a guard
+//             directory (one taker at a time), remove it if it is still that inode with
+//             no live owner, and link again.
 //   release:  unlink, only if the lock file is still ours (same inode).
 //
 // A pid equal to ours that this process does not hold is stale too: in a container the
@@ -84,21 +84,52 @@ async function readOwner(lockPath: string): Promise<{ pid: number | null; ino: n
   }
 }
 
+/**
+ * A taker that finds the guard dir stays out until it is gone; one left by a taker that
+ * died (it is held for milliseconds) is cleared after this long.
+ */
+const GUARD_STALE_MS = 5000;
+
+/**
+ * Removes the stale lock file, one taker at a time: takers serialize on a guard
+ * directory (mkdir is atomic), and under it the lock is re-read and removed only if it
+ * is still the inode judged stale and still names no live process. Moving the file
+ * aside instead (without the guard) let a slow taker move a lock another taker had
+ * just won, and two processes ended up holding the directory.
+ */
 async function takeOverStale(lockPath: string, staleIno: number): Promise<void> {
-  const aside = `${lockPath}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const guard = `${lockPath}.takeover`;
   try {
-    await fs.rename(lockPath, aside);
+    await fs.mkdir(guard, { mode: 0o700 });
   } catch (err) {
-    if (isCode(err, 'ENOENT')) return; // another process moved it first
-    throw mapFsError(err, lockPath);
+    if (!isCode(err, 'EEXIST')) throw mapFsError(err, guard);
+    await waitForGuard(guard);
+    return; // the caller's next round sees what the other taker left
   }
-  const movedIno = (await fs.stat(aside)).ino;
-  if (movedIno !== staleIno) {
-    // Between our read and our rename, someone else replaced the stale lock with a live
-    // one and we moved *theirs*: put it back (link fails if yet another one is there).
-    await fs.link(aside, lockPath).catch(() => {});
+  try {
+    const now = await readOwner(lockPath);
+    // Same inode and still no live owner: inode numbers are reused, so the pid counts too.
+    const stillStale = now !== null && now.ino === staleIno && (now.pid === null || now.pid === process.pid || !processAlive(now.pid));
+    if (stillStale) await fs.unlink(lockPath).catch((err: unknown) => (isCode(err, 'ENOENT') ? undefined : Promise.reject(mapFsError(err, lockPath))));
+  } finally {
+    await fs.rmdir(guard).catch(() => {});
   }
-  await fs.unlink(aside).catch(() => {});
+}
+
+async function waitForGuard(guard: string): Promise<void> {
+  for (;;) {
+    let st;
+    try {
+      st = await fs.stat(guard);
+    } catch {
+      return; // gone
+    }
+    if (Date.now() - st.mtimeMs > GUARD_STALE_MS) {
+      await fs.rmdir(guard).catch(() => {});
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 async function release(lockPath: string, ino: number): Promise<void> {
