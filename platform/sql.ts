@@ -79,11 +79,6 @@ export function numberedPlaceholders(sql: string): { text: string; names: readon
   return { text: sql.replace(/\?/g, () => `$${++n}`), names: undefined };
 }
 
-/** `fn` inside the caller's transaction `t` when there is one, else in a new one. */
-export function withinTx<T>(db: Database, t: Sql | undefined, fn: (t: Sql) => Promise<T>): Promise<T> {
-  return t ? fn(t) : db.tx(fn);
-}
-
 /** A UNIQUE or PRIMARY KEY constraint refused the write (SQLite's or PostgreSQL's code). */
 export function isUniqueViolation(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
