@@ -72,8 +72,30 @@ export async function requireDaemon(app: App, req: IncomingMessage): Promise<Dae
   const t = bearer(req);
   const who = t === undefined ? undefined : await app.enrolment.authenticateDaemon(t);
   if (!who) throw unauthorized('invalid or revoked daemon token');
+  requireClaimedSource(req, who);
+  return who;
+}
+
+function requireClaimedSource(req: IncomingMessage, who: DaemonIdentity): void {
   const claimed = claimedSource(req);
   if (claimed.workspace_id !== undefined && claimed.workspace_id !== who.workspace_id) throw new HttpError(403, 'X-Workspace-ID does not match the daemon token');
   if (claimed.daemon_id !== undefined && claimed.daemon_id !== who.daemon_id) throw new HttpError(403, 'X-Daemon-ID does not match the daemon token');
-  return who;
+}
+
+/**
+ * requireDaemon for a heartbeat whose body names `runtimeId`: the credential and the
+ * runtime in one lookup (Enrolment.authenticateDaemonRuntime). The same answers as
+ * requireDaemon then the runtime's own lookup: 401, then 403, then the runtime (null:
+ * the daemon has none of that id).
+ */
+export async function requireDaemonRuntime(
+  app: App,
+  req: IncomingMessage,
+  runtimeId: string,
+): Promise<{ who: DaemonIdentity; runtime: { deregistered_at: number | null } | null }> {
+  const t = bearer(req);
+  const found = t === undefined ? undefined : await app.enrolment.authenticateDaemonRuntime(t, runtimeId);
+  if (!found) throw unauthorized('invalid or revoked daemon token');
+  requireClaimedSource(req, found.who);
+  return found;
 }

@@ -212,8 +212,16 @@ export class Daemons {
 
   async heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): Promise<HeartbeatAnswer> {
     const runtimeId = parseBody(HeartbeatRequest, body).runtime_id;
-    // A read, not a write: the times go to the database with the next flush.
     const row = await this.db.get<{ deregistered_at: number | null }>(this.q.heartbeatRuntime, [runtimeId, who.workspace_id, who.daemon_id]);
+    return this.heartbeatSeen(who, runtimeId, row ?? null, client);
+  }
+
+  /**
+   * A heartbeat whose runtime row was already read (`row`: null when the daemon has no
+   * such runtime, a 404). A read, not a write: the times go to the database with the
+   * next flush.
+   */
+  heartbeatSeen(who: DaemonIdentity, runtimeId: string, row: { deregistered_at: number | null } | null, client: ClientIdentity): HeartbeatAnswer {
     if (!row) throw notFound('runtime not found');
     const now = Date.now();
     this.pendingRuntimes.set(runtimeId, now);

@@ -1,18 +1,20 @@
 // Every JSON route of the platform, wired to its service. Handlers only authenticate,
 // parse and delegate; the services own the rules.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { requireAdmin, requireDaemon, type App } from './app.js';
+import { requireAdmin, requireDaemon, requireDaemonRuntime, type App } from './app.js';
 import type { ClientIdentity } from './daemons.js';
 import { createHash } from 'node:crypto';
 import { IssueGcCheckBody, RuntimeProfilesResponse, STATUS_OK, WorkspaceReposResponse, type DaemonWorkspace } from '../api/multica.js';
 import { NO_REPOS_VERSION } from './daemons.js';
-import { ExchangeBody } from '../api/types.js';
+import { ExchangeBody, HeartbeatRequest } from '../api/types.js';
 import { HttpError, bearer, header, notFound, parseBody, readJson, unauthorized } from './http.js';
 import type { Router } from './router.js';
 import { Tasks, type TaskActor } from './tasks.js';
 import type { ClaimWaiters } from './waiters.js';
 
 const OK = { ok: true } as const;
+/** A heartbeat is `{"runtime_id": …}`; it is read before the credential is checked, so it is kept small. */
+const HEARTBEAT_BODY_LIMIT = 64 * 1024;
 
 /** Multica's daemon compares the token's workspace directly; another one is 404, as there. */
 function requireOwnWorkspace(who: { workspace_id: string }, ws: string): void {
@@ -171,8 +173,18 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
     return [200, await app.daemons.register(who, body, identity(req))];
   });
   router.post('/api/daemon/heartbeat', async ({ req }) => {
-    const who = await requireDaemon(app, req);
-    return [200, await app.daemons.heartbeat(who, await readJson(req), identity(req))];
+    // The busiest route (every daemon, every 15 s): the body is read first so that the
+    // credential and the runtime are one lookup. A body that is not a heartbeat gets
+    // the answer it would get after authentication (a bad credential is still a 401).
+    let runtimeId: string;
+    try {
+      runtimeId = parseBody(HeartbeatRequest, await readJson(req, HEARTBEAT_BODY_LIMIT)).runtime_id;
+    } catch (e) {
+      await requireDaemon(app, req);
+      throw e;
+    }
+    const { who, runtime } = await requireDaemonRuntime(app, req, runtimeId);
+    return [200, app.daemons.heartbeatSeen(who, runtimeId, runtime, identity(req))];
   });
   router.post('/api/daemon/deregister', async ({ req }) => {
     const who = await requireDaemon(app, req);

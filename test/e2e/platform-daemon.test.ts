@@ -86,6 +86,34 @@ describe('platform daemon routes', () => {
     }
   });
 
+  it('a heartbeat body is checked after the credential: a bad credential is 401 whatever the body', async () => {
+    const { token, runtimeIds } = await registerRaw(p, 'd-hb-body');
+    const post = async (t: string | undefined, body: string) => {
+      const res = await fetch(p.url + '/api/daemon/heartbeat', {
+        method: 'POST',
+        headers: { ...(t === undefined ? {} : { authorization: `Bearer ${t}` }), 'content-type': 'application/json' },
+        body,
+      });
+      return { status: res.status, json: (await res.json()) as unknown };
+    };
+    const big = JSON.stringify({ runtime_id: runtimeIds.command, pad: 'x'.repeat(100_000) });
+    for (const body of ['{not json', '{}', '{"runtime_id": 7}', big]) {
+      expect(await post('mdt_' + 'f'.repeat(40), body)).toEqual({ status: 401, json: { error: 'invalid or revoked daemon token' } });
+      expect((await post(undefined, body)).status).toBe(401);
+    }
+    expect(await post(token, '{not json')).toEqual({ status: 400, json: { error: 'request body is not valid JSON' } });
+    expect((await post(token, '{}')).status).toBe(400);
+    expect((await post(token, big)).status).toBe(413);
+    // The identity headers still have to match the credential.
+    const res = await fetch(p.url + '/api/daemon/heartbeat', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-daemon-id': 'someone-else' },
+      body: JSON.stringify({ runtime_id: runtimeIds.command }),
+    });
+    expect(res.status).toBe(403);
+    expect((await post(token, JSON.stringify({ runtime_id: runtimeIds.command }))).status).toBe(200);
+  });
+
   it('revoke makes the very next daemon call 401, and is idempotent', async () => {
     const { token, runtimeIds } = await registerRaw(p, 'd-revoke');
     expect((await rawCall(p, token, 'POST', '/api/daemon/heartbeat', { runtime_id: runtimeIds.command })).status).toBe(200);
