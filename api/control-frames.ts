@@ -24,6 +24,21 @@ export const HeartbeatAckSchema = Type.Object(
 );
 export type HeartbeatAck = Static<typeof HeartbeatAckSchema>;
 
+/**
+ * server → daemon, agentd's own frame (a Multica server never sends it; a Multica daemon
+ * ignores it): a running task of this daemon ended on the platform's side (an operator
+ * cancel). The daemon stops it at once instead of at its next status poll.
+ */
+export const TASK_STATUS = 'agentd:task_status';
+export const TaskStatusFrameSchema = Type.Object({ task_id: Type.String({ minLength: 1, maxLength: 200 }), status: Type.String({ maxLength: 40 }) });
+export type TaskStatusFrame = Static<typeof TaskStatusFrameSchema>;
+/**
+ * Named in a heartbeat ack's server_capabilities by a platform that sends TASK_STATUS
+ * for every such end: while acks on the open channel name it, the daemon's status poll
+ * is only a safety net and slows down (daemon/tasks/status-watch.ts).
+ */
+export const CAPABILITY_TASK_STATUS_PUSH = 'agentd-task-status-push';
+
 /** server → daemon: something is pending for a runtime; send one HTTP heartbeat now. */
 export const PENDING_WORK = 'daemon:pending_work';
 

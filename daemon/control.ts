@@ -8,6 +8,10 @@
 //                        2 × the interval (Multica's rule). When acks stop, the HTTP
 //                        heartbeats resume by themselves, within 2 intervals.
 //     … runtime_gone     the platform lost the runtime: register again (as a 404)
+//     … server_capabilities names agentd-task-status-push: the platform pushes task
+//                        ends over this connection; the status poll becomes a safety
+//                        net (onStatusPush(true)) until the connection closes
+//   agentd:task_status   a running task ended on the platform's side: stop it now
 //   daemon:pending_work  ignored: it announces pending runtime actions (update, model
 //                        list, local skills), none of which agentd performs
 //   acks seen, then none for 4 intervals: the connection is dead without having closed;
@@ -16,7 +20,17 @@
 // Polling and HTTP heartbeats stay the fallback whenever the channel is down.
 import type { Logger } from 'pino';
 import type { ControlChannel, ControlChannelOptions } from '../api/control-channel.js';
-import { HEARTBEAT, HEARTBEAT_ACK, HeartbeatAckSchema, TASK_AVAILABLE, TaskAvailableSchema, type ControlFrame } from '../api/control-frames.js';
+import {
+  CAPABILITY_TASK_STATUS_PUSH,
+  HEARTBEAT,
+  HEARTBEAT_ACK,
+  HeartbeatAckSchema,
+  TASK_AVAILABLE,
+  TASK_STATUS,
+  TaskAvailableSchema,
+  TaskStatusFrameSchema,
+  type ControlFrame,
+} from '../api/control-frames.js';
 import { Check } from '@sinclair/typebox/value';
 
 export interface ControlLinkOptions {
@@ -28,6 +42,10 @@ export interface ControlLinkOptions {
   onRuntimeGone: (runtimeId: string) => void;
   /** An ack arrived: the platform sees us (the HTTP heartbeat's success, over the channel). */
   onAck: () => void;
+  /** The platform says a task ended on its side (agentd:task_status). */
+  onTaskStatus?: (taskId: string, status: string) => void;
+  /** Task ends are pushed over the open channel (true), or no longer are (false). */
+  onStatusPush?: (live: boolean) => void;
   now?: () => number;
 }
 
@@ -36,12 +54,15 @@ export interface ControlStats {
   connects_total: number;
   frames_total: number;
   task_available_total: number;
+  task_status_total: number;
+  /** The platform pushes task ends over this connection (its acks say so). */
+  status_push: boolean;
   acks_total: number;
   last_ack_at: number | null;
 }
 
 export class ControlLink {
-  readonly stats: ControlStats = { connected: false, connects_total: 0, frames_total: 0, task_available_total: 0, acks_total: 0, last_ack_at: null };
+  readonly stats: ControlStats = { connected: false, connects_total: 0, frames_total: 0, task_available_total: 0, task_status_total: 0, status_push: false, acks_total: 0, last_ack_at: null };
   readonly #o: ControlLinkOptions;
   readonly #now: () => number;
   readonly #channel: ControlChannel;
@@ -114,9 +135,17 @@ export class ControlLink {
     this.#beat = null;
   }
 
+  /** Push is live only on an open connection whose acks name the capability. */
+  #setStatusPush(live: boolean): void {
+    if (this.stats.status_push === live) return;
+    this.stats.status_push = live;
+    this.#o.onStatusPush?.(live);
+  }
+
   #closed(i: { upMs: number; reason: string; retryInMs: number }): void {
     const wasUp = this.stats.connected;
     this.stats.connected = false;
+    this.#setStatusPush(false);
     this.#stopBeats();
     this.#lastAck.clear();
     this.#failures++;
@@ -137,9 +166,15 @@ export class ControlLink {
         this.stats.task_available_total++;
         this.#o.onTaskAvailable();
         return;
+      case TASK_STATUS:
+        if (!Check(TaskStatusFrameSchema, f.payload)) return;
+        this.stats.task_status_total++;
+        this.#o.onTaskStatus?.(f.payload.task_id, f.payload.status);
+        return;
       case HEARTBEAT_ACK: {
         if (!Check(HeartbeatAckSchema, f.payload)) return;
         const ack = f.payload;
+        this.#setStatusPush(ack.server_capabilities?.includes(CAPABILITY_TASK_STATUS_PUSH) === true);
         if (ack.runtime_gone === true || ack.status === 'runtime_gone') {
           this.#lastAck.delete(ack.runtime_id);
           this.#o.onRuntimeGone(ack.runtime_id);

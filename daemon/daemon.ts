@@ -353,6 +353,7 @@ export class Daemon {
       daemonPort: this.#health ? Number(new URL(this.#health.url).port) : null,
     });
     this.#tasks = tm;
+    if (this.#control?.stats.status_push) tm.statusPush(true);
     // Orphans first: recover-orphans fails the tasks the platform thinks this daemon
     // holds, so claiming before it finished could fail a fresh claim.
     await tm.recoverOrphans().catch((err: unknown) => this.#log.warn({ err }, 'orphan recovery failed; will retry at the next start'));
@@ -368,6 +369,8 @@ export class Daemon {
       heartbeatIntervalMs: this.#o.settings.heartbeatIntervalMs,
       logger: this.#log,
       onTaskAvailable: () => this.#tasks?.taskAvailable(),
+      onTaskStatus: (taskId, status) => this.#tasks?.taskStatus(taskId, status),
+      onStatusPush: (live) => this.#tasks?.statusPush(live),
       onAck: () => this.#onHeartbeatOk(),
       onRuntimeGone: (id) =>
         this.#onRuntimeUnknown(new NotFound(`the platform says runtime ${id} is gone (WebSocket heartbeat ack)`, { route: 'WS daemon:heartbeat', status: 404, platformError: 'runtime not found' })),

@@ -70,6 +70,8 @@ export function statusDoc(s: Snapshot): Record<string, unknown> {
           connected: s.control.connected,
           connects_total: s.control.connects_total,
           task_available_total: s.control.task_available_total,
+          task_status_total: s.control.task_status_total,
+          status_push: s.control.status_push,
           acks_total: s.control.acks_total,
           last_ack_at: iso(s.control.last_ack_at),
           last_ack_age_s: ageS(s.now, s.control.last_ack_at),
@@ -136,6 +138,8 @@ export function metricsText(s: Snapshot): string {
     .gauge('agentd_websocket_connected', 'The WebSocket control channel is open (1) or not (0).', s.control?.connected ? 1 : 0)
     .counter('agentd_websocket_connects_total', 'WebSocket control channel connections opened.', s.control?.connects_total ?? 0)
     .counter('agentd_websocket_task_available_total', 'daemon:task_available wake-ups received.', s.control?.task_available_total ?? 0)
+    .counter('agentd_websocket_task_status_total', 'agentd:task_status frames received (tasks the platform ended).', s.control?.task_status_total ?? 0)
+    .gauge('agentd_websocket_status_push', 'The platform pushes task ends over the open channel (1): the status poll is a safety net.', s.control?.status_push ? 1 : 0)
     .gauge('agentd_runtimes', 'Registered runtimes.', s.runtimes.length)
     .gauge('agentd_tasks_running', 'Tasks running now.', s.running.length)
     .gauge('agentd_tasks_max', 'Task slots (AGENTD_MAX_TASKS).', s.maxTasks)

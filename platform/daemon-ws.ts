@@ -3,7 +3,11 @@
 //   server → daemon  daemon:task_available {runtime_id, task_id}  when a task is queued for
 //                    one of the connection's runtimes (the daemon claims at once, instead of
 //                    at its next 30 s poll)
-//                    daemon:heartbeat_ack {status:"ok"|"runtime_gone", runtime_id, …}
+//                    daemon:heartbeat_ack {status:"ok"|"runtime_gone", runtime_id, …,
+//                    server_capabilities:["agentd-task-status-push"]}
+//                    agentd:task_status {task_id, status}  when an operator cancels a task
+//                    the connection's daemon holds (agentd's frame: the daemon stops it at
+//                    once; a Multica daemon ignores it and finds it at its next status poll)
 //   daemon → server  daemon:heartbeat {runtime_id}  (recorded as an HTTP heartbeat is)
 // Same auth as every daemon route (Bearer mdt_), looked up again before every frame the
 // platform sends or acts on, so a revoked credential closes the socket at its next frame.
@@ -14,7 +18,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { HeartbeatRequest } from '../api/types.js';
-import { ControlFrameSchema, HEARTBEAT, HEARTBEAT_ACK, TASK_AVAILABLE } from '../api/control-frames.js';
+import { CAPABILITY_TASK_STATUS_PUSH, ControlFrameSchema, HEARTBEAT, HEARTBEAT_ACK, TASK_AVAILABLE, TASK_STATUS } from '../api/control-frames.js';
 import type { PlatformHeartbeatAck } from '../api/multica.js';
 import type { App } from './app.js';
 import type { ClientIdentity } from './daemons.js';
@@ -36,6 +40,8 @@ const MAX_RUNTIME_IDS = 64;
 export const MAX_SOCKETS_PER_DAEMON = 8;
 /** 1008 policy violation: the credential was revoked while connected. */
 const CLOSE_REVOKED = 1008;
+/** What every heartbeat ack announces (daemon:heartbeat_ack's server_capabilities). */
+const CAPABILITIES = [CAPABILITY_TASK_STATUS_PUSH];
 
 interface Conn {
   socket: WebSocket;
@@ -130,13 +136,13 @@ export class DaemonSockets {
     let ack: PlatformHeartbeatAck;
     try {
       const hb = await this.app.daemons.heartbeat(c.who, frame.payload, c.client);
-      ack = { status: 'ok', runtime_id: runtimeId, runtime_status: hb.runtime_status, server_capabilities: [] };
+      ack = { status: 'ok', runtime_id: runtimeId, runtime_status: hb.runtime_status, server_capabilities: CAPABILITIES };
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 404) {
         this.log(`agentd-platform: WebSocket heartbeat failed: ${e instanceof Error ? e.message : String(e)}`);
         return;
       }
-      ack = { status: 'runtime_gone', runtime_id: runtimeId, runtime_gone: true, server_capabilities: [] };
+      ack = { status: 'runtime_gone', runtime_id: runtimeId, runtime_gone: true, server_capabilities: CAPABILITIES };
     }
     send(c.socket, HEARTBEAT_ACK, ack);
   }
@@ -149,6 +155,15 @@ export class DaemonSockets {
       const runtimeId = (await this.app.daemons.liveRuntimeMap(c.who, c.runtimeIds)).get(runtimeType);
       if (runtimeId === undefined || !(await this.stillAuthorised(c))) continue;
       send(c.socket, TASK_AVAILABLE, { runtime_id: runtimeId, task_id: taskId });
+    }
+  }
+
+  /** A task that `daemonId` holds ended on the platform's side: tell that daemon's connections. */
+  async taskEnded(workspaceId: string, daemonId: string, taskId: string, status: string): Promise<void> {
+    for (const c of [...this.conns]) {
+      if (c.who.workspace_id !== workspaceId || c.who.daemon_id !== daemonId) continue;
+      if (!(await this.stillAuthorised(c))) continue;
+      send(c.socket, TASK_STATUS, { task_id: taskId, status });
     }
   }
 

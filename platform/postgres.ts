@@ -164,15 +164,11 @@ class Statements implements Sql {
 }
 
 function isNotice(x: unknown): x is Notice {
-  const n = x as Partial<Notice> | null;
-  return (
-    typeof n === 'object' &&
-    n !== null &&
-    n.kind === 'task_available' &&
-    typeof n.workspace_id === 'string' &&
-    typeof n.runtime_name === 'string' &&
-    (n.task_id === undefined || typeof n.task_id === 'string')
-  );
+  const n = x as Record<string, unknown> | null;
+  if (typeof n !== 'object' || n === null || typeof n.workspace_id !== 'string') return false;
+  if (n.kind === 'task_available') return typeof n.runtime_name === 'string' && (n.task_id === undefined || typeof n.task_id === 'string');
+  if (n.kind === 'task_ended') return typeof n.daemon_id === 'string' && typeof n.task_id === 'string' && typeof n.status === 'string';
+  return false;
 }
 
 class PostgresDatabase extends Statements implements Database {

@@ -41,6 +41,11 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
   // replica: the notice goes through the database (PostgreSQL NOTIFY), and each replica,
   // this one included, wakes its own.
   db.subscribe((n) => {
+    if (n.kind === 'task_ended') {
+      // The replica holding the daemon's control channel tells it (any replica may).
+      sockets.taskEnded(n.workspace_id, n.daemon_id, n.task_id, n.status).catch((e: unknown) => log(`agentd-platform: WebSocket task status failed: ${message(e)}`));
+      return;
+    }
     waiters.notify(n.workspace_id, n.runtime_name);
     sockets.taskAvailable(n.workspace_id, n.runtime_name, n.task_id).catch((e: unknown) => log(`agentd-platform: WebSocket wake-up failed: ${message(e)}`));
   });
@@ -53,7 +58,15 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       log(`agentd-platform: could not announce task ${taskId ?? ''} to the claimers: ${message(e)}`);
     }
   };
-  const tasks = new Tasks(db, agents, onEnqueue);
+  // Never fails the cancel either: the daemon's status poll finds what a lost notice did not say.
+  const onEnded = async (ws: string, daemonId: string, taskId: string, status: string): Promise<void> => {
+    try {
+      await db.publish({ kind: 'task_ended', workspace_id: ws, daemon_id: daemonId, task_id: taskId, status });
+    } catch (e) {
+      log(`agentd-platform: could not tell daemon ${daemonId} that task ${taskId} is ${status}: ${message(e)}`);
+    }
+  };
+  const tasks = new Tasks(db, agents, onEnqueue, onEnded);
   const enrolment = new Enrolment(db, config.installTokenTtlMs, async (t, ws, daemonId) => {
     await tasks.abandonTasksOf(t, ws, daemonId);
   });

@@ -25,11 +25,23 @@ export interface Sql {
 }
 
 /** A wake-up published to every replica (PostgreSQL NOTIFY; in-process on SQLite). */
-export interface Notice {
+export type Notice = TaskAvailableNotice | TaskEndedNotice;
+
+/** A task was queued: claimers of that runtime type wake. */
+export interface TaskAvailableNotice {
   kind: 'task_available';
   workspace_id: string;
   runtime_name: string;
   task_id?: string;
+}
+
+/** A claimed or running task ended on the platform's side (an operator cancel): its daemon is told. */
+export interface TaskEndedNotice {
+  kind: 'task_ended';
+  workspace_id: string;
+  daemon_id: string;
+  task_id: string;
+  status: string;
 }
 
 export interface Database extends Sql {

@@ -124,6 +124,8 @@ export class Tasks {
     private readonly agents: Agents,
     /** Called after a task is queued (wakes long-polling claimers and WebSocket clients). */
     private readonly onEnqueue: (workspaceId: string, runtimeType: string, taskId: string) => Promise<void>,
+    /** Called after a claimed or running task was ended by the platform (an operator cancel): its daemon is told. */
+    private readonly onEnded: (workspaceId: string, daemonId: string, taskId: string, status: string) => Promise<void> = async () => {},
   ) {
     // Where the dialects differ: SQLite's two-argument MAX is PostgreSQL's GREATEST; a
     // JSON array or object parameter is read as rows by json_each in SQLite and by
@@ -243,15 +245,21 @@ export class Tasks {
     return this.detail(r, rows.map(toMessage));
   }
 
-  /** Operator cancel: the daemon sees `cancelled` on its next status poll. */
+  /**
+   * Operator cancel. The daemon holding the task is told over its control channel
+   * (onEnded, after the commit), and otherwise sees `cancelled` at its next status poll.
+   */
   async cancel(workspaceId: string, id: string): Promise<void> {
-    await this.db.tx(async (t) => {
+    const holder = await this.db.tx(async (t) => {
       const r = await t.get<TaskRow>(this.q.byId, [id]);
       if (!r || r.workspace_id !== workspaceId) throw notFound('task not found');
-      if (r.status === 'cancelled') return;
+      if (r.status === 'cancelled') return null;
       if (TERMINAL.has(r.status)) throw conflict(`task is already ${r.status}; only a queued, claimed or running task can be cancelled`);
       await this.move(t, r, 'cancelled', { finished: Date.now(), reason: 'cancelled', error: 'cancelled by the operator' });
+      return r.daemon_id;
     });
+    // Never fails the cancel: it is stored, and the daemon's status poll finds it.
+    if (holder !== null) await this.onEnded(workspaceId, holder, id, 'cancelled').catch(() => {});
   }
 
   private async detail(r: TaskRow, messages: TaskMessage[]): Promise<TaskDetail & AgentTaskDetail> {

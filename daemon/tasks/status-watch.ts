@@ -12,6 +12,14 @@
 //
 // Latency: a task is checked at the first interval boundary after it started, and a
 // cancel is seen at the first check after it, so within one interval (plus the call).
+//
+// Pushed (setPushed(true)): the platform sends task ends over the open control channel
+// (agentd:task_status), which stop a task at once; the poll is then a safety net for a
+// push lost on its way (a replica that missed a notice) at `pushedIntervalMs`. At 5 s it
+// was most of what a daemon with 200 silent tasks did (a CPU profile of
+// bench/watchdog.mjs: 13 of 49 ms of JavaScript a minute). Push starting runs one check
+// at once (a cancel while the channel was down was pushed to nobody); push ending puts
+// the next check one `intervalMs` away.
 import type { Logger } from 'pino';
 import type { PlatformClient } from '../../api/client.js';
 import { NotFound, PlatformError } from '../../api/errors.js';
@@ -34,6 +42,8 @@ export interface StatusWatchOptions {
   reprobeMs?: number;
   /** Per-task GETs in flight at once in the fallback. */
   fallbackConcurrency?: number;
+  /** The safety-net interval while task ends are pushed (60 s). */
+  pushedIntervalMs?: number;
 }
 
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_TASK_STATUSES);
@@ -44,11 +54,35 @@ export class StatusWatch {
   private readonly abort = new AbortController();
   /** Time of the 404 that switched to the per-task fallback (null: batched). */
   private fallbackSince: number | null = null;
+  private pushed = false;
+  /** Push started: the next check is due now, even if one is in flight (it may predate the gap). */
+  private checkDue = false;
+  /**
+   * The loop's first wait is the unpushed interval even while pushed: a task claimed
+   * while the channel was down, and cancelled then, was pushed to nobody.
+   */
+  private firstRound = true;
+  /** Ends the loop's current wait early (the interval changed, or a check is due now). */
+  private interrupt: (() => void) | null = null;
   batchedCalls = 0;
   perTaskCalls = 0;
 
   constructor(o: StatusWatchOptions) {
-    this.o = { reprobeMs: 10 * 60_000, fallbackConcurrency: 8, ...o };
+    this.o = { reprobeMs: 10 * 60_000, fallbackConcurrency: 8, pushedIntervalMs: 60_000, ...o };
+  }
+
+  /** The platform pushes task ends (true) or no longer does (false). */
+  setPushed(pushed: boolean): void {
+    if (this.pushed === pushed) return;
+    this.pushed = pushed;
+    if (pushed) this.checkDue = true;
+    this.interrupt?.();
+  }
+
+  /** The wait between checks now. */
+  get intervalMs(): number {
+    const every = Math.max(50, this.o.intervalMs);
+    return this.pushed && !this.firstRound ? Math.max(every, this.o.pushedIntervalMs) : every;
   }
 
   /** True while the platform is polled per task (it has no batched route). */
@@ -59,6 +93,8 @@ export class StatusWatch {
   /** Runs the loop while there are tasks; call when a task starts. */
   ensureRunning(): void {
     if (this.loop || this.abort.signal.aborted) return;
+    this.firstRound = true;
+    this.checkDue = false;
     this.loop = this.run().finally(() => {
       this.loop = null;
     });
@@ -71,16 +107,42 @@ export class StatusWatch {
 
   private async run(): Promise<void> {
     const signal = this.abort.signal;
-    const every = Math.max(50, this.o.intervalMs);
     while (!signal.aborted) {
-      try {
-        await sleep(every, signal);
-      } catch {
-        return;
-      }
+      if (!(await this.wait(signal))) return;
+      this.firstRound = false;
       const tasks = [...this.o.tasks()];
       if (tasks.length === 0) return; // ensureRunning() starts it again with the next task
       await this.check(tasks, signal);
+    }
+  }
+
+  /**
+   * Until the next check is due: one interval, restarted when the interval changes
+   * (push ended: `intervalMs` from now), cut short when push starts. False: stopped.
+   */
+  private async wait(signal: AbortSignal): Promise<boolean> {
+    let start = Date.now();
+    for (;;) {
+      if (signal.aborted) return false;
+      if (this.checkDue) {
+        this.checkDue = false;
+        return true;
+      }
+      const left = start + this.intervalMs - Date.now();
+      if (left <= 0) return true;
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      this.interrupt = stop;
+      try {
+        await sleep(left, ac.signal);
+      } catch {
+        // Interrupted: the interval changed (push ended: a full one from now) or a check is due.
+        start = Date.now();
+      } finally {
+        this.interrupt = null;
+        signal.removeEventListener('abort', stop);
+      }
     }
   }
 

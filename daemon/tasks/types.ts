@@ -95,6 +95,15 @@ export interface TaskManager {
   cancelAll(reason: FailureReason): Promise<void>;
   /** The platform said work is waiting (WebSocket `daemon:task_available`): claim now. */
   taskAvailable(): void;
+  /** The platform said a task ended on its side (WebSocket `agentd:task_status`): stop it if it runs here. */
+  taskStatus(taskId: string, status: string): void;
+  /**
+   * Whether the platform pushes task ends over the open control channel. While it does,
+   * the cancellation poll is a safety net at a longer interval; when push ends (the
+   * channel closed), the poll is back at statusPollMs at once, and when push starts, one
+   * check runs at once (a cancel while the channel was down was not pushed).
+   */
+  statusPush(live: boolean): void;
   /** The runtime list was replaced (re-registration): drop a claim on old ids, claim with the new ones. */
   runtimesChanged(): void;
   running(): RunningTaskInfo[];

@@ -365,7 +365,7 @@ describe('WebSocket control channel', () => {
       expect((await d.claim([ids[prov]!], 1)).tasks.map((t) => t.id)).toEqual([id]);
 
       const ack = await ch.heartbeat(ids[prov]!);
-      expect(ack).toEqual({ type: 'daemon:heartbeat_ack', payload: { status: 'ok', runtime_id: ids[prov], runtime_status: 'online', server_capabilities: [] } });
+      expect(ack).toEqual({ type: 'daemon:heartbeat_ack', payload: { status: 'ok', runtime_id: ids[prov], runtime_status: 'online', server_capabilities: ['agentd-task-status-push'] } });
       const gone = await ch.heartbeat('not-a-runtime');
       expect(gone.payload).toMatchObject({ status: 'runtime_gone', runtime_gone: true, runtime_id: 'not-a-runtime' });
       const daemons = await p.admin.listDaemons(p.workspaceId);

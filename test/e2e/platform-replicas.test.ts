@@ -92,6 +92,26 @@ describePostgres('two platform replicas on one PostgreSQL database', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 
+  it('a cancel on A reaches the daemon whose control channel is on B, as agentd:task_status', async () => {
+    lb ??= await startBalancer(b.port);
+    lb.switchTo(b.port);
+    const e3 = await enrollDaemon({ url: lb.url, workspaceId: a.workspaceId, admin: a.admin });
+    const d3 = await startDaemon(e3, { env: { AGENTD_HEARTBEAT_INTERVAL: '1s', AGENTD_DRAIN_TIMEOUT: '1s', AGENTD_KILL_GRACE: '1s' } });
+    try {
+      // Push is live on B's socket: the frame, not a status poll, stops the task (task_status_total).
+      await d3.waitFor((s) => (s.websocket as { status_push?: boolean } | null)?.status_push === true, 20_000);
+      const { id } = await a.admin.enqueueTask(a.workspaceId, { runtime: 'command', prompt: 'sleep 300' });
+      await a.admin.waitForTask(a.workspaceId, id, (t) => t.status === 'running', 30_000);
+      await d3.waitFor((s) => s.tasks.running.length === 1, 20_000);
+      await a.admin.cancelTask(a.workspaceId, id);
+      const st = await d3.waitFor((s) => s.tasks.running.length === 0, 20_000);
+      expect((st.websocket as { task_status_total: number }).task_status_total).toBe(1);
+    } finally {
+      await d3.stop();
+      await e3.remove();
+    }
+  });
+
   it('one single-use install token sent to both replicas at once enrols exactly one machine', async () => {
     for (let round = 0; round < 5; round++) {
       const { token } = await a.admin.createInstallToken(a.workspaceId);

@@ -1,15 +1,24 @@
 // Cancellation polling against the real platform: one batched status call per interval
 // for all running tasks; against a platform without that route (--no-batch-status, as a
-// Multica server) the per-task GET, after one 404.
+// Multica server) the per-task GET, after one 404. And the push: the real daemon, with
+// its WebSocket control channel, is told of an operator cancel by an agentd:task_status
+// frame and stops the task without a status call.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPlatform, type TestPlatform } from '../helpers/platform.js';
+import { enrollDaemon, startDaemon, type Enrolled, type TestDaemon } from '../helpers/daemon.js';
 import { enrol, startHarness, waitFor, type Harness } from './tasks-harness.js';
 
 let p: TestPlatform | null = null;
 let h: Harness | null = null;
+let d: TestDaemon | null = null;
+let e: Enrolled | null = null;
 afterEach(async () => {
   await h?.close();
   h = null;
+  await d?.stop();
+  d = null;
+  await e?.remove();
+  e = null;
   await p?.stop();
   p = null;
 });
@@ -61,4 +70,25 @@ describe('cancellation polling', () => {
     expect(h.mgr.running().map((r) => r.id).sort()).toEqual([a!, b!].sort());
     expect(h.logs()).toMatch(/no batched task status route/);
   }, 60_000);
+});
+
+describe('cancellation pushed over the control channel', () => {
+  it('an operator cancel reaches the daemon as agentd:task_status and stops that task', async () => {
+    p = await startPlatform({ args: ['--log-requests'] });
+    e = await enrollDaemon(p);
+    d = await startDaemon(e, { env: { AGENTD_HEARTBEAT_INTERVAL: '1s', AGENTD_MAX_TASKS: '2', AGENTD_DRAIN_TIMEOUT: '1s', AGENTD_KILL_GRACE: '1s' } });
+    // The acks over the open channel name the capability: the poll becomes the safety net.
+    await d.waitFor((s) => (s.websocket as { status_push?: boolean } | null)?.status_push === true, 20_000);
+    const keep = (await p.admin.enqueueTask(p.workspaceId, { runtime: 'command', prompt: 'sleep 300' })).id;
+    const gone = (await p.admin.enqueueTask(p.workspaceId, { runtime: 'command', prompt: 'sleep 300' })).id;
+    for (const id of [keep, gone]) await p.admin.waitForTask(p.workspaceId, id, (t) => t.status === 'running', 20_000);
+    await d.waitFor((s) => s.tasks.running.length === 2, 20_000);
+    await p.admin.cancelTask(p.workspaceId, gone);
+    const st = await d.waitFor((s) => s.tasks.running.length === 1, 20_000);
+    expect((st.tasks.running as { id: string }[]).map((r) => r.id)).toEqual([keep]);
+    expect((st.websocket as { task_status_total: number }).task_status_total).toBe(1);
+    await p.admin.waitForTask(p.workspaceId, gone, (t) => t.cancel_acked_at !== null, 20_000);
+    expect(count(p.output(), PER_TASK)).toBe(0);
+    expect((await p.admin.getTask(p.workspaceId, keep, { messagesLimit: 0 })).status).toBe('running');
+  }, 90_000);
 });

@@ -182,4 +182,45 @@ describe('ControlLink', () => {
     expect(ch.reconnects()).toBe(1);
     void link.stop();
   });
+
+  it('agentd:task_status stops that task; push is live only while acks on the open connection name the capability', () => {
+    const ch = scripted();
+    const ended: [string, string][] = [];
+    const push: boolean[] = [];
+    const link = new ControlLink({
+      open: ch.open,
+      runtimeIds: () => ['r1'],
+      heartbeatIntervalMs: 1000,
+      logger: pino({ level: 'silent' }),
+      onTaskAvailable: () => undefined,
+      onRuntimeGone: () => undefined,
+      onAck: () => undefined,
+      onTaskStatus: (id, status) => void ended.push([id, status]),
+      onStatusPush: (live) => void push.push(live),
+    });
+    link.start();
+    ch.o.onOpen();
+    ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok' } }); // a Multica server: no capability
+    expect(push).toEqual([]);
+    ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok', server_capabilities: ['agentd-task-status-push'] } });
+    ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok', server_capabilities: ['agentd-task-status-push'] } });
+    expect(push).toEqual([true]);
+    expect(link.stats.status_push).toBe(true);
+    ch.o.onFrame({ type: 'agentd:task_status', payload: { task_id: 't1', status: 'cancelled' } });
+    ch.o.onFrame({ type: 'agentd:task_status', payload: { task_id: 7, status: 'cancelled' } }); // malformed: ignored
+    ch.o.onFrame({ type: 'agentd:task_status', payload: { status: 'cancelled' } });
+    expect(ended).toEqual([['t1', 'cancelled']]);
+    expect(link.stats.task_status_total).toBe(1);
+    ch.o.onClose({ upMs: 5000, reason: 'closed', retryInMs: 1000 });
+    expect(push).toEqual([true, false]);
+    // A new connection is not pushed to until its own acks say so.
+    ch.o.onOpen();
+    expect(link.stats.status_push).toBe(false);
+    ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok', server_capabilities: ['agentd-task-status-push'] } });
+    expect(push).toEqual([true, false, true]);
+    // A platform that stops naming it (a downgrade behind a balancer) turns it off.
+    ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok', server_capabilities: [] } });
+    expect(push).toEqual([true, false, true, false]);
+    void link.stop();
+  });
 });

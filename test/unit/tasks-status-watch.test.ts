@@ -88,4 +88,55 @@ describe('StatusWatch', () => {
     await w.check(tasks('a').list); // reprobeMs 0: asks for the batched route again
     expect(batched).toBe(2);
   });
+
+  it('pushed: one check at once, then only the safety net; unpushed again: polling resumes at the interval', async () => {
+    let calls = 0;
+    const w = new StatusWatch({
+      client: {
+        taskStatuses: async (body) => {
+          calls++;
+          return { tasks: body.task_ids.map((id) => ({ id, status: 'running' })) };
+        },
+        taskStatus: async () => {
+          throw new Error('not used');
+        },
+      },
+      intervalMs: 50,
+      pushedIntervalMs: 600_000,
+      logger: log,
+      tasks: () => tasks('a').list,
+    });
+    const until = async (pred: () => boolean, what: string) => {
+      const end = Date.now() + 20_000;
+      while (!pred()) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    try {
+      // Pushed before the loop starts: the first round still waits only the interval
+      // (a cancel while the channel was down reached nobody).
+      w.setPushed(true);
+      w.ensureRunning();
+      expect(w.intervalMs).toBe(50);
+      await until(() => calls >= 1, 'the first check, at the interval');
+      w.setPushed(false);
+      await until(() => calls >= 3, 'two more checks at the interval');
+      w.setPushed(true);
+      expect(w.intervalMs).toBe(600_000);
+      const atPush = calls;
+      await until(() => calls >= atPush + 1, 'the check that push starting runs at once');
+      // A check already in flight when push started may still land; after that, none for
+      // the safety interval (10 min), whatever the load: 20 of the old intervals pass.
+      await new Promise((r) => setTimeout(r, 50));
+      const settled = calls;
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(calls).toBe(settled);
+      w.setPushed(false);
+      expect(w.intervalMs).toBe(50);
+      await until(() => calls >= settled + 2, 'polling at the interval again');
+    } finally {
+      await w.stop();
+    }
+  });
 });
