@@ -74,6 +74,7 @@ import {
 import { ControlChannel, type ControlChannelOptions } from './control-channel.js';
 import type { SessionRequest, UsageRequest } from './task-context.js';
 import { VERSION } from './version.js';
+import { baselineWasmOnly } from './wasm-flags.js';
 
 export type { RetryPolicy } from './backoff.js';
 
@@ -447,6 +448,8 @@ export class PlatformClient {
       let res: Dispatcher.ResponseData;
       try {
         const url = new URL(this.baseUrl + spec.path);
+        // Before the first connection compiles llhttp (api/wasm-flags.ts says why not earlier).
+        baselineWasmOnly();
         res = await apiRequest.call(this.dispatcher, {
           origin: url.origin,
           path: url.pathname + url.search,

@@ -14,6 +14,7 @@
 import type { Dispatcher } from 'undici';
 import { sleep } from './backoff.js';
 import { ControlFrameSchema, type ControlFrame } from './control-frames.js';
+import { baselineWasmOnly } from './wasm-flags.js';
 import { Check } from '@sinclair/typebox/value';
 
 export interface ControlChannelOptions {
@@ -174,6 +175,7 @@ export class ControlChannel {
       if (token) headers.authorization = `Bearer ${token}`;
       let ws: WS;
       try {
+        baselineWasmOnly(); // api/wasm-flags.ts (a client's first request normally set it already)
         ws = new WebSocket(controlChannelUrl(this.#o.baseUrl, this.#o.runtimeIds()), { dispatcher: this.#o.dispatcher, headers });
       } catch (err) {
         resolve({ upMs: 0, reason: err instanceof Error ? err.message : String(err) });

@@ -5,7 +5,6 @@ import { UsageError } from '../core/errors.js';
 import { errorMessage } from './error-message.js';
 import { EXIT } from '../core/exit-codes.js';
 import { VERSION } from '../api/version.js';
-import { baselineWasmOnly } from '../api/wasm-flags.js';
 
 type Loader = () => Promise<{ command: Command }>;
 
@@ -82,7 +81,6 @@ const isEntry = process.argv[1] !== undefined && /agentd(\.mjs)?$/.test(process.
 if (isEntry) {
   // `pgrep agentd`, ps and `systemctl status` show this name, not node's (or "MainThread").
   process.title = 'agentd';
-  baselineWasmOnly();
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then(
     (code) => {
       // `run` manages its own exit (signals, drain); everything else exits when done.

@@ -22,7 +22,6 @@ import type { AgentConfig } from '../store/config.js';
 import { createLogger } from './logger.js';
 import { createNotifier } from './sdnotify.js';
 import { installSignalHandlers } from './signals.js';
-import { baselineWasmOnly } from '../api/wasm-flags.js';
 
 export interface RunOptions {
   configDir?: string;
@@ -48,7 +47,6 @@ const STOP_MARGIN_MS = 15_000;
 
 /** Starts the daemon. Resolves once it is running (the process then lives until a signal). */
 export async function runDaemon(o: RunOptions): Promise<Daemon> {
-  baselineWasmOnly();
   const settings = loadSettings(o.env);
   const paths = resolvePaths({ mode: o.mode, configDir: o.configDir, stateDir: o.stateDir, env: o.env });
   const enrolment = await loadEnrolment(paths);

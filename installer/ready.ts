@@ -8,6 +8,7 @@ import type { ServiceManager } from './service.js';
 import { UserError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { processAlive } from '../store/processes.js';
+import { baselineWasmOnly } from '../api/wasm-flags.js';
 
 export interface HealthAnswer {
   status: number;
@@ -17,6 +18,8 @@ export interface HealthAnswer {
 /** GET <healthUrl><path> with a short timeout; null when nothing answers. */
 export async function getHealth(healthUrl: string, path: string, timeoutMs = 2_000): Promise<HealthAnswer | null> {
   try {
+    // Node's fetch parses with its own copy of llhttp: the same flag, set before it compiles.
+    baselineWasmOnly();
     const res = await fetch(new URL(path, healthUrl), { signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     let body: Record<string, unknown> | null = null;
