@@ -1,9 +1,9 @@
 // The CLI's own AGENTD_* input (which install, where its files are, the health address
 // `agentd status` falls back to), declared with the same pieces as the daemon's settings
-// and read with the same messages. Commands other than `run` check it with env-schema
-// (cli/main.ts loads it lazily, core/env-schema-settings.ts); `run` checks it with the
-// daemon's TypeBox checker, which costs nothing extra on the daemon's start-up path
-// (test/e2e/startup-modules.test.ts proves no ajv is loaded there).
+// and read with the same messages. Every command checks it with the daemon's TypeBox
+// checker (cli/main.ts; `run` itself), which costs nothing extra on a short command's or
+// the daemon's start-up path (test/e2e/startup-modules.test.ts proves no ajv is loaded
+// by `agentd run` or `agentd install`); `agentd doctor` checks it with env-schema.
 import { Type } from '@sinclair/typebox';
 import type { SettingsChecker, SettingsTable } from '../core/settings.js';
 import { DAEMON_SETTINGS, loadSettings } from '../daemon/config.js';

@@ -57,12 +57,14 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
       io.stdout.write(commandHelp(command));
       return EXIT.OK;
     }
-    // The CLI's AGENTD_* input, checked before any work: with env-schema, loaded here only,
-    // since `run` (whose start-up time counts) checks it itself without ajv, and `doctor`
+    // The CLI's AGENTD_* input, checked before any work with the daemon's TypeBox checker
+    // (same table, same words as env-schema: test/unit/env-settings.test.ts). Not with
+    // env-schema: loading ajv and compiling its schema was ~100 ms of a ~450 ms `agentd
+    // install --no-service` (A/B pairs, median 451 → 343 ms). `run` checks it itself; `doctor`
     // reports a bad value as one of its checks.
     if (name !== 'run' && name !== 'doctor') {
-      const [{ checkCliEnv }, { envSchemaChecker }] = await Promise.all([import('./env.js'), import('../core/env-schema-settings.js')]);
-      checkCliEnv(io.env, envSchemaChecker);
+      const [{ checkCliEnv }, { typeboxChecker }] = await Promise.all([import('./env.js'), import('../daemon/config.js')]);
+      checkCliEnv(io.env, typeboxChecker);
     }
     return await command.run(args, io);
   } catch (err) {

@@ -3,8 +3,9 @@
 // here rather than by env-schema's dotenv option, which skips a missing file silently and
 // keeps blank values that should mean "the default"),
 // defaults filled in, unknown keys dropped, every value checked against its schema. For
-// code whose start-up time does not matter (the platform, the CLI's commands): env-schema
-// loads ajv, ~30 ms bundled, which the daemon's start budget does not have.
+// code whose start-up time does not matter (the platform, `agentd doctor`): env-schema
+// loads ajv and compiles its schema, ~30 ms bundled in the daemon and ~100 ms of a short
+// CLI command such as `agentd install`, which therefore use TypeBox (daemon/config.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import envSchema from 'env-schema';

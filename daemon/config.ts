@@ -5,7 +5,7 @@
 // Checked here with TypeBox's Value.Check, not env-schema: both take this same JSON
 // schema, but env-schema loads ajv, which costs ~30 ms of the 200 ms start-to-ready budget
 // even bundled (bench/settings-load.mjs). Commands where start-up time does not matter
-// (`agentd doctor`, the CLI's AGENTD_* input, the platform) check the same table with
+// (`agentd doctor`, the platform) check the same table with
 // env-schema (core/env-schema-settings.ts) and read the same messages.
 import { availableParallelism } from 'node:os';
 import { Type } from '@sinclair/typebox';

@@ -1,10 +1,11 @@
-// What the daemon loads between start and ready, read from the running bundle: no chunk of
-// ajv / env-schema (settings are checked with TypeBox) and none of systeminformation (the
-// doctor's host facts only). esbuild marks each bundled file with a `// node_modules/<pkg>/`
-// comment, so a loaded chunk that contains one carries that package. `agentd doctor` is the
-// control: it loads both, so the check can fail.
+// What the daemon loads between start and ready, and what `agentd install` loads, read
+// from the running bundle: no chunk of ajv / env-schema (settings are checked with
+// TypeBox) and none of systeminformation (the doctor's host facts only). esbuild marks
+// each bundled file with a `// node_modules/<pkg>/` comment, so a loaded chunk that
+// contains one carries that package. `agentd doctor` is the control: it loads both, so
+// the check can fail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,9 +27,9 @@ function heavyPackagesIn(log: string): string[] {
   return [...found].sort();
 }
 
-function run(e: Enrolled, args: string[], log: string, until?: (out: string) => boolean): Promise<string> {
+function run(e: Enrolled, args: string[], log: string, until?: (out: string) => boolean, env: NodeJS.ProcessEnv = {}): Promise<string> {
   return new Promise((resolve) => {
-    const child = spawn(AGENTD_NODE, ['--import', HOOK, AGENTD_JS, ...args], { env: daemonEnv(e, { AGENTD_TEST_MODULE_LOG: log, AGENTD_LOG_FORMAT: 'json' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(AGENTD_NODE, ['--import', HOOK, AGENTD_JS, ...args], { env: daemonEnv(e, { AGENTD_TEST_MODULE_LOG: log, AGENTD_LOG_FORMAT: 'json', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -57,6 +58,21 @@ describe('modules on the daemon start-up path', () => {
     expect(out).toMatch(/"to":"ready"/);
     expect(existsSync(log)).toBe(true);
     expect(heavyPackagesIn(log)).toEqual([]);
+    rmSync(log);
+  });
+
+  it('agentd install --no-service enrols without ajv, env-schema or systeminformation, with its AGENTD_* input checked', async () => {
+    const dir = join(e.stateDir, '..', 'install-modules');
+    const log = join(e.stateDir, '..', 'install-modules.log');
+    const { token } = await platform.admin.createInstallToken(platform.workspaceId);
+    const args = ['install', '--platform', platform.url, '--no-service', '--config-dir', join(dir, 'config'), '--state-dir', join(dir, 'state'), '--name', 'modules-install'];
+    const out = await run(e, args, log, undefined, { AGENTD_INSTALL_TOKEN: token, AGENTD_MODE: 'user' });
+    expect(existsSync(join(dir, 'config', 'credentials.json')), out).toBe(true);
+    expect(heavyPackagesIn(log)).toEqual([]);
+    // The CLI's input is still checked (now with TypeBox): a bad value is refused, exit 78.
+    const bad = spawnSync(AGENTD_NODE, [AGENTD_JS, ...args], { env: daemonEnv(e, { AGENTD_INSTALL_TOKEN: token, AGENTD_MODE: 'both' }), encoding: 'utf8' });
+    expect(bad.status).toBe(78);
+    expect(bad.stderr).toContain('AGENTD_MODE="both" is not valid: expected system or user');
     rmSync(log);
   });
 
