@@ -2,7 +2,8 @@
 // error printing only; the daemon is daemon/main.ts, loaded lazily like every command.
 import { defineCommand } from './command.js';
 import { UsageError } from '../core/errors.js';
-import { isInstallMode } from '../store/paths.js';
+import { isInstallMode, resolvePaths } from '../store/paths.js';
+import { enableCompileCache, flushCompileCache } from './compile-cache.js';
 
 export const command = defineCommand({
   name: 'run',
@@ -29,10 +30,22 @@ export const command = defineCommand({
   async run({ flags, positionals }, io) {
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0].slice(0, 40)}"`);
     if (flags.mode !== undefined && !isInstallMode(flags.mode)) throw new UsageError(`--mode must be "system" or "user" (got "${flags.mode.slice(0, 40)}")`);
+    const where = { configDir: flags['config-dir'], stateDir: flags['state-dir'], mode: flags.mode as 'system' | 'user' | undefined, env: io.env };
+    // Before the daemon's chunks load, so that they are what the cache holds (cli/compile-cache.ts).
+    let cached: string | null = null;
+    try {
+      const paths = resolvePaths(where);
+      cached = enableCompileCache(paths.stateDir, paths.compileCacheDir);
+    } catch {
+      // A bad directory setting: runDaemon reports it.
+    }
     const [{ runDaemon }, { checkCliEnv }, { typeboxChecker }] = await Promise.all([import('../daemon/main.js'), import('./env.js'), import('../daemon/config.js')]);
     checkCliEnv(io.env, typeboxChecker);
     // Start-up failures are AgentdErrors; cli/error-message.ts prints them.
-    await runDaemon({ configDir: flags['config-dir'], stateDir: flags['state-dir'], mode: flags.mode as 'system' | 'user' | undefined, env: io.env });
+    const daemon = await runDaemon(where);
+    // Written a moment after ready: the start-up path is compiled by then, and the task
+    // manager that loads after ready most likely too (what is not is written at exit).
+    if (cached) void daemon.lifecycle.waitFor(['ready']).then(() => setTimeout(flushCompileCache, 2_000).unref());
     // Running: the process lives until a signal; daemon/main.ts owns the exit code.
     return new Promise<number>(() => undefined);
   },

