@@ -24,7 +24,8 @@ const TURN_TIMEOUT_MS = 10_000;
 
 export class SqliteDatabase implements Database {
   readonly dialect = 'sqlite' as const;
-  private readonly statements = new Map<string, Statement>();
+  /** Prepared once per SQL text, with whether it only reads (asked of SQLite once). */
+  private readonly statements = new Map<string, { st: Statement; reads: boolean }>();
   private busy = false;
   private readonly waiting: (() => void)[] = [];
   private readonly subscribers: ((n: Notice) => void)[] = [];
@@ -52,14 +53,14 @@ export class SqliteDatabase implements Database {
 
   async all<T>(sql: string, params?: SqlParams): Promise<T[]> {
     if (this.busy) await this.turn();
-    const held = this.statement(sql).readonly ? undefined : this.writable();
+    const held = this.statement(sql).reads ? undefined : this.writable();
     if (held) await held;
     return this.exec(sql, params, 'all') as T[];
   }
 
   async get<T>(sql: string, params?: SqlParams): Promise<T | undefined> {
     if (this.busy) await this.turn();
-    const held = this.statement(sql).readonly ? undefined : this.writable();
+    const held = this.statement(sql).reads ? undefined : this.writable();
     if (held) await held;
     return this.exec(sql, params, 'get') as T | undefined;
   }
@@ -129,24 +130,25 @@ export class SqliteDatabase implements Database {
     return this.checkpointer.writable()?.then(() => (this.busy ? this.turn() : undefined));
   }
 
-  private statement(sql: string): Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.raw.prepare(sql);
-      this.statements.set(sql, st);
+  private statement(sql: string): { st: Statement; reads: boolean } {
+    let s = this.statements.get(sql);
+    if (!s) {
+      const st = this.raw.prepare(sql);
+      s = { st, reads: st.readonly };
+      this.statements.set(sql, s);
     }
-    return st;
+    return s;
   }
 
   /** Runs one statement now; params are positional (array) or named (object). */
   private exec(sql: string, params: SqlParams | undefined, how: 'all' | 'get' | 'run'): unknown {
-    const st = this.statement(sql);
+    const { st, reads } = this.statement(sql);
     const args = params === undefined ? [] : Array.isArray(params) ? params : [params];
     const out = how === 'run' ? { changes: st.run(...args).changes } : how === 'all' ? st.all(...args) : st.get(...args);
     // A write outside a transaction is committed now; inside one, COMMIT tells. The WAL's
     // size is looked at after every transaction and every 64th lone write (those are small:
     // a heartbeat's UPDATE), not after each (an fstat per heartbeat).
-    if (!st.readonly && !this.raw.inTransaction) this.checkpointer.wrote((++this.loneWrites & 63) === 0);
+    if (!reads && !this.raw.inTransaction) this.checkpointer.wrote((++this.loneWrites & 63) === 0);
     return out;
   }
 
