@@ -18,11 +18,11 @@ import { createServer } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QUICK, ROOT, emit, log, onExitSignal, daemonArgs, quantile, round, rssMB, sleep, startPlatform } from './_lib.mjs';
+import { QUICK, ROOT, cpuSeconds, emit, log, onExitSignal, daemonArgs, quantile, round, rssMB, sleep, startPlatform } from './_lib.mjs';
 
 const LATENCY_TASKS = Number(process.env.BENCH_TASK_LATENCY_N || (QUICK ? 30 : 200));
-// 1 GB (BENCH_TASK_OUTPUT_MB=1024) takes ~20 min here: the reference platform's SQLite insert
-// rate falls as its message table grows, so the default stays within the driver's timeout.
+// 1 GB (BENCH_TASK_OUTPUT_MB=1024) takes ~1.5 min here with its checks (36.6 s of output at
+// load 3–4.6); the default keeps `npm run bench` short.
 const OUTPUT_MB = Number(process.env.BENCH_TASK_OUTPUT_MB || (QUICK ? 16 : 256));
 const PAR_TASKS = 8;
 const PAR_MB = Number(process.env.BENCH_TASK_PAR_MB || (QUICK ? 8 : 16));
@@ -100,20 +100,7 @@ async function main() {
     }
   });
   d.stderr.on('data', () => {});
-  // Ready: /readyz answers 200.
-  const until = Date.now() + 20_000;
-  let health = null;
-  while (!health) {
-    if (Date.now() > until) throw new Error('daemon not ready in 20 s');
-    try {
-      const info = JSON.parse(await readFile(join(root, 'state', 'daemon.json'), 'utf8'));
-      if (info.health_url && (await fetch(`${info.health_url}/readyz`)).ok) health = info.health_url;
-    } catch {
-      /* not yet */
-    }
-    if (!health) await sleep(50);
-  }
-  await sleep(300); // the claim loop starts after orphan recovery
+  const health = await waitReady(join(root, 'state'));
   log(`daemon ready (pid ${d.pid}); latency: ${LATENCY_TASKS} tasks`);
 
   // 1. claim-to-spawn latency, one queued task at a time.
@@ -150,13 +137,20 @@ async function main() {
     }, () => {});
   }, 100);
   log(`throughput: ${OUTPUT_MB} MB in ${lines} lines (daemon RSS ${round(rss0)} MB before)`);
+  // CPU seconds per MB of each side: steadier than wall time on a shared machine.
+  const cpu0 = { platform: await cpuSeconds(p.pid), daemon: await cpuSeconds(d.pid) };
+  const win0 = process.hrtime.bigint();
   const big = await enqueue(p, gen(OUTPUT_MB));
   const bt = await waitDone(p, big, 3_600_000, 250);
+  const win1 = process.hrtime.bigint();
+  const cpuPerMB = { platform: ((await cpuSeconds(p.pid)) - cpu0.platform) / OUTPUT_MB, daemon: ((await cpuSeconds(d.pid)) - cpu0.daemon) / OUTPUT_MB };
   clearInterval(sampler);
+  // The window on the monotonic clock V8's CPU profiles use (µs), to slice a BENCH_CPU_PROF profile.
+  if (process.env.BENCH_CPU_PROF) log(`throughput window (monotonic µs): ${win0 / 1000n}..${win1 / 1000n}`);
   if (bt.status !== 'completed') throw new Error(`throughput task ${bt.status}: ${bt.error}`);
   const taskS = (Date.parse(bt.finished_at) - Date.parse(bt.started_at)) / 1000;
   const v = await verifyOutput(p, big, OUTPUT_MB);
-  log(`task ${round(taskS)} s (${round(OUTPUT_MB / taskS)} MB/s), cat ${round(floorS)} s (${round(OUTPUT_MB / floorS)} MB/s); ${v.note}; RSS max ${round(rssMax)} MB (+${round(rssMax - rss0)}; anon ${round(anonAtMax)} MB), V8 heap max ${round(heapMax)} MB`);
+  log(`task ${round(taskS)} s (${round(OUTPUT_MB / taskS)} MB/s), cat ${round(floorS)} s (${round(OUTPUT_MB / floorS)} MB/s); ${v.note}; RSS max ${round(rssMax)} MB (+${round(rssMax - rss0)}; anon ${round(anonAtMax)} MB), V8 heap max ${round(heapMax)} MB; CPU ms/MB: platform ${round(cpuPerMB.platform * 1000)}, daemon ${round(cpuPerMB.daemon * 1000)}`);
 
   // 3. RSS while 8 tasks stream at once.
   const rssIdle = await rssMB(d.pid);
@@ -177,7 +171,7 @@ async function main() {
   //    out of the picture.
   await stopDaemon(d, exited);
   const ceiling = await ceilingRun(p, env, root);
-  log(`ceiling: ${OUTPUT_MB} MB in ${round(ceiling.s)} s (${round(OUTPUT_MB / ceiling.s)} MB/s), ${round(ceiling.bytes / 2 ** 20)} MB of message bodies discarded in ${ceiling.posts} posts`);
+  log(`ceiling: ${OUTPUT_MB} MB in ${round(ceiling.s)} s (${round(OUTPUT_MB / ceiling.s)} MB/s), ${round(ceiling.bytes / 2 ** 20)} MB of message bodies discarded in ${ceiling.posts} posts; daemon CPU ${round(ceiling.cpuPerMB * 1000)} ms/MB`);
 
   if (process.env.BENCH_PLATFORM_LOG) await writeFile(process.env.BENCH_PLATFORM_LOG, p.output());
   await cleanup();
@@ -192,7 +186,7 @@ async function main() {
       floor_name: 'cat into a pipe',
       target: '≥ 0.2× floor',
       pass: v.exact && OUTPUT_MB / taskS >= 0.2 * (OUTPUT_MB / floorS),
-      note: `${OUTPUT_MB} MB of 100-byte lines in ${round(taskS)} s (cat ${round(floorS)} s); ${v.note}`,
+      note: `${OUTPUT_MB} MB of 100-byte lines in ${round(taskS)} s (cat ${round(floorS)} s); CPU ms/MB: platform ${round(cpuPerMB.platform * 1000)}, daemon ${round(cpuPerMB.daemon * 1000)}; ${v.note}`,
     },
     {
       name: 'task output, daemon ceiling (platform discards)',
@@ -200,7 +194,7 @@ async function main() {
       unit: 'MB/s',
       floor: round(OUTPUT_MB / floorS),
       floor_name: 'cat into a pipe',
-      note: `${OUTPUT_MB} MB in ${round(ceiling.s)} s; ${ceiling.posts} message posts answered and discarded by a proxy`,
+      note: `${OUTPUT_MB} MB in ${round(ceiling.s)} s; daemon CPU ${round(ceiling.cpuPerMB * 1000)} ms/MB; ${ceiling.posts} message posts answered and discarded by a proxy`,
     },
     {
       name: 'daemon RSS growth under 1 task flooding output',
@@ -255,6 +249,24 @@ async function verifyOutput(p, id, mb) {
   const got = h.digest('hex');
   const exact = gap === null && other === 0 && bytes === mb * 1024 * 1024 && got === want;
   return { exact, note: `${count} messages, seqs 1..${after}${gap ? ` (${gap})` : ''}, ${bytes} bytes, sha256 ${got === want ? 'equal to the generator’s' : 'DIFFERENT'}: every byte once, in order: ${exact}` };
+}
+
+/** Waits for the daemon with this state dir to answer /readyz 200; returns its health URL. */
+async function waitReady(stateDir) {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    if (Date.now() > until) throw new Error('daemon not ready in 20 s');
+    try {
+      const info = JSON.parse(await readFile(join(stateDir, 'daemon.json'), 'utf8'));
+      if (info.health_url && (await fetch(`${info.health_url}/readyz`)).ok) {
+        await sleep(300); // the claim loop starts after orphan recovery
+        return info.health_url;
+      }
+    } catch {
+      /* not yet */
+    }
+    await sleep(50);
+  }
 }
 
 async function stopDaemon(d, exited) {
@@ -312,10 +324,14 @@ async function ceilingRun(p, env, root) {
   const d = spawn(process.execPath, [...daemonArgs(), AGENTD, 'run', ...dirs], { env, stdio: ['ignore', 'ignore', 'ignore'] });
   const exited = new Promise((r) => d.once('exit', r));
   try {
+    // The daemon's start-up is not part of the figure: its CPU is counted from the first claim on.
+    await waitReady(join(root, 'state2'));
+    const cpu0 = await cpuSeconds(d.pid);
     const id = await enqueue(p, gen(OUTPUT_MB));
     const t = await waitDone(p, id, 3_600_000, 250);
     if (t.status !== 'completed') throw new Error(`ceiling task ${t.status}: ${t.error}`);
-    return { s: (Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000, posts, bytes };
+    const cpuPerMB = ((await cpuSeconds(d.pid)) - cpu0) / OUTPUT_MB;
+    return { s: (Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000, posts, bytes, cpuPerMB };
   } finally {
     await stopDaemon(d, exited);
     proxy.closeAllConnections();

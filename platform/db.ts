@@ -201,13 +201,16 @@ function migrate(db: SqliteHandle): void {
   db.exec('CREATE INDEX IF NOT EXISTS task_by_chat_session ON task (chat_session_id)');
 }
 
+/** The WAL's bound: past it the checkpointer makes the next writer start the WAL over. */
+export const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
+
 export interface OpenedSqliteFile {
   db: SqliteHandle;
   /** The workspace created on first start (the oldest one). */
   defaultWorkspaceId: string;
 }
 
-export function openSqliteFile(dataDir: string): OpenedSqliteFile {
+export function openSqliteFile(dataDir: string, walLimitBytes = WAL_LIMIT_BYTES): OpenedSqliteFile {
   const db = new Database(join(dataDir, 'platform.db'));
   // Takes effect only for a new database (before its first table): 16 KiB pages hold a
   // 64 KiB output chunk in 4 overflow pages instead of 16.
@@ -216,6 +219,12 @@ export function openSqliteFile(dataDir: string): OpenedSqliteFile {
   // WAL + NORMAL: durable across a process crash (what tests and restarts exercise);
   // only an OS crash may lose the last transactions.
   db.pragma('synchronous = NORMAL');
+  // Checkpoints run on a worker thread with its own connection (platform/checkpointer.ts),
+  // not inside the COMMIT that crosses 1000 WAL pages; openSqlite turns this back on if
+  // that worker cannot run. The size limit trims a WAL that grew past the checkpointer's
+  // bound when it starts over.
+  db.pragma('wal_autocheckpoint = 0');
+  db.pragma(`journal_size_limit = ${walLimitBytes}`);
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);

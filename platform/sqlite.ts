@@ -8,7 +8,8 @@
 // the database waits while one is open; the lock is free almost always (a transaction's
 // awaits resolve at once), so the wait costs nothing in the common case.
 import type { Statement } from 'better-sqlite3';
-import { openSqliteFile, type SqliteHandle } from './db.js';
+import { Checkpointer, type CheckpointStats } from './checkpointer.js';
+import { openSqliteFile, WAL_LIMIT_BYTES, type SqliteHandle } from './db.js';
 import type { Database, Notice, OpenedDatabase, Sql, SqlParams } from './sql.js';
 
 /**
@@ -21,16 +22,27 @@ import type { Database, Notice, OpenedDatabase, Sql, SqlParams } from './sql.js'
  */
 const TURN_TIMEOUT_MS = 10_000;
 
-class SqliteDatabase implements Database {
+export class SqliteDatabase implements Database {
   readonly dialect = 'sqlite' as const;
-  private readonly statements = new Map<string, Statement>();
+  /** Prepared once per SQL text, with whether it only reads (asked of SQLite once). */
+  private readonly statements = new Map<string, { st: Statement; reads: boolean }>();
   private busy = false;
   private readonly waiting: (() => void)[] = [];
   private readonly subscribers: ((n: Notice) => void)[] = [];
   /** The statements of an open transaction: straight to the file, no lock (it holds it). */
   private readonly inTx: Sql;
 
-  constructor(private readonly raw: SqliteHandle) {
+  private readonly checkpointer: Checkpointer;
+  private loneWrites = 0;
+
+  constructor(
+    private readonly raw: SqliteHandle,
+    maxWalBytes: number,
+  ) {
+    this.checkpointer = new Checkpointer({ file: raw.name, maxWalBytes }, () => {
+      // No worker: SQLite's own checkpoints inside COMMIT again (slower, never unbounded).
+      if (raw.open) raw.pragma('wal_autocheckpoint = 1000');
+    });
     this.inTx = {
       dialect: 'sqlite',
       all: async <T>(sql: string, params?: SqlParams) => this.exec(sql, params, 'all') as T[],
@@ -41,20 +53,28 @@ class SqliteDatabase implements Database {
 
   async all<T>(sql: string, params?: SqlParams): Promise<T[]> {
     if (this.busy) await this.turn();
+    const held = this.statement(sql).reads ? undefined : this.writable();
+    if (held) await held;
     return this.exec(sql, params, 'all') as T[];
   }
 
   async get<T>(sql: string, params?: SqlParams): Promise<T | undefined> {
     if (this.busy) await this.turn();
+    const held = this.statement(sql).reads ? undefined : this.writable();
+    if (held) await held;
     return this.exec(sql, params, 'get') as T | undefined;
   }
 
   async run(sql: string, params?: SqlParams): Promise<{ changes: number }> {
     if (this.busy) await this.turn();
+    const held = this.writable();
+    if (held) await held;
     return this.exec(sql, params, 'run') as { changes: number };
   }
 
   async tx<T>(fn: (t: Sql) => Promise<T>): Promise<T> {
+    const held = this.writable();
+    if (held) await held;
     await this.acquire();
     try {
       // IMMEDIATE: the write lock at BEGIN, so a transaction never fails half-way on
@@ -63,6 +83,7 @@ class SqliteDatabase implements Database {
       try {
         const out = await fn(this.inTx);
         this.raw.exec('COMMIT');
+        this.checkpointer.wrote(true);
         return out;
       } catch (e) {
         if (this.raw.inTransaction) this.raw.exec('ROLLBACK');
@@ -86,21 +107,49 @@ class SqliteDatabase implements Database {
     this.subscribers.push(fn);
   }
 
+  /**
+   * Waits for the open transaction, stops the checkpointer (its connection closes), then
+   * closes the serving connection: the last one, so SQLite copies the WAL into the file
+   * and deletes it.
+   */
   async close(): Promise<void> {
     await this.acquire();
+    this.lastCheckpoints = await this.checkpointer.close();
     this.raw.close();
+  }
+
+  /** What the checkpointer did, once closed (null before, or if it failed): for tests. */
+  lastCheckpoints: CheckpointStats | null = null;
+
+  /**
+   * Waits while the WAL is past its bound (platform/checkpointer.ts). After the lock's
+   * turn: a writer that waited here may find a transaction open again, which is fine
+   * (the hold bounds the WAL, it does not need every writer stopped at once).
+   */
+  private writable(): Promise<void> | undefined {
+    return this.checkpointer.writable()?.then(() => (this.busy ? this.turn() : undefined));
+  }
+
+  private statement(sql: string): { st: Statement; reads: boolean } {
+    let s = this.statements.get(sql);
+    if (!s) {
+      const st = this.raw.prepare(sql);
+      s = { st, reads: st.readonly };
+      this.statements.set(sql, s);
+    }
+    return s;
   }
 
   /** Runs one statement now; params are positional (array) or named (object). */
   private exec(sql: string, params: SqlParams | undefined, how: 'all' | 'get' | 'run'): unknown {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.raw.prepare(sql);
-      this.statements.set(sql, st);
-    }
+    const { st, reads } = this.statement(sql);
     const args = params === undefined ? [] : Array.isArray(params) ? params : [params];
-    if (how === 'run') return { changes: st.run(...args).changes };
-    return how === 'all' ? st.all(...args) : st.get(...args);
+    const out = how === 'run' ? { changes: st.run(...args).changes } : how === 'all' ? st.all(...args) : st.get(...args);
+    // A write outside a transaction is committed now; inside one, COMMIT tells. The WAL's
+    // size is looked at after every transaction and every 64th lone write (those are small:
+    // a heartbeat's UPDATE), not after each (an fstat per heartbeat).
+    if (!reads && !this.raw.inTransaction) this.checkpointer.wrote((++this.loneWrites & 63) === 0);
+    return out;
   }
 
   /** A statement on the database waits for the open transaction to end. */
@@ -139,7 +188,13 @@ class SqliteDatabase implements Database {
   }
 }
 
-export function openSqlite(dataDir: string): OpenedDatabase {
-  const { db, defaultWorkspaceId } = openSqliteFile(dataDir);
-  return { db: new SqliteDatabase(db), defaultWorkspaceId };
+export interface SqliteOptions {
+  /** The WAL's bound (platform/checkpointer.ts); tests make it small. */
+  maxWalBytes?: number;
+}
+
+export function openSqlite(dataDir: string, o: SqliteOptions = {}): OpenedDatabase & { db: SqliteDatabase } {
+  const maxWalBytes = o.maxWalBytes ?? WAL_LIMIT_BYTES;
+  const { db, defaultWorkspaceId } = openSqliteFile(dataDir, maxWalBytes);
+  return { db: new SqliteDatabase(db, maxWalBytes), defaultWorkspaceId };
 }

@@ -349,6 +349,47 @@ describe('platform options and persistence', () => {
     }
   });
 
+  it('output acknowledged before a SIGKILL mid-stream is all there after a restart, once each (WAL past its bound)', async () => {
+    const q = await startPlatform();
+    try {
+      const d = await registerRaw(q, 'd-kill');
+      const a = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'a' });
+      await rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', { daemon_id: 'd-kill', runtime_ids: [d.runtimeIds.command], max_tasks: 1 });
+      await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/start`);
+      const PER = 15;
+      const filler = 'y'.repeat(64 * 1024 - 16);
+      const content = (seq: number) => `${String(seq).padStart(8, '0')}:${filler}`;
+      const batch = (k: number) => ({ messages: Array.from({ length: PER }, (_, i) => ({ seq: k * PER + i + 1, type: 'text', content: content(k * PER + i + 1) })) });
+      // 72 batches of ~1 MiB: past the 64 MiB the WAL may hold before writes wait for the
+      // checkpointer, so the kill may land in any of its phases.
+      const ACKED = 72;
+      for (let k = 0; k < ACKED; k++) expect((await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/messages`, batch(k))).json.accepted).toBe(PER);
+      // One more in flight as the process dies.
+      const inFlight = rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/messages`, batch(ACKED)).catch((e: unknown) => e);
+      q.proc.kill('SIGKILL');
+      await inFlight;
+      await q.restart();
+      const seqs: number[] = [];
+      for (let after = -1; ; ) {
+        const page = (await q.admin.getTask(q.workspaceId, a.id, { messagesAfter: after, messagesLimit: 100 })).messages;
+        if (page.length === 0) break;
+        for (const m of page) {
+          expect(m.content).toBe(content(m.seq));
+          seqs.push(m.seq);
+        }
+        after = page.at(-1)!.seq;
+      }
+      // Every acknowledged message, once, in order; the one in flight wholly or not at all.
+      const stored = seqs.length === (ACKED + 1) * PER ? ACKED + 1 : ACKED;
+      expect(seqs).toEqual(Array.from({ length: stored * PER }, (_, i) => i + 1));
+      // A resend of the batch in flight is taken or ignored, never doubled.
+      await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/messages`, batch(ACKED));
+      expect((await q.admin.getTask(q.workspaceId, a.id, { messagesLimit: 0 })).message_count).toBe((ACKED + 1) * PER);
+    } finally {
+      await q.stop();
+    }
+  });
+
   it('SIGTERM during a long poll exits 0 promptly', async () => {
     const q = await startPlatform();
     try {
