@@ -5,8 +5,9 @@
 // so a lone statement needs no lock. A transaction is different once its body awaits:
 // another request's statement would run inside it (one connection) and commit or roll
 // back with it. So a transaction holds a lock from BEGIN to COMMIT, and a statement on
-// the database waits while one is open; the lock is free almost always (a transaction's
-// awaits resolve at once), so the wait costs nothing in the common case.
+// the database while one is open takes that lock in its turn and runs holding it; the
+// lock is free almost always (a transaction's awaits resolve at once), so the wait
+// costs nothing in the common case.
 import type { Statement } from 'better-sqlite3';
 import { Checkpointer, type CheckpointStats } from './checkpointer.js';
 import { openSqliteFile, WAL_LIMIT_BYTES, type SqliteHandle } from './db.js';
@@ -51,29 +52,42 @@ export class SqliteDatabase implements Database {
     };
   }
 
-  async all<T>(sql: string, params?: SqlParams): Promise<T[]> {
-    if (this.busy) await this.turn();
-    const held = this.statement(sql).reads ? undefined : this.writable();
-    if (held) await held;
-    return this.exec(sql, params, 'all') as T[];
+  all<T>(sql: string, params?: SqlParams): Promise<T[]> {
+    return this.lone(sql, params, 'all') as Promise<T[]>;
   }
 
-  async get<T>(sql: string, params?: SqlParams): Promise<T | undefined> {
-    if (this.busy) await this.turn();
-    const held = this.statement(sql).reads ? undefined : this.writable();
-    if (held) await held;
-    return this.exec(sql, params, 'get') as T | undefined;
+  get<T>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    return this.lone(sql, params, 'get') as Promise<T | undefined>;
   }
 
-  async run(sql: string, params?: SqlParams): Promise<{ changes: number }> {
-    if (this.busy) await this.turn();
-    const held = this.writable();
+  run(sql: string, params?: SqlParams): Promise<{ changes: number }> {
+    return this.lone(sql, params, 'run') as Promise<{ changes: number }>;
+  }
+
+  /**
+   * A statement on the database, outside any transaction. With none open it runs at
+   * once (better-sqlite3 is synchronous: nothing interleaves). With one open it takes
+   * the lock in its turn and runs holding it: waiting for the lock and then letting go
+   * before running handed the lock to the next transaction, whose BEGIN came first, so
+   * the statement ran inside that transaction and was rolled back with it (a write that
+   * had answered success was lost).
+   */
+  private async lone(sql: string, params: SqlParams | undefined, how: 'all' | 'get' | 'run'): Promise<unknown> {
+    const held = how === 'run' || !this.statement(sql).reads ? this.checkpointer.writable() : undefined;
     if (held) await held;
-    return this.exec(sql, params, 'run') as { changes: number };
+    if (!this.busy) return this.exec(sql, params, how);
+    await this.acquire(TURN_TIMEOUT_MS);
+    try {
+      return this.exec(sql, params, how);
+    } finally {
+      this.release();
+    }
   }
 
   async tx<T>(fn: (t: Sql) => Promise<T>): Promise<T> {
-    const held = this.writable();
+    // Past the WAL's bound, a transaction waits before it takes the lock; once in, it
+    // runs (the hold bounds the WAL, it does not need every writer stopped at once).
+    const held = this.checkpointer.writable();
     if (held) await held;
     await this.acquire();
     try {
@@ -121,15 +135,6 @@ export class SqliteDatabase implements Database {
   /** What the checkpointer did, once closed (null before, or if it failed): for tests. */
   lastCheckpoints: CheckpointStats | null = null;
 
-  /**
-   * Waits while the WAL is past its bound (platform/checkpointer.ts). After the lock's
-   * turn: a writer that waited here may find a transaction open again, which is fine
-   * (the hold bounds the WAL, it does not need every writer stopped at once).
-   */
-  private writable(): Promise<void> | undefined {
-    return this.checkpointer.writable()?.then(() => (this.busy ? this.turn() : undefined));
-  }
-
   private statement(sql: string): { st: Statement; reads: boolean } {
     let s = this.statements.get(sql);
     if (!s) {
@@ -150,12 +155,6 @@ export class SqliteDatabase implements Database {
     // a heartbeat's UPDATE), not after each (an fstat per heartbeat).
     if (!reads && !this.raw.inTransaction) this.checkpointer.wrote((++this.loneWrites & 63) === 0);
     return out;
-  }
-
-  /** A statement on the database waits for the open transaction to end. */
-  private async turn(): Promise<void> {
-    await this.acquire(TURN_TIMEOUT_MS);
-    this.release();
   }
 
   /** The lock, in arrival order; with `timeoutMs`, an error once that has passed (and no place kept in the queue). */

@@ -52,6 +52,30 @@ describe.skipIf(!sqliteHere)('the SQLite storage', () => {
     expect(await names()).toEqual(['default', 'outside']);
   });
 
+  it('a statement that waited for one transaction does not run inside the next one (which rolls back)', async () => {
+    let inside!: () => void;
+    const bodyWaits = new Promise<void>((r) => (inside = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const a = db.tx(async (t) => {
+      await t.run("INSERT INTO workspace (id, name, created_at) VALUES ('w-a', 'a', 1)");
+      inside();
+      await gate;
+    });
+    await bodyWaits;
+    // Queued in this order while A is open: a lone write, then transaction B, which fails.
+    const lone = db.run("INSERT INTO workspace (id, name, created_at) VALUES ('w-lone', 'lone', 2)");
+    const b = db.tx(async (t) => {
+      await t.run("INSERT INTO workspace (id, name, created_at) VALUES ('w-b', 'b', 3)");
+      throw new Error('b rolled back');
+    });
+    release();
+    await a;
+    await expect(b).rejects.toThrow('b rolled back');
+    expect(await lone).toEqual({ changes: 1 });
+    expect(await names()).toEqual(['a', 'default', 'lone']);
+  });
+
   it('a statement on the database inside its own transaction fails instead of hanging', async () => {
     vi.useFakeTimers();
     const tx = db.tx(async () => {
