@@ -26,6 +26,15 @@
 // connection's BEGIN IMMEDIATE then failed with SQLITE_BUSY after ~100 ms, without
 // waiting out its busy timeout.
 //
+// A hold has a deadline (`maxHoldMs`). Another connection's open read (an operator's
+// sqlite3 shell inside BEGIN, a backup tool) pins the frames written after it began: no
+// pass can copy them until it ends, and a hold without a deadline stopped every write
+// of the platform for as long as the reader stayed. Past the deadline the writes go on,
+// the WAL grows past its bound (as it did before there was a bound), one line says why,
+// and no new hold starts until a pass copies past the pinned frames (the read ended). While held, a pass
+// that did not finish is retried after a growing pause (1 → 100 ms), not back to back
+// (that spun a core for as long as the reader stayed).
+//
 // The serving connection tells the worker that it wrote through a SharedArrayBuffer
 // (an atomic add, and a futex wake only when the worker sleeps with nothing to do), so a
 // request pays nanoseconds, not a message.
@@ -40,6 +49,10 @@ export interface CheckpointerOptions {
   intervalMs?: number;
   /** WAL size past which writes wait for a pass to copy it whole, so the next one starts it over (bytes). */
   maxWalBytes?: number;
+  /** How long writes may be held before they go on regardless (ms). */
+  maxHoldMs?: number;
+  /** Problems worth a line in the platform's log (never a secret). */
+  log?: (line: string) => void;
 }
 
 export interface CheckpointStats {
@@ -49,6 +62,8 @@ export interface CheckpointStats {
   holds: number;
   /** Largest WAL seen after a pass (bytes, frames × page size). */
   maxWalBytes: number;
+  /** Holds given up at their deadline (a reader pinned the WAL). */
+  givenUp: number;
 }
 
 // Indexes into the shared Int32Array.
@@ -56,7 +71,8 @@ const WRITES = 0; // bumped by the serving connection after each write
 const SLEEPING = 1; // 1 while the worker waits with nothing to do (a write must wake it)
 const STOP = 2; // set by close()
 const HOLD = 3; // 1 while new writes must wait (the WAL is past its bound)
-const SLOTS = 4;
+const STUCK = 4; // 1 after a hold was given up, until a pass copies the whole WAL again
+const SLOTS = 5;
 
 // The worker, as CommonJS source (a worker from a string: the bundle needs no extra file).
 // It blocks in Atomics.wait between passes: it has no event loop work of its own.
@@ -64,21 +80,30 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const sig = new Int32Array(workerData.signal);
-const { WRITES, SLEEPING, STOP, HOLD } = workerData.slots;
+const { WRITES, SLEEPING, STOP, HOLD, STUCK } = workerData.slots;
 const db = new Database(workerData.file);
 // A checkpoint takes no lock a writer holds; this is for the WAL's own locks, held for moments.
 db.pragma('busy_timeout = 10000');
 const pageSize = db.pragma('page_size', { simple: true });
-const stats = { passive: 0, holds: 0, maxWalBytes: 0 };
+const stats = { passive: 0, holds: 0, maxWalBytes: 0, givenUp: 0 };
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 let seen = Atomics.load(sig, WRITES);
 let last = 0;
 let holding = false;
+let holdSince = 0;
+let pause = 0;
+// Frames copied when a hold was given up: a pass that copies past it means the read
+// that pinned the WAL has ended (or moved on), so holds may start again.
+let pinnedAt = -1;
 try {
   for (;;) {
     if (Atomics.load(sig, STOP)) break;
     const held = Atomics.load(sig, HOLD) === 1;
-    if (held && !holding) stats.holds++;
+    if (held && !holding) {
+      stats.holds++;
+      holdSince = Date.now();
+      pause = 0;
+    }
     holding = held;
     if (!held && Atomics.load(sig, WRITES) === seen) {
       // Nothing new since the last pass: sleep until a write (or close) wakes us. The
@@ -100,12 +125,29 @@ try {
     const r = passive.get();
     stats.passive++;
     if (r.log * pageSize > stats.maxWalBytes) stats.maxWalBytes = r.log * pageSize;
+    const whole = r.busy === 0 && r.log === r.checkpointed;
+    if (pinnedAt >= 0 && (whole || r.checkpointed > pinnedAt)) {
+      pinnedAt = -1;
+      Atomics.store(sig, STUCK, 0);
+    }
+    if (!held) continue;
     // Held: done once a pass copied every frame and no write came in during it (a
     // transaction begun before the hold may still have been committing).
-    if (held && r.busy === 0 && r.log === r.checkpointed && Atomics.load(sig, WRITES) === seen) {
+    if (whole && Atomics.load(sig, WRITES) === seen) {
       Atomics.store(sig, HOLD, 0);
       parentPort.postMessage({ resume: true });
+      continue;
     }
+    if (Date.now() - holdSince >= workerData.maxHoldMs) {
+      stats.givenUp++;
+      pinnedAt = r.checkpointed;
+      Atomics.store(sig, STUCK, 1);
+      Atomics.store(sig, HOLD, 0);
+      parentPort.postMessage({ resume: true, stuck: { heldMs: Date.now() - holdSince, walBytes: r.log * pageSize, copiedBytes: r.checkpointed * pageSize } });
+      continue;
+    }
+    pause = Math.min(100, Math.max(1, pause * 2));
+    Atomics.wait(sig, STOP, 0, pause);
   }
 } finally {
   // Closed first: the final checkpoint is SQLite's own, when the serving connection
@@ -137,8 +179,9 @@ export class Checkpointer {
         file: o.file,
         driver: createRequire(import.meta.url).resolve('better-sqlite3'),
         signal: this.sig.buffer,
-        slots: { WRITES, SLEEPING, STOP, HOLD },
+        slots: { WRITES, SLEEPING, STOP, HOLD, STUCK },
         intervalMs: o.intervalMs ?? 100,
+        maxHoldMs: o.maxHoldMs ?? 5000,
       },
       // Its own process.env copy is not needed; stdout/stderr go to the platform's.
       env: {},
@@ -147,8 +190,14 @@ export class Checkpointer {
     this.worker.unref();
     this.done = new Promise((resolve) => {
       let stats: CheckpointStats | null = null;
-      this.worker.on('message', (m: { resume?: boolean; stats?: CheckpointStats }) => {
+      this.worker.on('message', (m: { resume?: boolean; stats?: CheckpointStats; stuck?: { heldMs: number; walBytes: number; copiedBytes: number } }) => {
         if (m.stats) stats = m.stats;
+        if (m.stuck) {
+          const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
+          o.log?.(
+            `agentd-platform: the SQLite WAL (${this.walFile}) is past its ${mb(this.maxWalBytes)} MiB bound and a checkpoint could copy only ${mb(m.stuck.copiedBytes)} of its ${mb(m.stuck.walBytes)} MiB for ${(m.stuck.heldMs / 1000).toFixed(1)} s: another connection holds a read open (an sqlite3 shell inside BEGIN, a backup). Writes go on and the WAL grows until that read ends; find it with: fuser ${this.walFile}`,
+          );
+        }
         if (m.resume) this.resume();
       });
       this.worker.on('error', (err) => {
@@ -186,7 +235,7 @@ export class Checkpointer {
   wrote(measure: boolean): void {
     Atomics.add(this.sig, WRITES, 1);
     if (Atomics.compareExchange(this.sig, SLEEPING, 1, 0) === 1) Atomics.notify(this.sig, SLEEPING);
-    if (measure && this.failure === null && this.walBytes() > this.maxWalBytes && Atomics.compareExchange(this.sig, HOLD, 0, 1) === 0) {
+    if (measure && this.failure === null && Atomics.load(this.sig, STUCK) === 0 && this.walBytes() > this.maxWalBytes && Atomics.compareExchange(this.sig, HOLD, 0, 1) === 0) {
       Atomics.store(this.sig, SLEEPING, 0);
       Atomics.notify(this.sig, SLEEPING);
       Atomics.notify(this.sig, STOP);

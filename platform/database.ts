@@ -12,11 +12,11 @@ export interface DatabaseChoice {
   database?: string;
 }
 
-/** `log` gets the PostgreSQL listener's problems (never a secret). */
+/** `log` gets the storage's problems: PostgreSQL's listener, SQLite's checkpoints (never a secret). */
 export async function openDatabase(c: DatabaseChoice, log: (line: string) => void): Promise<OpenedDatabase> {
   if (c.database !== undefined) {
     const { openPostgres } = await import('./postgres.js');
     return openPostgres(c.database, { log });
   }
-  return openSqlite(c.dataDir);
+  return openSqlite(c.dataDir, { log });
 }

@@ -39,8 +39,9 @@ export class SqliteDatabase implements Database {
   constructor(
     private readonly raw: SqliteHandle,
     maxWalBytes: number,
+    o: SqliteOptions = {},
   ) {
-    this.checkpointer = new Checkpointer({ file: raw.name, maxWalBytes }, () => {
+    this.checkpointer = new Checkpointer({ file: raw.name, maxWalBytes, ...(o.maxHoldMs === undefined ? {} : { maxHoldMs: o.maxHoldMs }), ...(o.log ? { log: o.log } : {}) }, () => {
       // No worker: SQLite's own checkpoints inside COMMIT again (slower, never unbounded).
       if (raw.open) raw.pragma('wal_autocheckpoint = 1000');
     });
@@ -190,10 +191,14 @@ export class SqliteDatabase implements Database {
 export interface SqliteOptions {
   /** The WAL's bound (platform/checkpointer.ts); tests make it small. */
   maxWalBytes?: number;
+  /** How long writes may wait for the WAL to be copied before they go on (platform/checkpointer.ts). */
+  maxHoldMs?: number;
+  /** Problems worth a line in the platform's log. */
+  log?: (line: string) => void;
 }
 
 export function openSqlite(dataDir: string, o: SqliteOptions = {}): OpenedDatabase & { db: SqliteDatabase } {
   const maxWalBytes = o.maxWalBytes ?? WAL_LIMIT_BYTES;
   const { db, defaultWorkspaceId } = openSqliteFile(dataDir, maxWalBytes);
-  return { db: new SqliteDatabase(db, maxWalBytes), defaultWorkspaceId };
+  return { db: new SqliteDatabase(db, maxWalBytes, o), defaultWorkspaceId };
 }
