@@ -118,6 +118,10 @@ export class ControlLink {
   }
 
   #tick(): void {
+    // No ack for 2 intervals: a push may be going into a dead socket (a NAT or proxy
+    // dropped it silently). The status poll is back at its short interval until acks
+    // come again, as the HTTP heartbeats are (covers()).
+    if (this.stats.status_push && this.stats.last_ack_at !== null && this.#now() - this.stats.last_ack_at >= 2 * this.#o.heartbeatIntervalMs) this.#setStatusPush(false);
     // Acks came and then stopped for 4 intervals: the connection is dead but not closed.
     if (this.#everAcked && this.stats.last_ack_at !== null && this.#now() - this.stats.last_ack_at > 4 * this.#o.heartbeatIntervalMs) {
       this.#channel.drop('no heartbeat ack');

@@ -52,12 +52,19 @@ interface Slot {
 
 export const createTaskManager: CreateTaskManager = (opts) => new Manager(opts);
 
+/** How long a pushed end for a task not running here is kept for its launch. */
+const PUSHED_END_TTL_MS = 120_000;
+/** At most this many kept (a hostile or buggy platform cannot grow the map). */
+const PUSHED_END_MAX = 1000;
+
 class Manager implements TaskManager {
   private readonly o: TaskManagerOptions;
   private readonly log: Logger;
   private readonly journal: TaskJournal;
   private readonly workRoot: string;
   private readonly slots = new Map<string, Slot>();
+  /** Task ends pushed for tasks not (yet) running here: id → status, when. */
+  private readonly pushedEnds = new Map<string, { status: string; at: number }>();
   private readonly adapters = new Map<string, { adapter: RuntimeAdapter; binaryPath: string | null }>();
   private readonly noAdapter = new Set<string>();
   private claimAbort = new AbortController();
@@ -196,7 +203,17 @@ class Manager implements TaskManager {
 
   taskStatus(taskId: string, status: string): void {
     if (!(TERMINAL_TASK_STATUSES as readonly string[]).includes(status)) return;
-    this.slots.get(taskId)?.run.platformStop(`the platform marked the task ${status}`);
+    const slot = this.slots.get(taskId);
+    if (slot) {
+      slot.run.platformStop(`the platform pushed that the task is ${status}`);
+      return;
+    }
+    // Not running here yet: a cancel right after the claim can arrive before the claim's
+    // answer is read. Kept for a while, and applied when the task launches (the status
+    // poll's next round could be a minute away while pushes are live).
+    const now = Date.now();
+    for (const [id, e] of this.pushedEnds) if (now - e.at > PUSHED_END_TTL_MS || this.pushedEnds.size >= PUSHED_END_MAX) this.pushedEnds.delete(id);
+    this.pushedEnds.set(taskId, { status, at: now });
   }
 
   statusPush(live: boolean): void {
@@ -433,6 +450,11 @@ class Manager implements TaskManager {
       },
     });
     this.slots.set(task.id, { run, runtime });
+    const pushed = this.pushedEnds.get(task.id);
+    if (pushed) {
+      this.pushedEnds.delete(task.id);
+      if (Date.now() - pushed.at <= PUSHED_END_TTL_MS) run.platformStop(`the platform pushed that the task is ${pushed.status} (before it started here)`);
+    }
     this.statusWatch.ensureRunning();
     this.log.info({ task_id: task.id, runtime: runtime.name }, 'task claimed');
     run

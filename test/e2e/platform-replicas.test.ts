@@ -106,6 +106,8 @@ describePostgres('two platform replicas on one PostgreSQL database', () => {
       await a.admin.cancelTask(a.workspaceId, id);
       const st = await d3.waitFor((s) => s.tasks.running.length === 0, 20_000);
       expect((st.websocket as { task_status_total: number }).task_status_total).toBe(1);
+      // Stopped by the frame, not by a status poll answer (whose reason reads "marked").
+      expect(d3.stdout()).toMatch(new RegExp(`"task_id":"${id}".*stopping task: the platform pushed that the task is cancelled`));
     } finally {
       await d3.stop();
       await e3.remove();

@@ -87,6 +87,8 @@ describe('cancellation pushed over the control channel', () => {
     const st = await d.waitFor((s) => s.tasks.running.length === 1, 20_000);
     expect((st.tasks.running as { id: string }[]).map((r) => r.id)).toEqual([keep]);
     expect((st.websocket as { task_status_total: number }).task_status_total).toBe(1);
+    // Stopped by the frame, not by a status poll answer (whose reason reads "marked").
+    expect(d.stdout()).toMatch(new RegExp(`"task_id":"${gone}".*stopping task: the platform pushed that the task is cancelled`));
     await p.admin.waitForTask(p.workspaceId, gone, (t) => t.cancel_acked_at !== null, 20_000);
     expect(count(p.output(), PER_TASK)).toBe(0);
     expect((await p.admin.getTask(p.workspaceId, keep, { messagesLimit: 0 })).status).toBe('running');

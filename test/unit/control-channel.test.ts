@@ -223,4 +223,32 @@ describe('ControlLink', () => {
     expect(push).toEqual([true, false, true, false]);
     void link.stop();
   });
+
+  it('push is off once acks stop for 2 intervals (a silently dead socket), and on again with the next ack', () => {
+    vi.useFakeTimers();
+    const ch = scripted();
+    const push: boolean[] = [];
+    const link = new ControlLink({
+      open: ch.open,
+      runtimeIds: () => ['r1'],
+      heartbeatIntervalMs: 1000,
+      logger: pino({ level: 'silent' }),
+      onTaskAvailable: () => undefined,
+      onRuntimeGone: () => undefined,
+      onAck: () => undefined,
+      onStatusPush: (live) => void push.push(live),
+    });
+    link.start();
+    ch.o.onOpen();
+    ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok', server_capabilities: ['agentd-task-status-push'] } });
+    expect(push).toEqual([true]);
+    vi.advanceTimersByTime(1000);
+    expect(push).toEqual([true]);
+    vi.advanceTimersByTime(1000); // 2 intervals without an ack
+    expect(push).toEqual([true, false]);
+    expect(ch.drops()).toBe(0); // the connection itself is dropped only after 4
+    ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok', server_capabilities: ['agentd-task-status-push'] } });
+    expect(push).toEqual([true, false, true]);
+    void link.stop();
+  });
 });
