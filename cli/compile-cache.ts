@@ -35,7 +35,9 @@ function ours(path: string): boolean {
 export function enableCompileCache(stateDir: string, dir: string): string | null {
   if (typeof api.enableCompileCache !== 'function') return null;
   try {
-    if (!lstatSync(stateDir).isDirectory()) return null;
+    // The state directory too: another user who may write there could swap the cache
+    // directory for theirs between the check below and Node opening it.
+    if (!ours(stateDir)) return null;
     try {
       mkdirSync(dir, { mode: 0o700 });
     } catch (err) {

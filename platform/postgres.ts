@@ -250,9 +250,10 @@ class PostgresDatabase extends Statements implements Database {
   }
 
   async publish(n: Notice): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, $2)', [NOTICE_CHANNEL, JSON.stringify({ r: this.replica, n })]);
-    // This replica's own subscribers hear it at once, even while the listener reconnects.
+    // This replica's own subscribers hear it at once, even while the listener reconnects
+    // or the NOTIFY fails (its claimers and sockets need no round trip to be told).
     this.deliver(n);
+    await this.pool.query('SELECT pg_notify($1, $2)', [NOTICE_CHANNEL, JSON.stringify({ r: this.replica, n })]);
   }
 
   subscribe(fn: (n: Notice) => void): void {
