@@ -125,6 +125,25 @@ function scripted() {
   };
 }
 
+/** A link on a scripted channel, one runtime, 1 s heartbeats, recording task ends and push changes. */
+function pushLink() {
+  const ch = scripted();
+  const ended: [string, string][] = [];
+  const push: boolean[] = [];
+  const link = new ControlLink({
+    open: ch.open,
+    runtimeIds: () => ['r1'],
+    heartbeatIntervalMs: 1000,
+    logger: pino({ level: 'silent' }),
+    onTaskAvailable: () => undefined,
+    onRuntimeGone: () => undefined,
+    onAck: () => undefined,
+    onTaskStatus: (id, status) => void ended.push([id, status]),
+    onStatusPush: (live) => void push.push(live),
+  });
+  return { ch, link, ended, push };
+}
+
 describe('ControlLink', () => {
   afterEach(() => vi.useRealTimers());
 
@@ -184,20 +203,7 @@ describe('ControlLink', () => {
   });
 
   it('agentd:task_status stops that task; push is live only while acks on the open connection name the capability', () => {
-    const ch = scripted();
-    const ended: [string, string][] = [];
-    const push: boolean[] = [];
-    const link = new ControlLink({
-      open: ch.open,
-      runtimeIds: () => ['r1'],
-      heartbeatIntervalMs: 1000,
-      logger: pino({ level: 'silent' }),
-      onTaskAvailable: () => undefined,
-      onRuntimeGone: () => undefined,
-      onAck: () => undefined,
-      onTaskStatus: (id, status) => void ended.push([id, status]),
-      onStatusPush: (live) => void push.push(live),
-    });
+    const { ch, link, ended, push } = pushLink();
     link.start();
     ch.o.onOpen();
     ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok' } }); // a Multica server: no capability
@@ -226,18 +232,7 @@ describe('ControlLink', () => {
 
   it('push is off once acks stop for 2 intervals (a silently dead socket), and on again with the next ack', () => {
     vi.useFakeTimers();
-    const ch = scripted();
-    const push: boolean[] = [];
-    const link = new ControlLink({
-      open: ch.open,
-      runtimeIds: () => ['r1'],
-      heartbeatIntervalMs: 1000,
-      logger: pino({ level: 'silent' }),
-      onTaskAvailable: () => undefined,
-      onRuntimeGone: () => undefined,
-      onAck: () => undefined,
-      onStatusPush: (live) => void push.push(live),
-    });
+    const { ch, link, push } = pushLink();
     link.start();
     ch.o.onOpen();
     ch.o.onFrame({ type: 'daemon:heartbeat_ack', payload: { runtime_id: 'r1', status: 'ok', server_capabilities: ['agentd-task-status-push'] } });

@@ -8,15 +8,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Checkpointer } from '../../platform/checkpointer.js';
 import { openSqlite } from '../../platform/sqlite.js';
+import { sqliteHere } from '../helpers/sqlite.js';
 
-const sqliteHere = (() => {
-  try {
-    new Database(':memory:').close();
-    return true;
-  } catch {
-    return false; // better-sqlite3 built for another Node (see platform-db.test.ts)
-  }
-})();
 
 const ROW = 'x'.repeat(64 * 1024);
 

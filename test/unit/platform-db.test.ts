@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agents } from '../../platform/agents.js';
 import { openSqlite } from '../../platform/sqlite.js';
 import { Tasks } from '../../platform/tasks.js';
+import { sqliteHere } from '../helpers/sqlite.js';
 
 const FIRST_RELEASE_TASK_TABLE = `CREATE TABLE task (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, workspace_id TEXT NOT NULL,
@@ -23,17 +24,6 @@ afterEach(() => {
   dir = undefined;
 });
 
-// The reference platform runs on the Node its better-sqlite3 was compiled for; .ci/run's
-// Node 24 pass runs the unit tests on another Node, where the native module cannot load.
-const sqliteHere = (() => {
-  try {
-    new Database(':memory:').close();
-    return true;
-  } catch (err) {
-    console.warn(`skipping platform database tests on Node ${process.version}: better-sqlite3 was built for another Node (${(err as Error).message.split('\n')[0]})`);
-    return false;
-  }
-})();
 
 describe.skipIf(!sqliteHere)('platform database', () => {
   it('adds the new task columns to a first-release database and keeps its rows', async () => {

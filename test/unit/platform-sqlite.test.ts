@@ -1,22 +1,14 @@
 // platform/sqlite.ts: a transaction's body awaits, yet no other request's statement runs
 // inside it; and a statement on the database inside its own transaction fails with a
 // clear error instead of hanging.
-import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Database as Db } from '../../platform/sql.js';
 import { openSqlite } from '../../platform/sqlite.js';
+import { sqliteHere } from '../helpers/sqlite.js';
 
-const sqliteHere = (() => {
-  try {
-    new Database(':memory:').close();
-    return true;
-  } catch {
-    return false; // better-sqlite3 built for another Node (see platform-db.test.ts)
-  }
-})();
 
 describe.skipIf(!sqliteHere)('the SQLite storage', () => {
   let dir: string;
