@@ -16,8 +16,8 @@
 // Pushed (setPushed(true)): the platform sends task ends over the open control channel
 // (agentd:task_status), which stop a task at once; the poll is then a safety net for a
 // push lost on its way (a replica that missed a notice) at `pushedIntervalMs`. At 5 s it
-// was most of what a daemon with 200 silent tasks did (a CPU profile of
-// bench/watchdog.mjs: 13 of 49 ms of JavaScript a minute). Push starting runs one check
+// was a quarter of the JavaScript a daemon with 200 silent tasks ran (a CPU profile of
+// bench/watchdog.mjs: 13 of 49 ms a minute). Push starting runs one check
 // at once (a cancel while the channel was down was pushed to nobody); push ending puts
 // the next check one `intervalMs` away.
 import type { Logger } from 'pino';
