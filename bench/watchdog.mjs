@@ -13,9 +13,11 @@ const TASKS = 200;
 // One round: the daemon (or the floor's bare node) runs idle for IDLE_BEFORE_S, then 200
 // silent tasks start, then its CPU is measured over WINDOW_S from SETTLE_S after the last
 // one started. The idle wait keeps the process's own start-up out of the window: V8's
-// memory reducer runs three full GCs some 8 s after a start (seen with --trace-gc), and
-// with 200 tasks started right after ready they landed in the window of every round of a
-// full run (25.2 CPU-s/h against 4.8 without them): a cost of starting, not of watching.
+// memory reducer runs three full GCs after a start (--trace-gc: ~8 s after it when idle;
+// with 200 tasks started right at ready, ~24 s after it, on their heap), and those landed
+// in the window of every round of a full run (25.2 CPU-s/h against 4.8 without them): a
+// cost of starting, not of watching. After a settled daemon's burst none came within
+// 75 s.
 // A daemon runs for days before and between its bursts of tasks. ROUNDS rounds of each;
 // the medians are the figure, every round's value is in the note.
 const IDLE_BEFORE_S = Number(process.env.BENCH_WATCH_IDLE_BEFORE_S || (QUICK ? 2 : 20));
