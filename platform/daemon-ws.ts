@@ -117,9 +117,13 @@ export class DaemonSockets {
   /** The credential still holds; otherwise the socket is closed and false returned. */
   private async stillAuthorised(c: Conn): Promise<boolean> {
     if (await this.app.enrolment.authenticateDaemon(c.token)) return true;
+    this.closeRevoked(c);
+    return false;
+  }
+
+  private closeRevoked(c: Conn): void {
     c.socket.close(CLOSE_REVOKED, 'invalid or revoked daemon token');
     this.conns.delete(c);
-    return false;
   }
 
   private async onFrame(c: Conn, text: string): Promise<void> {
@@ -130,12 +134,17 @@ export class DaemonSockets {
       return; // not JSON: ignored, as Multica's hub ignores frames it cannot read
     }
     if (!Value.Check(ControlFrameSchema, frame) || frame.type !== HEARTBEAT) return;
-    if (!(await this.stillAuthorised(c))) return;
-    if (!Value.Check(HeartbeatRequest, frame.payload)) return;
+    if (!Value.Check(HeartbeatRequest, frame.payload)) {
+      await this.stillAuthorised(c); // ignored, but a revoked credential still closes the socket
+      return;
+    }
     const runtimeId = frame.payload.runtime_id;
+    // The credential and the runtime in one lookup, as the HTTP heartbeat route does.
+    const found = await this.app.enrolment.authenticateDaemonRuntime(c.token, runtimeId);
+    if (!found) return this.closeRevoked(c);
     let ack: PlatformHeartbeatAck;
     try {
-      const hb = await this.app.daemons.heartbeat(c.who, frame.payload, c.client);
+      const hb = this.app.daemons.heartbeatSeen(c.who, runtimeId, found.runtime, c.client);
       ack = { status: 'ok', runtime_id: runtimeId, runtime_status: hb.runtime_status, server_capabilities: CAPABILITIES };
     } catch (e) {
       if (!(e instanceof HttpError) || e.status !== 404) {

@@ -1,6 +1,6 @@
 // Daemons and their runtimes: register, heartbeat, deregister, and the operator's list.
 import { createHash, randomUUID } from 'node:crypto';
-import { DeregisterRequest, HeartbeatRequest, RegisterBody, type DaemonSummary, type RegisteredRuntime } from '../api/types.js';
+import { DeregisterRequest, RegisterBody, type DaemonSummary, type RegisteredRuntime } from '../api/types.js';
 import type { HeartbeatAnswer, RegisterResponseWire } from '../api/multica.js';
 import type { Database, Sql } from './sql.js';
 import type { DaemonIdentity } from './enrolment.js';
@@ -100,7 +100,6 @@ export class Daemons {
          RETURNING id, name, type, version, status`,
       runtimesOf: 'SELECT id, name FROM runtime WHERE workspace_id = ? AND daemon_id = ? AND deregistered_at IS NULL',
       retireRuntime: `UPDATE runtime SET deregistered_at = ?, status = 'offline' WHERE id = ?`,
-      heartbeatRuntime: 'SELECT deregistered_at FROM runtime WHERE id = ? AND workspace_id = ? AND daemon_id = ?',
       // A flush is one statement per table, whatever the fleet's size: the times go in as
       // one JSON array read as rows (10,000 daemons were 20,000 statements a flush).
       flushRuntimes: `UPDATE runtime SET last_heartbeat_at = ${greatest}(COALESCE(runtime.last_heartbeat_at, 0), v.at)
@@ -210,16 +209,10 @@ export class Daemons {
     await t.run(this.q.deleteDaemonIfEmpty, [who.workspace_id, legacyId]);
   }
 
-  async heartbeat(who: DaemonIdentity, body: unknown, client: ClientIdentity): Promise<HeartbeatAnswer> {
-    const runtimeId = parseBody(HeartbeatRequest, body).runtime_id;
-    const row = await this.db.get<{ deregistered_at: number | null }>(this.q.heartbeatRuntime, [runtimeId, who.workspace_id, who.daemon_id]);
-    return this.heartbeatSeen(who, runtimeId, row ?? null, client);
-  }
-
   /**
-   * A heartbeat whose runtime row was already read (`row`: null when the daemon has no
-   * such runtime, a 404). A read, not a write: the times go to the database with the
-   * next flush.
+   * A heartbeat whose runtime row the caller read with its credential
+   * (Enrolment.authenticateDaemonRuntime; `row` null: the daemon has no such runtime, a
+   * 404). A read, not a write: the times go to the database with the next flush.
    */
   heartbeatSeen(who: DaemonIdentity, runtimeId: string, row: { deregistered_at: number | null } | null, client: ClientIdentity): HeartbeatAnswer {
     if (!row) throw notFound('runtime not found');
