@@ -350,6 +350,9 @@ export type FailRequest = { error: string; failure_reason: FailureReason | Multi
 
 export type TaskStatus = 'queued' | 'claimed' | 'running' | 'completed' | 'failed' | 'cancelled';
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+const TERMINAL_STATUS_SET: ReadonlySet<string> = new Set(TERMINAL_TASK_STATUSES);
+/** A status the task never leaves (what the platform answers or pushes may be any string). */
+export const isTerminalTaskStatus = (status: string): boolean => TERMINAL_STATUS_SET.has(status);
 
 /** GET /api/daemon/tasks/{id}/status */
 export const TaskStatusResponse = Type.Object({ status: Type.String() }, open);

@@ -25,6 +25,7 @@ import {
   MessagesRequest,
   ProgressRequest,
   TaskStatusesRequest,
+  isTerminalTaskStatus,
   type EnqueueTaskResponse,
   type FailureReason,
   type Task,
@@ -49,7 +50,6 @@ import { iso } from './time.js';
 
 /** Multica's prepare lease: each POST …/prepare-lease keeps a claimed task at least this long. */
 export const PREPARE_LEASE_MS = 45_000;
-const TERMINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 /** A LIMIT that takes every row: PostgreSQL refuses SQLite's -1. */
 const NO_LIMIT = 2_147_483_647;
 
@@ -254,7 +254,7 @@ export class Tasks {
       const r = await t.get<TaskRow>(this.q.byId, [id]);
       if (!r || r.workspace_id !== workspaceId) throw notFound('task not found');
       if (r.status === 'cancelled') return null;
-      if (TERMINAL.has(r.status)) throw conflict(`task is already ${r.status}; only a queued, claimed or running task can be cancelled`);
+      if (isTerminalTaskStatus(r.status)) throw conflict(`task is already ${r.status}; only a queued, claimed or running task can be cancelled`);
       await this.move(t, r, 'cancelled', { finished: Date.now(), reason: 'cancelled', error: 'cancelled by the operator' });
       return r.daemon_id;
     });
@@ -410,7 +410,7 @@ export class Tasks {
     return this.db.tx(async (t): Promise<TaskStateAnswer> => {
       const r = await this.taskFor(t, actor, id);
       if (r.status === 'queued') throw conflict('cannot complete a queued task (claim it first)');
-      if (!TERMINAL.has(r.status)) await this.move(t, r, 'completed', { finished: Date.now(), output, session, workdir });
+      if (!isTerminalTaskStatus(r.status)) await this.move(t, r, 'completed', { finished: Date.now(), output, session, workdir });
       return this.stateAnswer(t, id);
     });
   }
@@ -424,7 +424,7 @@ export class Tasks {
     return this.db.tx(async (t): Promise<TaskStateAnswer> => {
       const r = await this.taskFor(t, actor, id);
       if (r.status === 'queued') throw conflict('cannot fail a queued task (claim it first)');
-      if (!TERMINAL.has(r.status)) await this.move(t, r, 'failed', { finished: Date.now(), reason, error, session, workdir });
+      if (!isTerminalTaskStatus(r.status)) await this.move(t, r, 'failed', { finished: Date.now(), reason, error, session, workdir });
       return this.stateAnswer(t, id);
     });
   }
@@ -493,7 +493,7 @@ export class Tasks {
   async chatSessionGcCheck(who: DaemonIdentity, sessionId: string): Promise<{ status: string; updated_at: string }> {
     const r = await this.db.get<TaskRow>(this.q.bySession, [sessionId, who.workspace_id]);
     if (!r) throw notFound('chat session not found');
-    return { status: TERMINAL.has(r.status) ? 'archived' : 'active', updated_at: iso(r.finished_at ?? r.claimed_at ?? r.created_at) };
+    return { status: isTerminalTaskStatus(r.status) ? 'archived' : 'active', updated_at: iso(r.finished_at ?? r.claimed_at ?? r.created_at) };
   }
 
   private async stateAnswer(q: Sql, id: string): Promise<TaskStateAnswer> {
@@ -519,7 +519,7 @@ export class Tasks {
     parseBody(CancelAckBody, body);
     const r = await this.taskFor(this.db, actor, id);
     if (r.status === 'cancelled') await this.db.run(this.q.cancelAck, [Date.now(), id]);
-    else if (!TERMINAL.has(r.status)) throw conflict(`task is ${r.status}, not cancelled; nothing to acknowledge`);
+    else if (!isTerminalTaskStatus(r.status)) throw conflict(`task is ${r.status}, not cancelled; nothing to acknowledge`);
   }
 
   async progress(actor: TaskActor, id: string, body: unknown): Promise<void> {
@@ -527,7 +527,7 @@ export class Tasks {
     const p: ProgressRequest = { summary: b.summary ?? '', step: b.step ?? 0, total: b.total ?? 0 };
     const r = await this.taskFor(this.db, actor, id);
     if (r.status === 'queued') throw conflict('cannot report progress on a queued task');
-    if (TERMINAL.has(r.status)) return;
+    if (isTerminalTaskStatus(r.status)) return;
     await this.db.run(this.q.progress, [JSON.stringify(p), id]);
   }
 
@@ -630,7 +630,7 @@ export class Tasks {
       reason: f.reason ?? null,
     });
     if (res.changes !== 1) throw conflict(`task changed state concurrently (was ${r.status})`);
-    if (TERMINAL.has(to)) await t.run(this.q.revokeTokens, [f.finished ?? Date.now(), r.id]);
+    if (isTerminalTaskStatus(to)) await t.run(this.q.revokeTokens, [f.finished ?? Date.now(), r.id]);
   }
 }
 

@@ -15,7 +15,7 @@
 // deadline, then stops the rest with a typed reason; cancelAll() stops them now.
 import type { Logger } from 'pino';
 import { BadRequest, NotFound, RequestAborted, Unauthorized } from '../../api/errors.js';
-import { MAX_CLAIM_TASKS, MAX_CLAIM_WAIT_S, SAFE_ID_RE, TERMINAL_TASK_STATUSES, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
+import { MAX_CLAIM_TASKS, MAX_CLAIM_WAIT_S, SAFE_ID_RE, isTerminalTaskStatus, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
 import { sanitizeText } from '../../api/text.js';
 import { TaskJournal } from '../../store/journal.js';
 import { adapterFor } from './adapters/index.js';
@@ -202,7 +202,7 @@ class Manager implements TaskManager {
   }
 
   taskStatus(taskId: string, status: string): void {
-    if (!(TERMINAL_TASK_STATUSES as readonly string[]).includes(status)) return;
+    if (!isTerminalTaskStatus(status)) return;
     const slot = this.slots.get(taskId);
     if (slot) {
       slot.run.platformStop(`the platform pushed that the task is ${status}`);

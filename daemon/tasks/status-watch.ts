@@ -23,7 +23,7 @@
 import type { Logger } from 'pino';
 import type { PlatformClient } from '../../api/client.js';
 import { NotFound, PlatformError } from '../../api/errors.js';
-import { MAX_STATUS_TASK_IDS, TERMINAL_TASK_STATUSES } from '../../api/types.js';
+import { MAX_STATUS_TASK_IDS, isTerminalTaskStatus } from '../../api/types.js';
 import { sleep } from './timing.js';
 
 export interface WatchedTask {
@@ -46,7 +46,6 @@ export interface StatusWatchOptions {
   pushedIntervalMs?: number;
 }
 
-const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_TASK_STATUSES);
 
 export class StatusWatch {
   private readonly o: Required<StatusWatchOptions>;
@@ -174,7 +173,7 @@ export class StatusWatch {
       for (const t of part) {
         const s = status.get(t.id);
         if (s === undefined) t.platformStop('the platform no longer knows the task');
-        else if (TERMINAL.has(s)) t.platformStop(`the platform marked the task ${s}`);
+        else if (isTerminalTaskStatus(s)) t.platformStop(`the platform marked the task ${s}`);
       }
     }
   }
@@ -187,7 +186,7 @@ export class StatusWatch {
         this.perTaskCalls++;
         try {
           const { status } = await this.o.client.taskStatus(t.id, { signal, timeoutMs: this.timeoutMs() });
-          if (TERMINAL.has(status)) t.platformStop(`the platform marked the task ${status}`);
+          if (isTerminalTaskStatus(status)) t.platformStop(`the platform marked the task ${status}`);
         } catch (err) {
           if (err instanceof NotFound) t.platformStop('the platform no longer knows the task (404)');
           // Otherwise unreachable: keep running; the next round asks again.

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { PlatformClient } from '../../api/client.js';
 import { BadRequest, NotFound, PlatformError } from '../../api/errors.js';
 import type { MulticaFailureReason } from '../../api/task-context.js';
-import { TERMINAL_TASK_STATUSES, type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
+import { type FailureReason, type RegisteredRuntime, type Task } from '../../api/types.js';
 import type { TaskJournal } from '../../store/journal.js';
 import type { OutMessage, RuntimeAdapter, StreamParser } from './adapters/types.js';
 import { buildTaskEnv } from './env.js';
