@@ -59,7 +59,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // Already over before anyone read it: no event would come.
     if (req.readableEnded) return resolve(Buffer.alloc(0));
-    if (req.destroyed) return reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (req.destroyed) return reject(prematureClose());
     const chunks: Buffer[] = [];
     let size = 0;
     const done = (): void => {
@@ -86,11 +86,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       done();
       reject(e);
     };
-    // The client went away before the end: the same error `for await` gives.
+    // The client went away before the end.
     const onClose = (): void => {
       if (req.complete) return;
       done();
-      reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      reject(prematureClose());
     };
     req.on('data', onData);
     req.on('end', onEnd);
@@ -98,6 +98,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('close', onClose);
   });
 }
+
+/** The error `for await` over a request gives when the client went away before the end. */
+const prematureClose = (): Error => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 
 /** Nesting depth of a parsed JSON value (a scalar is 0), counted without recursion; stops past `limit`. */
 export function jsonDepth(v: unknown, limit: number): number {

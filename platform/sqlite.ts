@@ -47,9 +47,9 @@ export class SqliteDatabase implements Database {
     });
     this.inTx = {
       dialect: 'sqlite',
-      all: async <T>(sql: string, params?: SqlParams) => this.exec(sql, params, 'all') as T[],
-      get: async <T>(sql: string, params?: SqlParams) => this.exec(sql, params, 'get') as T | undefined,
-      run: async (sql: string, params?: SqlParams) => this.exec(sql, params, 'run') as { changes: number },
+      all: async <T>(sql: string, params?: SqlParams) => this.exec(this.statement(sql), params, 'all') as T[],
+      get: async <T>(sql: string, params?: SqlParams) => this.exec(this.statement(sql), params, 'get') as T | undefined,
+      run: async (sql: string, params?: SqlParams) => this.exec(this.statement(sql), params, 'run') as { changes: number },
     };
   }
 
@@ -74,12 +74,13 @@ export class SqliteDatabase implements Database {
    * had answered success was lost).
    */
   private async lone(sql: string, params: SqlParams | undefined, how: 'all' | 'get' | 'run'): Promise<unknown> {
-    const held = how === 'run' || !this.statement(sql).reads ? this.checkpointer.writable() : undefined;
+    const s = this.statement(sql);
+    const held = how === 'run' || !s.reads ? this.checkpointer.writable() : undefined;
     if (held) await held;
-    if (!this.busy) return this.exec(sql, params, how);
+    if (!this.busy) return this.exec(s, params, how);
     await this.acquire(TURN_TIMEOUT_MS);
     try {
-      return this.exec(sql, params, how);
+      return this.exec(s, params, how);
     } finally {
       this.release();
     }
@@ -147,8 +148,7 @@ export class SqliteDatabase implements Database {
   }
 
   /** Runs one statement now; params are positional (array) or named (object). */
-  private exec(sql: string, params: SqlParams | undefined, how: 'all' | 'get' | 'run'): unknown {
-    const { st, reads } = this.statement(sql);
+  private exec({ st, reads }: { st: Statement; reads: boolean }, params: SqlParams | undefined, how: 'all' | 'get' | 'run'): unknown {
     const args = params === undefined ? [] : Array.isArray(params) ? params : [params];
     const out = how === 'run' ? { changes: st.run(...args).changes } : how === 'all' ? st.all(...args) : st.get(...args);
     // A write outside a transaction is committed now; inside one, COMMIT tells. The WAL's
