@@ -48,6 +48,7 @@ import {
   isTlsCode,
 } from './errors.js';
 import { requestHeaders, type DaemonSource } from './headers.js';
+import { OUTPUT_CONTENT_TYPE } from './output-frames.js';
 import type { TSchema } from '@sinclair/typebox';
 import { matches, problem } from './schema.js';
 import {
@@ -298,7 +299,12 @@ export class PlatformClient {
 
   /** postMessages with the body already serialised as JSON (the output stream builds it once). */
   postMessagesJson(taskId: string, json: Buffer, o: CallOptions = {}): Promise<void> {
-    return this.call<void>({ method: 'POST', path: `/api/daemon/tasks/${seg(taskId)}/messages`, body: new RawJson(json), auth: true, retry: 'safe', timeoutMs: DEFAULT_CALL_TIMEOUT_MS }, o);
+    return this.call<void>({ method: 'POST', path: `/api/daemon/tasks/${seg(taskId)}/messages`, body: new RawBody(json, 'application/json'), auth: true, retry: 'safe', timeoutMs: DEFAULT_CALL_TIMEOUT_MS }, o);
+  }
+
+  /** Raw text output, framed (api/output-frames.ts): only to a platform whose claim said `raw_output`. */
+  postOutput(taskId: string, body: Buffer, o: CallOptions = {}): Promise<void> {
+    return this.call<void>({ method: 'POST', path: `/api/daemon/tasks/${seg(taskId)}/output`, body: new RawBody(body, OUTPUT_CONTENT_TYPE), auth: true, retry: 'safe', timeoutMs: DEFAULT_CALL_TIMEOUT_MS }, o);
   }
 
   reportProgress(taskId: string, body: ProgressRequest, o: CallOptions = {}): Promise<void> {
@@ -440,6 +446,7 @@ export class PlatformClient {
     const signal = ac.signal;
 
     const headers = requestHeaders(this.clientVersion, spec.source ?? this.getSource());
+    if (spec.body instanceof RawBody) headers['content-type'] = spec.body.contentType;
     if (spec.auth) {
       const token = this.getToken();
       if (token) headers.authorization = `Bearer ${token}`;
@@ -455,7 +462,7 @@ export class PlatformClient {
           path: url.pathname + url.search,
           method: spec.method,
           headers,
-          body: spec.body === undefined ? undefined : spec.body instanceof RawJson ? spec.body.json : JSON.stringify(spec.body),
+          body: spec.body === undefined ? undefined : spec.body instanceof RawBody ? spec.body.bytes : JSON.stringify(spec.body),
           signal,
           // A long poll needs more than the dispatcher's default headers timeout.
           headersTimeout: Math.max(this.headersTimeoutMs, timeoutMs),
@@ -580,8 +587,12 @@ function onAbort(signal: AbortSignal, fn: () => void): () => void {
 class BodyTooLarge extends Error {}
 
 /** A request body that is JSON text already. */
-class RawJson {
-  constructor(readonly json: Buffer) {}
+/** A body already serialised by the caller, sent as it is with its own content type. */
+class RawBody {
+  constructor(
+    readonly bytes: Buffer,
+    readonly contentType: string,
+  ) {}
 }
 
 /** Reads a body as UTF-8 up to `max` bytes. Too large: destroys the stream and throws BodyTooLarge (or truncates, for error bodies). */

@@ -248,6 +248,8 @@ export const Task = Type.Object(
     prompt: Type.Optional(Type.String()),
     auth_token: Type.Optional(Type.String()), // mat_…, task-scoped
     timeout_s: Type.Optional(Type.Number()),
+    // Our platform's extension: it takes raw text output on POST …/output (api/output-frames.ts).
+    raw_output: Type.Optional(Type.Boolean()),
   },
   open,
 );

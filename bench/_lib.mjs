@@ -37,6 +37,13 @@ export function daemonArgs() {
 const CLK_TCK = 100; // USER_HZ on Linux; /proc/<pid>/stat counts in these ticks
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
+/** User and system CPU seconds a process has used so far (utime, stime). */
+export async function cpuSplit(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(rest[11]) / CLK_TCK, sys: Number(rest[12]) / CLK_TCK };
+}
+
 export async function cpuSeconds(pid) {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields after the ")" that closes the command name; utime and stime are fields 14 and 15.

@@ -101,7 +101,8 @@ CREATE TABLE IF NOT EXISTS task (
   started_at     INTEGER,
   finished_at    INTEGER,
   cancel_acked_at INTEGER,
-  message_count  INTEGER NOT NULL DEFAULT 0    -- rows in task_message (kept by the insert)
+  message_count  INTEGER NOT NULL DEFAULT 0,   -- rows in task_message (kept by the insert)
+  output_bytes   INTEGER NOT NULL DEFAULT 0    -- committed end of the task's output file (task-output-files.ts)
 );
 CREATE INDEX IF NOT EXISTS task_queue ON task (workspace_id, status, runtime_name, seq);
 CREATE INDEX IF NOT EXISTS task_by_runtime ON task (runtime_id, status);
@@ -119,6 +120,8 @@ CREATE TABLE IF NOT EXISTS task_message (
   input_json  TEXT,
   output_json TEXT,
   received_at INTEGER NOT NULL,
+  content_at  INTEGER,  -- raw output: the content is bytes [content_at, +content_len) of the task's output file
+  content_len INTEGER,
   UNIQUE (task_id, seq)
 );
 CREATE TABLE IF NOT EXISTS task_token (
@@ -186,6 +189,10 @@ const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string; back
   { table: 'task', column: 'lease_until', ddl: 'lease_until INTEGER' },
   // wait-local-directory.
   { table: 'task', column: 'wait_reason', ddl: 'wait_reason TEXT' },
+  // Raw task output in files beside the database (task-output-files.ts).
+  { table: 'task', column: 'output_bytes', ddl: 'output_bytes INTEGER NOT NULL DEFAULT 0' },
+  { table: 'task_message', column: 'content_at', ddl: 'content_at INTEGER' },
+  { table: 'task_message', column: 'content_len', ddl: 'content_len INTEGER' },
 ];
 
 function migrate(db: SqliteHandle): void {

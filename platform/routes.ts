@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { IssueGcCheckBody, RuntimeProfilesResponse, STATUS_OK, WorkspaceReposResponse, type DaemonWorkspace } from '../api/multica.js';
 import { NO_REPOS_VERSION } from './daemons.js';
 import { ExchangeBody, HeartbeatRequest } from '../api/types.js';
-import { HttpError, bearer, header, notFound, parseBody, readJson, unauthorized } from './http.js';
+import { HttpError, bearer, header, notFound, parseBody, readChunks, readJson, unauthorized } from './http.js';
+import { OUTPUT_CONTENT_TYPE } from '../api/output-frames.js';
 import type { Router } from './router.js';
 import { Tasks, type TaskActor } from './tasks.js';
 import type { ClaimWaiters } from './waiters.js';
@@ -280,6 +281,12 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   router.post('/api/daemon/tasks/{task}/messages', async ({ req, params }) => {
     const actor = await taskActor(app, req, true);
     return [200, { ...STATUS_OK, ...(await app.tasks.messages(actor, params.task!, await readJson(req))) }];
+  });
+  // Raw text output (api/output-frames.ts): claims say `raw_output`, so only agentd sends it.
+  router.post('/api/daemon/tasks/{task}/output', async ({ req, params }) => {
+    const actor = await taskActor(app, req, true);
+    if (header(req, 'content-type') !== OUTPUT_CONTENT_TYPE) throw new HttpError(415, `POST …/output takes ${OUTPUT_CONTENT_TYPE}`);
+    return [200, { ...STATUS_OK, ...(await app.tasks.output(actor, params.task!, await readChunks(req))) }];
   });
   router.post('/api/daemon/tasks/{task}/progress', async ({ req, params }) => {
     const actor = await taskActor(app, req, true);

@@ -31,7 +31,7 @@ export type Logger = (line: string) => void;
 
 /** `log` gets problems (stderr); `info` the optional request lines (stdout). */
 export async function startPlatformServer(config: PlatformConfig, log: Logger, info: Logger = log): Promise<RunningPlatform> {
-  const { db, defaultWorkspaceId } = await openDatabase(config, log);
+  const { db, defaultWorkspaceId, outputFiles } = await openDatabase(config, log);
   const waiters = new ClaimWaiters();
   let publicUrl = config.publicUrl ?? '';
   const agents = new Agents(db);
@@ -66,7 +66,7 @@ export async function startPlatformServer(config: PlatformConfig, log: Logger, i
       log(`agentd-platform: could not tell daemon ${daemonId} that task ${taskId} is ${status}: ${message(e)}`);
     }
   };
-  const tasks = new Tasks(db, agents, onEnqueue, onEnded);
+  const tasks = new Tasks(db, agents, onEnqueue, onEnded, outputFiles);
   const enrolment = new Enrolment(db, config.installTokenTtlMs, async (t, ws, daemonId) => {
     await tasks.abandonTasksOf(t, ws, daemonId);
   });

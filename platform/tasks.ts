@@ -41,9 +41,12 @@ import {
   WaitLocalDirectoryBody,
   type TaskStateAnswer,
 } from '../api/multica.js';
+import { OutputBodyError, OutputHead, decodeOutputBody, partBytes, type OutputPart } from '../api/output-frames.js';
+import { problem } from '../api/schema.js';
 import type { Agents } from './agents.js';
 import { newToken, sha256Hex } from './crypto.js';
-import type { Database, Sql } from './sql.js';
+import type { Database, Sql, SqlValue } from './sql.js';
+import type { TaskOutputFiles } from './task-output-files.js';
 import type { DaemonIdentity } from './enrolment.js';
 import { HttpError, badRequest, conflict, notFound, parseBody } from './http.js';
 import { iso } from './time.js';
@@ -78,6 +81,7 @@ interface TaskRow {
   finished_at: number | null;
   cancel_acked_at: number | null;
   message_count: number;
+  output_bytes: number;
   agent_id: string | null;
   chat_session_id: string | null;
   chat_message: string | null;
@@ -114,6 +118,8 @@ interface MessageRow {
   tool: string | null;
   input_json: string | null;
   output_json: string | null;
+  content_at: number | null;
+  content_len: number | null;
 }
 
 export class Tasks {
@@ -126,6 +132,8 @@ export class Tasks {
     private readonly onEnqueue: (workspaceId: string, runtimeType: string, taskId: string) => Promise<void>,
     /** Called after a claimed or running task was ended by the platform (an operator cancel): its daemon is told. */
     private readonly onEnded: (workspaceId: string, daemonId: string, taskId: string, status: string) => Promise<void> = async () => {},
+    /** Where raw output bytes go (an embedded database); null: into the rows (PostgreSQL). */
+    private readonly outputFiles: TaskOutputFiles | null = null,
   ) {
     // Where the dialects differ: SQLite's two-argument MAX is PostgreSQL's GREATEST; a
     // JSON array or object parameter is read as rows by json_each in SQLite and by
@@ -171,9 +179,11 @@ export class Tasks {
            WHERE id = @id AND status = @from`,
       cancelAck: 'UPDATE task SET cancel_acked_at = COALESCE(cancel_acked_at, ?) WHERE id = ?',
       progress: 'UPDATE task SET progress_json = ? WHERE id = ?',
-      messages: `SELECT seq, type, content, tool, input_json, output_json FROM task_message
+      messages: `SELECT seq, type, content, tool, input_json, output_json, content_at, content_len FROM task_message
            WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
       addMessageCount: 'UPDATE task SET message_count = message_count + ? WHERE id = ?',
+      seqsBetween: 'SELECT seq FROM task_message WHERE task_id = ? AND seq BETWEEN ? AND ?',
+      addFileMessages: 'UPDATE task SET message_count = message_count + ?, output_bytes = ? WHERE id = ?',
       // Claim lease: a claim whose answer was lost leaves a task nobody runs; one not
       // started within the lease (and past its last prepare lease) goes back to the
       // queue (its mat_ is revoked).
@@ -242,7 +252,7 @@ export class Tasks {
     const r = await this.db.get<TaskRow>(this.q.byId, [id]);
     if (!r || r.workspace_id !== workspaceId) throw notFound('task not found');
     const rows = await this.db.all<MessageRow>(this.q.messages, [id, page.after ?? -1, page.limit ?? NO_LIMIT]);
-    return this.detail(r, rows.map(toMessage));
+    return this.detail(r, this.withFileContent(id, rows).map(toMessage));
   }
 
   /**
@@ -329,6 +339,7 @@ export class Tasks {
           auth_token: token,
           runtime: r.runtime_name,
           created_at: iso(r.created_at),
+          raw_output: true,
         };
         if (r.timeout_s !== null) task.timeout_s = r.timeout_s;
         if (r.agent_id !== null) await this.addAgentContext(t, task, r);
@@ -541,6 +552,77 @@ export class Tasks {
       input: m.input === undefined ? null : JSON.stringify(m.input),
       output: m.output === undefined ? null : JSON.stringify(m.output),
     }));
+    return this.store(actor, id, parsed);
+  }
+
+  /** Stores raw text output (api/output-frames.ts) as text messages, as `messages` would. */
+  output(actor: TaskActor, id: string, body: Buffer | readonly Buffer[]): Promise<{ accepted: number }> {
+    let parts: OutputPart[];
+    try {
+      parts = decodeOutputBody(body, checkOutputHead);
+    } catch (err) {
+      if (err instanceof OutputBodyError) throw badRequest(err.message);
+      throw err;
+    }
+    if (this.outputFiles !== null) return this.storeInFile(this.outputFiles, actor, id, parts);
+    // Invalid UTF-8 becomes U+FFFD, as the JSON route's text would have it.
+    const rows = parts.map((p) => ({ seq: p.seq, type: p.type, content: partBytes(p).toString('utf8'), tool: null, input: null, output: null }));
+    return this.store(actor, id, rows);
+  }
+
+  /**
+   * Raw output into the task's file (task-output-files.ts): the parts not stored yet are
+   * written at the committed end, then their rows and the new end commit together.
+   */
+  private storeInFile(files: TaskOutputFiles, actor: TaskActor, id: string, parts: readonly OutputPart[]): Promise<{ accepted: number }> {
+    return this.db.tx(async (t) => {
+      const r = await this.taskFor(t, actor, id);
+      if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
+      const first = (parts[0] as OutputPart).seq;
+      const stored = new Set((await t.all<{ seq: number }>(this.q.seqsBetween, [id, first, first + parts.length - 1])).map((x) => x.seq));
+      const fresh = stored.size === 0 ? parts : parts.filter((p) => !stored.has(p.seq));
+      if (fresh.length === 0) return { accepted: 0 };
+      try {
+        files.write(
+          id,
+          r.output_bytes,
+          fresh.flatMap((p) => p.pieces),
+        );
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // Nothing is committed: the daemon keeps the batch and sends it again.
+        if (code === 'ENOSPC' || code === 'EDQUOT') throw new HttpError(503, `the platform's disk is full: task output cannot be stored (free space under ${files.dir})`);
+        throw e;
+      }
+      const now = Date.now();
+      let at = r.output_bytes;
+      for (let i = 0; i < fresh.length; i += MESSAGE_ROWS_PER_INSERT) {
+        const rows = fresh.slice(i, i + MESSAGE_ROWS_PER_INSERT);
+        const params: SqlValue[] = [];
+        for (const p of rows) {
+          params.push(id, p.seq, p.type, now, at, p.length);
+          at += p.length;
+        }
+        await t.run(insertFileMessages(rows.length), params);
+      }
+      await t.run(this.q.addFileMessages, [fresh.length, at, id]);
+      return { accepted: fresh.length };
+    });
+  }
+
+  /** Rows whose content is in the task's output file, with the content read into them. */
+  private withFileContent(id: string, rows: MessageRow[]): MessageRow[] {
+    const inFile = rows.filter((m) => m.content_at !== null);
+    if (inFile.length === 0 || this.outputFiles === null) return rows;
+    const bytes = this.outputFiles.read(
+      id,
+      inFile.map((m) => ({ at: m.content_at as number, len: m.content_len ?? 0 })),
+    );
+    inFile.forEach((m, i) => (m.content = (bytes[i] as Buffer).toString('utf8')));
+    return rows;
+  }
+
+  private store(actor: TaskActor, id: string, parsed: readonly MessageInsert[]): Promise<{ accepted: number }> {
     return this.db.tx(async (t) => {
       const r = await this.taskFor(t, actor, id);
       if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
@@ -632,6 +714,28 @@ export class Tasks {
     if (res.changes !== 1) throw conflict(`task changed state concurrently (was ${r.status})`);
     if (isTerminalTaskStatus(to)) await t.run(this.q.revokeTokens, [f.finished ?? Date.now(), r.id]);
   }
+}
+
+interface MessageInsert {
+  seq: number;
+  type: string;
+  content: string | null;
+  tool: string | null;
+  input: string | null;
+  output: string | null;
+}
+
+const insertFileMessagesSql: string[] = [];
+/** The INSERT of `rows` messages whose content is in the task's output file. */
+function insertFileMessages(rows: number): string {
+  return (insertFileMessagesSql[rows] ??=
+    'INSERT INTO task_message (task_id, seq, type, received_at, content_at, content_len) VALUES ' + Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', '));
+}
+
+function checkOutputHead(v: unknown): OutputHead {
+  const why = problem(OutputHead, v, 'output head line');
+  if (why !== undefined) throw badRequest(why);
+  return v as OutputHead;
 }
 
 const MESSAGE_ROWS_PER_INSERT = 100;

@@ -116,24 +116,37 @@ export class TailBuffer {
   }
 }
 
-/** Keeps the last `max` bytes of a byte stream; toString() decodes them from a character start. */
+/**
+ * Keeps the last `max` bytes of a byte stream; toString() decodes them from a character
+ * start. The bytes are copied into a ring of its own: a chunk is not kept, so the
+ * stream's buffers die young (see output.ts on what long-lived views of them cost).
+ */
 export class ByteTail {
-  private chunks: Buffer[] = [];
-  private bytes = 0;
-  constructor(private readonly max: number) {}
+  private readonly ring: Buffer;
+  /** Bytes ever appended (the ring's write position is total % max). */
+  private total = 0;
+  constructor(private readonly max: number) {
+    this.ring = Buffer.alloc(Math.max(1, max));
+  }
 
   append(b: Buffer): void {
-    this.chunks.push(b);
-    this.bytes += b.length;
-    while (this.chunks.length > 1 && this.bytes - (this.chunks[0] as Buffer).length >= this.max) {
-      this.bytes -= (this.chunks.shift() as Buffer).length;
-    }
+    const n = this.ring.length;
+    const src = b.length > n ? b.subarray(b.length - n) : b;
+    const skipped = b.length - src.length;
+    const pos = (this.total + skipped) % n;
+    const first = Math.min(src.length, n - pos);
+    src.copy(this.ring, pos, 0, first);
+    if (first < src.length) src.copy(this.ring, 0, first);
+    this.total += b.length;
   }
 
   toString(): string {
-    const b = Buffer.concat(this.chunks, this.bytes);
-    let start = Math.max(0, b.length - this.max);
-    while (start < b.length && ((b[start] as number) & 0xc0) === 0x80) start++;
-    return b.toString('utf8', start);
+    const n = this.ring.length;
+    const have = Math.min(this.total, this.max);
+    const start = (this.total - have) % n;
+    const b = start + have <= n ? this.ring.subarray(start, start + have) : Buffer.concat([this.ring.subarray(start), this.ring.subarray(0, (start + have) % n)]);
+    let from = 0;
+    while (from < b.length && ((b[from] as number) & 0xc0) === 0x80) from++;
+    return b.toString('utf8', from);
   }
 }

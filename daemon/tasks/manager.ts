@@ -437,7 +437,7 @@ class Manager implements TaskManager {
       daemonPort: this.o.daemonPort ?? null,
       // One output budget for the daemon, shared by its slots: memory stays bounded
       // however many tasks flood at once.
-      highWaterBytes: Math.max(256 * 1024, Math.min(2 * 1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),
+      highWaterBytes: Math.max(256 * 1024, Math.min(4 * 1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),
       onSpawn: (ms) => {
         this.s.spawn_latency_seconds_last = ms / 1000;
       },

@@ -4,9 +4,23 @@
 // batch that fails; a resend here is idempotent by seq). Nothing is dropped unless the
 // platform says the task can never take messages again (final 4xx: task gone/finished).
 //
+// Raw text output (the `bytes` of a text adapter's chunks) goes to a platform that takes
+// it (`postRaw`, our platform) as bytes, framed (api/output-frames.ts), and is never
+// turned into JSON; everything else, and everything to a Multica server, is JSON. A
+// platform replica without the raw route (a rolling upgrade) turns the stream to JSON
+// for good: the refused batch is queued again as JSON, same seqs.
+//
+// Raw bytes are copied, as they are pushed, into an arena: a buffer that becomes one
+// request body, its head line written in the room left before the bytes when it is
+// sent, and that is reused once the platform took it. Why: queued views of the chunks
+// kept the pipe's buffers alive across minor GCs, and V8 counts such promoted external
+// memory against the old generation: a full GC every ~12 MB of output (22 per 256 MB,
+// --trace-incremental-marking), now the chunks die young.
+//
 // Memory is bounded: when unsent messages exceed highWaterBytes the producer is told to
 // pause (the runner stops reading the child's pipes, so the child blocks on write) and
 // to resume below lowWaterBytes.
+import { encodeOutputBody, headBytesFor, outputHeadLine } from '../../api/output-frames.js';
 import type { TaskMessage } from '../../api/types.js';
 import type { OutMessage } from './adapters/types.js';
 import { jsonStringLatin1 } from './json-text.js';
@@ -21,6 +35,10 @@ export interface OutputStreamOptions {
    * as much as the rest of the daemon's work on it).
    */
   post: (body: Buffer, signal: AbortSignal) => Promise<void>;
+  /** Sends a run of raw text messages, framed (api/output-frames.ts); absent: all is JSON. */
+  postRaw?: (body: Buffer, signal: AbortSignal) => Promise<void>;
+  /** True when postRaw's route is not there: the stream turns to JSON for good. */
+  isRawUnsupported?: (err: unknown) => boolean;
   /** True for errors that no retry can fix (the task is gone or finished): drop and stop. */
   isFinal?: (err: unknown) => boolean;
   /** Called on each failed attempt that will be retried (logging). */
@@ -47,17 +65,35 @@ export interface OutputStreamOptions {
 /** Accounting overhead of one queued message object beyond its content (memory, not wire). */
 const MSG_OVERHEAD = 96;
 
+/** One raw request body being filled: [RAW_HEAD_ROOM, RAW_HEAD_ROOM + used) holds the bytes. */
+interface Arena {
+  buf: Buffer;
+  used: number;
+  /** Head line bytes its parts need at most (headBytesFor). */
+  headBytes: number;
+  count: number;
+}
+
+/** Room before an arena's bytes for its head line (~27 bytes a part: ~600 parts). */
+const RAW_HEAD_ROOM = 16 * 1024;
+
 interface Queued {
-  /** The message as JSON, as it goes on the wire. */
+  seq: number;
+  type: string;
+  /** The message as JSON, as it goes on the wire ('' while it is kept as `bytes`). */
   json: string;
   /** `json` holds the UTF-8 bytes one per char (raw output, see json-text.ts), not UTF-16 text. */
   latin1: boolean;
+  /** Raw text output sent framed, not as JSON (null: the message is `json`): a view of `arena`. */
+  bytes: Buffer | null;
+  arena: Arena | null;
+  /** Its size in a batch body (JSON with its comma, or bytes plus its head entry at most). */
   wire: number;
   mem: number;
 }
 
 export class OutputStream {
-  private readonly o: Required<Omit<OutputStreamOptions, 'ready' | 'isFinal' | 'onRetry' | 'onPause' | 'onResume'>> &
+  private readonly o: Required<Omit<OutputStreamOptions, 'ready' | 'isFinal' | 'onRetry' | 'onPause' | 'onResume' | 'postRaw' | 'isRawUnsupported'>> &
     OutputStreamOptions;
   private queue: Queued[] = [];
   private head = 0;
@@ -77,6 +113,14 @@ export class OutputStream {
    * which V8 collects only after ~64 MB of it: the flooding daemon's RSS grew by that.
    */
   private readonly slots: Buffer[] = [];
+  /** Raw text output goes framed (postRaw given and not refused yet). */
+  private raw: boolean;
+  /** The arena raw messages are copied into now (null: the next one starts a new arena). */
+  private filling: Arena | null = null;
+  /** Arena buffers the platform is done with, for the next arenas. */
+  private readonly spareArenas: Buffer[] = [];
+  /** Bytes of raw output an arena holds: a request body, and a quarter of the memory bound at most. */
+  private readonly arenaBytes: number;
   sentMessages = 0;
   sentBytes = 0;
   droppedMessages = 0;
@@ -94,7 +138,14 @@ export class OutputStream {
       backoffCapMs: 10_000,
       ...o,
     };
+    this.raw = o.postRaw !== undefined;
+    this.arenaBytes = Math.max(64 * 1024, Math.min(this.o.maxBatchBytes - RAW_HEAD_ROOM, Math.floor(this.o.highWaterBytes / 4)));
     this.loop = this.run();
+  }
+
+  /** Raw text output is sent as bytes (false: as JSON, always or since a replica refused it). */
+  get rawOutput(): boolean {
+    return this.raw;
   }
 
   /** Seq of the last message numbered so far (0: none). */
@@ -122,7 +173,7 @@ export class OutputStream {
       return;
     }
     for (const piece of this.fit(m)) {
-      const q = toQueued(++this.seq, piece);
+      const q = this.raw && piece.bytes !== undefined ? this.rawQueued(++this.seq, piece.type, piece.bytes) : toQueued(++this.seq, piece);
       if (this.head === this.queue.length) this.firstQueuedAt = Date.now();
       this.queue.push(q);
       this.memBytes += q.mem;
@@ -132,7 +183,8 @@ export class OutputStream {
       this.paused = true;
       this.o.onPause?.();
     }
-    if (this.queuedWire >= this.o.maxBatchBytes || this.queue.length - this.head >= this.o.maxBatchCount) this.wake();
+    const headArena = this.head < this.queue.length ? (this.queue[this.head] as Queued).arena : null;
+    if (this.queuedWire >= this.o.maxBatchBytes || this.queue.length - this.head >= this.o.maxBatchCount || (headArena !== null && headArena !== this.filling)) this.wake();
     else if (this.queue.length - this.head === 1) this.wake(); // start the flush timer
   }
 
@@ -186,15 +238,20 @@ export class OutputStream {
       if (this.abort.signal.aborted || this.deadReason !== null) break;
       const waiting = this.queue.length - this.head;
       if (waiting === 0) {
-        if (this.closing) break;
-        await this.wait(null);
+        // Closing: done once nothing is in flight (a batch refused as raw comes back as JSON).
+        if (this.closing && inFlight.size === 0) break;
+        if (this.closing) await Promise.race(inFlight);
+        else await this.wait(null);
         continue;
       }
       if (inFlight.size >= this.o.maxInFlight) {
         await Promise.race(inFlight);
         continue;
       }
-      if (!this.closing && this.queuedWire < this.o.maxBatchBytes && waiting < this.o.maxBatchCount) {
+      const headArena = (this.queue[this.head] as Queued).arena;
+      // A full arena (a new one was started after it) goes at once, as a full batch does.
+      const full = this.queuedWire >= this.o.maxBatchBytes || waiting >= this.o.maxBatchCount || (headArena !== null && headArena !== this.filling);
+      if (!this.closing && !full) {
         const age = Date.now() - this.firstQueuedAt;
         if (age < this.o.flushMs) {
           await this.wait(this.o.flushMs - age);
@@ -217,6 +274,7 @@ export class OutputStream {
     this.droppedMessages += this.queue.length - this.head;
     this.queue = [];
     this.head = 0;
+    this.filling = null;
     this.memBytes = 0;
     this.queuedWire = 0;
     this.maybeResume();
@@ -226,18 +284,26 @@ export class OutputStream {
   private async send(batch: Queued[]): Promise<void> {
     const backoff = new Backoff({ baseMs: this.o.backoffBaseMs, capMs: this.o.backoffCapMs });
     const slot = this.slots.pop() ?? Buffer.allocUnsafe(this.o.maxBatchBytes + 64);
-    const body = batchBody(batch, slot);
+    const arena = (batch[0] as Queued).arena;
+    const raw = arena !== null;
+    const body = raw ? arenaBody(arena, batch) : batchBody(batch, slot);
     for (;;) {
       if (this.abort.signal.aborted || this.deadReason !== null) {
         this.droppedMessages += batch.length;
         this.slots.push(slot);
+        if (arena) this.releaseArena(arena);
         return;
       }
       try {
-        await this.o.post(body, this.abort.signal);
+        await (raw ? this.o.postRaw! : this.o.post)(body, this.abort.signal);
         break;
       } catch (err) {
         if (this.abort.signal.aborted) continue;
+        if (raw && this.o.isRawUnsupported?.(err)) {
+          this.slots.push(slot);
+          this.turnToJson(batch);
+          return;
+        }
         if (this.o.isFinal?.(err)) {
           this.deadReason = err;
           this.wake();
@@ -253,15 +319,80 @@ export class OutputStream {
     }
     this.sentMessages += batch.length;
     this.slots.push(slot); // the request is over: nothing reads the body any more
+    if (arena) this.releaseArena(arena);
     this.maybeResume();
+  }
+
+  /**
+   * The platform has no raw route: every message kept as bytes becomes JSON, and the
+   * refused batch goes back to the front of the queue (batches are cut again by JSON
+   * size, which escaping can make up to 6 times larger).
+   */
+  private turnToJson(refused: Queued[]): void {
+    this.raw = false;
+    this.filling = null;
+    const rest = this.queue.slice(this.head);
+    const arenas = new Set<Arena>();
+    for (const q of [...refused, ...rest]) if (q.arena) arenas.add(q.arena);
+    for (const q of rest) this.queuedWire += this.jsonify(q);
+    for (const q of refused) {
+      this.jsonify(q);
+      this.queuedWire += q.wire; // take() counted it out of the queue
+    }
+    // Their bytes are in the JSON now; no raw batch of theirs is in flight.
+    for (const a of arenas) this.releaseArena(a);
+    this.queue = [...refused, ...rest];
+    this.head = 0;
+    this.firstQueuedAt = Date.now() - this.o.flushMs;
+    this.wake();
+  }
+
+  /** Turns a raw message into its JSON form; returns how much its wire size grew. */
+  private jsonify(q: Queued): number {
+    if (q.bytes === null) return 0;
+    const j = toQueued(q.seq, { type: q.type, bytes: q.bytes });
+    const grew = j.wire - q.wire;
+    this.memBytes += j.mem - q.mem;
+    Object.assign(q, j);
+    return grew;
+  }
+
+  /** One raw message, its bytes copied into the filling arena (a new one when it is full). */
+  private rawQueued(seq: number, type: string, bytes: Buffer): Queued {
+    const head = headBytesFor(type);
+    let a = this.filling;
+    if (a === null || a.used + bytes.length > this.arenaBytes || a.headBytes + head > RAW_HEAD_ROOM - 64 || a.count >= this.o.maxBatchCount) {
+      const buf = this.spareArenas.pop() ?? Buffer.allocUnsafe(RAW_HEAD_ROOM + this.arenaBytes);
+      // The whole arena counts against the memory bound, however little it holds.
+      this.memBytes += buf.length;
+      a = this.filling = { buf, used: 0, headBytes: 0, count: 0 };
+    }
+    const at = RAW_HEAD_ROOM + a.used;
+    bytes.copy(a.buf, at);
+    a.used += bytes.length;
+    a.headBytes += head;
+    a.count++;
+    return { seq, type, json: '', latin1: false, bytes: a.buf.subarray(at, at + bytes.length), arena: a, wire: bytes.length + head, mem: MSG_OVERHEAD };
+  }
+
+  private releaseArena(a: Arena): void {
+    if (this.filling === a) this.filling = null;
+    this.memBytes -= a.buf.length;
+    // Enough spares that a steady stream never allocates one: a 1 MiB arena that lived
+    // through a minor GC is only freed by a full one.
+    if (this.spareArenas.length <= this.o.maxInFlight) this.spareArenas.push(a.buf);
   }
 
   private take(): Queued[] {
     const batch: Queued[] = [];
     let bytes = 0;
+    const arena = (this.queue[this.head] as Queued).arena;
+    // A raw batch is one arena, whole (its size was bounded as it filled): it is sealed.
+    if (arena !== null && this.filling === arena) this.filling = null;
     while (this.head < this.queue.length && batch.length < this.o.maxBatchCount) {
       const q = this.queue[this.head] as Queued;
-      if (batch.length > 0 && bytes + q.wire > this.o.maxBatchBytes) break;
+      if (q.arena !== arena) break;
+      if (arena === null && batch.length > 0 && bytes + q.wire > this.o.maxBatchBytes) break;
       batch.push(q);
       bytes += q.wire;
       this.head++;
@@ -328,19 +459,30 @@ export class OutputStream {
   }
 }
 
+/** An arena's request body: its head line written just before its bytes. */
+function arenaBody(a: Arena, batch: readonly Queued[]): Buffer {
+  const head = Buffer.from(outputHeadLine((batch[0] as Queued).seq, batch as readonly { type: string; bytes: Buffer }[]));
+  const end = RAW_HEAD_ROOM + a.used;
+  // Types with characters JSON escapes could outgrow the room: build the body apart.
+  if (head.length > RAW_HEAD_ROOM) return encodeOutputBody((batch[0] as Queued).seq, batch as readonly { type: string; bytes: Buffer }[]);
+  head.copy(a.buf, RAW_HEAD_ROOM - head.length);
+  return a.buf.subarray(RAW_HEAD_ROOM - head.length, end);
+}
+
 /** One numbered message as the JSON that goes on the wire, with its exact size (plus its comma). */
 function toQueued(seq: number, m: OutMessage): Queued {
   if (m.bytes !== undefined) {
     const content = jsonStringLatin1(m.bytes);
     if (content !== null) {
       const json = `{"seq":${seq},"type":${JSON.stringify(m.type)},"content":${content}}`;
-      return { json, latin1: true, wire: json.length + 1, mem: json.length + 1 + MSG_OVERHEAD };
+      return { seq, type: m.type, json, latin1: true, bytes: null, arena: null, wire: json.length + 1, mem: json.length + 1 + MSG_OVERHEAD };
     }
   }
-  const msg: TaskMessage = m.bytes !== undefined ? { seq, type: m.type, content: m.bytes.toString('utf8') } : { seq, ...m };
+  const { bytes, ...rest } = m;
+  const msg: TaskMessage = bytes !== undefined ? { seq, type: m.type, content: bytes.toString('utf8') } : { seq, ...rest };
   const json = JSON.stringify(msg);
   const wire = Buffer.byteLength(json) + 1;
-  return { json, latin1: false, wire, mem: wire + MSG_OVERHEAD };
+  return { seq, type: m.type, json, latin1: false, bytes: null, arena: null, wire, mem: wire + MSG_OVERHEAD };
 }
 
 const OPEN = Buffer.from('{"messages":[');

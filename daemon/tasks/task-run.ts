@@ -26,7 +26,7 @@ import { IdleWatchdog } from './watchdog.js';
 /** The platform calls a task makes. */
 export type TaskClient = Pick<
   PlatformClient,
-  'startTask' | 'taskStatus' | 'postMessagesJson' | 'completeTask' | 'failTask' | 'cancelAck' | 'reportProgress' | 'prepareLease' | 'pinSession' | 'reportUsage'
+  'startTask' | 'taskStatus' | 'postMessagesJson' | 'postOutput' | 'completeTask' | 'failTask' | 'cancelAck' | 'reportProgress' | 'prepareLease' | 'pinSession' | 'reportUsage'
 >;
 
 /** Multica's daemon extends a dispatched task's claim-to-start lease this often while preparing. */
@@ -208,6 +208,9 @@ export class TaskRun {
     });
     const output = new OutputStream({
       post: (body, signal) => d.client.postMessagesJson(task.id, body, { signal }),
+      // Our platform says so in the claim; a replica without the route answers 404 (the
+      // JSON route then says whether the task itself is gone).
+      ...(task.raw_output === true ? { postRaw: (body: Buffer, signal: AbortSignal) => d.client.postOutput(task.id, body, { signal }), isRawUnsupported: (err: unknown) => err instanceof NotFound } : {}),
       isFinal: (err) => err instanceof NotFound || err instanceof BadRequest,
       onRetry: (err, n) => {
         if (n === 1 || n % 10 === 0) this.log.warn({ err: describe(err), failures: n }, 'posting task output failed; retrying with the same seqs');
@@ -218,7 +221,7 @@ export class TaskRun {
         this.watchdog?.activity();
         this.child?.resume();
       },
-      ...(d.highWaterBytes ? { highWaterBytes: d.highWaterBytes, lowWaterBytes: Math.floor(d.highWaterBytes / 4) } : {}),
+      ...(d.highWaterBytes ? { highWaterBytes: d.highWaterBytes, lowWaterBytes: Math.floor((d.highWaterBytes * 3) / 4) } : {}),
     });
     const emit = (msgs: OutMessage[]): void => {
       for (const m of msgs) {

@@ -5,6 +5,7 @@
 // change is a new number. test/unit/platform-postgres.test.ts checks this list against
 // the folder.
 import m0001 from './postgres/0001_initial.sql';
+import m0002 from './postgres/0002_task_output_files.sql';
 
 export interface Migration {
   version: number;
@@ -12,4 +13,7 @@ export interface Migration {
   sql: string;
 }
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [{ version: 1, name: '0001_initial', sql: m0001 }];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: '0001_initial', sql: m0001 },
+  { version: 2, name: '0002_task_output_files', sql: m0002 },
+];

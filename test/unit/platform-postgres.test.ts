@@ -44,7 +44,7 @@ describe('the PostgreSQL migrations', () => {
     expect(files.every((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))).toBe(true);
     expect(POSTGRES_MIGRATIONS.map((m) => `${m.name}.sql`)).toEqual(files);
     expect(POSTGRES_MIGRATIONS.map((m) => m.version)).toEqual(files.map((f) => Number(f.slice(0, 4))));
-    expect(POSTGRES_MIGRATIONS.every((m) => m.sql.includes('CREATE TABLE'))).toBe(true);
+    expect(POSTGRES_MIGRATIONS.every((m) => /\b(CREATE|ALTER) TABLE\b/.test(m.sql))).toBe(true);
   });
 });
 

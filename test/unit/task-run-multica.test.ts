@@ -39,6 +39,9 @@ function recorder(o: { startDelayMs?: number; refuseRefined?: boolean; startRefu
     pinSession: async (_id, b) => void calls.push(['session', b]),
     reportUsage: async (_id, b) => void calls.push(['usage', b]),
     postMessagesJson: async (_id, b) => void calls.push(['messages', JSON.parse(b.toString())]),
+    postOutput: async () => {
+      throw new Error('a Multica claim never names raw_output');
+    },
     completeTask: async (_id, b) => void calls.push(['complete', b]),
     failTask: async (_id, b: FailRequest) => {
       calls.push(['fail', b]);
