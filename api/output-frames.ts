@@ -106,7 +106,7 @@ export function decodeOutputBody(body: Buffer | readonly Buffer[], check: (v: un
     throw new OutputBodyError('output head line is not valid JSON');
   }
   const head = check(raw);
-  if (head.seq + head.parts.length - 1 > Number.MAX_SAFE_INTEGER) throw new OutputBodyError('output head: seqs run past the largest safe integer');
+  if (head.parts.length - 1 > Number.MAX_SAFE_INTEGER - head.seq) throw new OutputBodyError('output head: seqs run past the largest safe integer');
   const afterHead = total - (seen + off + 1);
   const declared = head.parts.reduce((n, [, len]) => n + len, 0);
   if (declared > afterHead) throw new OutputBodyError(`output body is shorter than its head says (${afterHead} bytes after the head, ${declared} declared)`);

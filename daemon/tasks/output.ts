@@ -173,7 +173,10 @@ export class OutputStream {
       return;
     }
     for (const piece of this.fit(m)) {
-      const q = this.raw && piece.bytes !== undefined ? this.rawQueued(++this.seq, piece.type, piece.bytes) : toQueued(++this.seq, piece);
+      const rawPiece = this.raw && piece.bytes !== undefined;
+      // An arena's messages stay one run of the queue (it is sent as one body).
+      if (!rawPiece) this.filling = null;
+      const q = rawPiece ? this.rawQueued(++this.seq, piece.type, piece.bytes as Buffer) : toQueued(++this.seq, piece);
       if (this.head === this.queue.length) this.firstQueuedAt = Date.now();
       this.queue.push(q);
       this.memBytes += q.mem;
@@ -462,7 +465,8 @@ export class OutputStream {
 /** An arena's request body: its head line written just before its bytes. */
 function arenaBody(a: Arena, batch: readonly Queued[]): Buffer {
   const head = Buffer.from(outputHeadLine((batch[0] as Queued).seq, batch as readonly { type: string; bytes: Buffer }[]));
-  const end = RAW_HEAD_ROOM + a.used;
+  const last = batch[batch.length - 1] as Queued;
+  const end = (last.bytes as Buffer).byteOffset - a.buf.byteOffset + (last.bytes as Buffer).length;
   // Types with characters JSON escapes could outgrow the room: build the body apart.
   if (head.length > RAW_HEAD_ROOM) return encodeOutputBody((batch[0] as Queued).seq, batch as readonly { type: string; bytes: Buffer }[]);
   head.copy(a.buf, RAW_HEAD_ROOM - head.length);

@@ -3,6 +3,9 @@
 // idempotent by seq, cancel, orphan recovery, persistence across a restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TASK_TOKEN_RE, type Task } from '../../api/types.js';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeOutputBody } from '../../api/output-frames.js';
 import { rawCall, registerRaw, startPlatform, type TestPlatform } from '../helpers/platform.js';
 
 let p: TestPlatform;
@@ -19,6 +22,17 @@ const uniqueRuntime = () => `rt-${process.pid}-${++n}`;
 
 async function claim(token: string, daemonId: string, runtimeIds: string[], max = 1, wait_s?: number) {
   return rawCall(p, token, 'POST', '/api/daemon/tasks/claim', { daemon_id: daemonId, runtime_ids: runtimeIds, max_tasks: max, ...(wait_s === undefined ? {} : { wait_s }) });
+}
+
+/** POST …/output with `parts` as [type, text] from seq `first` on. */
+async function rawOutput(q: { url: string }, token: string, id: string, first: number, parts: [string, string][]) {
+  const body = encodeOutputBody(
+    first,
+    parts.map(([type, text]) => ({ type, bytes: Buffer.from(text) })),
+  );
+  const r = await fetch(`${q.url}/api/daemon/tasks/${id}/output`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-agentd-output' }, body: new Uint8Array(body) });
+  const text = await r.text();
+  return { status: r.status, json: text ? (JSON.parse(text) as { accepted?: number; error?: string; ok?: boolean }) : undefined };
 }
 
 describe('deeply nested JSON', () => {
@@ -115,6 +129,48 @@ describe('task lifecycle', () => {
     expect(detail.message_count).toBe(250);
     expect(detail.messages.map((m) => m.seq)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
     expect(detail.messages.find((m) => m.seq === 7)?.content).toBe('m7');
+  });
+
+  it('raw output (POST …/output): claims offer it, bytes land in the task file once per seq, 4xx for bad bodies', async () => {
+    const rt = uniqueRuntime();
+    const d = await registerRaw(p, 'd-raw', [rt]);
+    const { id } = await p.admin.enqueueTask(p.workspaceId, { runtime: rt, prompt: 'x' });
+    expect((await rawOutput(p, d.token, id, 1, [['text', 'early']])).status).toBe(409); // still queued
+    const task = (await claim(d.token, 'd-raw', [d.runtimeIds[rt]!], 1)).json.tasks[0] as Task;
+    expect(task).toMatchObject({ id, raw_output: true });
+    await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/start`);
+    const big = 'é€😀 "quoted" \\ \x01\n'.repeat(5000);
+    expect(await rawOutput(p, d.token, id, 1, [['text', 'one\n'], ['error', 'two\n'], ['text', big]])).toEqual({ status: 200, json: { status: 'ok', accepted: 3 } });
+    // A resend overlapping what is stored: only seq 4 is new; the task's own mat_ may post too.
+    expect((await rawOutput(p, task.auth_token!, id, 2, [['error', 'TWO?'], ['text', 'ignored'], ['text', 'four\n']])).json?.accepted).toBe(1);
+    expect((await rawCall(p, d.token, 'POST', `/api/daemon/tasks/${id}/messages`, { messages: [{ seq: 5, type: 'tool_use', tool: 'bash', input: { cmd: 'ls' } }] })).json.accepted).toBe(1);
+    expect((await rawOutput(p, d.token, id, 6, [['text', 'six']])).json?.accepted).toBe(1);
+    const detail = await p.admin.getTask(p.workspaceId, id);
+    expect(detail.message_count).toBe(6);
+    expect(detail.messages).toEqual([
+      { seq: 1, type: 'text', content: 'one\n' },
+      { seq: 2, type: 'error', content: 'two\n' },
+      { seq: 3, type: 'text', content: big },
+      { seq: 4, type: 'text', content: 'four\n' },
+      { seq: 5, type: 'tool_use', tool: 'bash', input: { cmd: 'ls' } },
+      { seq: 6, type: 'text', content: 'six' },
+    ]);
+    expect((await p.admin.getTask(p.workspaceId, id, { messagesAfter: 2, messagesLimit: 2 })).messages.map((m) => m.content)).toEqual([big, 'four\n']);
+    // SQLite: the bytes are in the task's file (0600), each once; PostgreSQL keeps them in the rows.
+    if (p.database === undefined) {
+      const file = join(p.dataDir, 'task-output', id);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(readFileSync(file, 'utf8')).toBe(`one\ntwo\n${big}four\nsix`);
+    }
+
+    const send = (body: string, type = 'application/x-agentd-output') =>
+      fetch(`${p.url}/api/daemon/tasks/${id}/output`, { method: 'POST', headers: { authorization: `Bearer ${d.token}`, 'content-type': type }, body }).then(async (r) => ({ status: r.status, json: (await r.json()) as { error: string } }));
+    expect(await send('{"seq":7,"parts":[["text",2]]}\nhi', 'application/json')).toEqual({ status: 415, json: { error: 'POST …/output takes application/x-agentd-output' } });
+    expect((await send('no head line')).json.error).toMatch(/no head line/);
+    expect((await send('{"seq":7,"parts":[["text",5]]}\nhi')).json.error).toMatch(/shorter than its head says/);
+    expect((await send('{"seq":7,"parts":[["text",1]]}\nhi')).json.error).toMatch(/1 bytes more than its head says/);
+    expect(await send('{"seq":-1,"parts":[]}\n')).toMatchObject({ status: 400 });
+    expect((await p.admin.getTask(p.workspaceId, id, { messagesLimit: 0 })).message_count).toBe(6);
   });
 
   it('answers 409 to illegal transitions and 404 to tasks the daemon cannot see', async () => {
@@ -385,6 +441,48 @@ describe('platform options and persistence', () => {
       // A resend of the batch in flight is taken or ignored, never doubled.
       await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/messages`, batch(ACKED));
       expect((await q.admin.getTask(q.workspaceId, a.id, { messagesLimit: 0 })).message_count).toBe((ACKED + 1) * PER);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  it('raw output acknowledged before a SIGKILL mid-stream is all there after a restart, once each; a resend fills the gap', async () => {
+    const q = await startPlatform();
+    try {
+      const d = await registerRaw(q, 'd-kill-raw');
+      const a = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'a' });
+      await rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', { daemon_id: 'd-kill-raw', runtime_ids: [d.runtimeIds.command], max_tasks: 1 });
+      await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/start`);
+      const PER = 15;
+      const filler = 'z'.repeat(64 * 1024 - 16);
+      const content = (seq: number) => `${String(seq).padStart(8, '0')}:${filler}\n`;
+      const batch = (k: number): [string, string][] => Array.from({ length: PER }, (_, i) => ['text', content(k * PER + i + 1)]);
+      const ACKED = 40;
+      for (let k = 0; k < ACKED; k++) expect((await rawOutput(q, d.token, a.id, k * PER + 1, batch(k))).json?.accepted).toBe(PER);
+      // Two more in flight as the process dies: their bytes may be in the file, uncommitted.
+      const inFlight = [ACKED, ACKED + 1].map((k) => rawOutput(q, d.token, a.id, k * PER + 1, batch(k)).catch((e: unknown) => e));
+      q.proc.kill('SIGKILL');
+      await Promise.all(inFlight);
+      await q.restart();
+      const read = async () => {
+        const seqs: number[] = [];
+        for (let after = -1; ; ) {
+          const page = (await q.admin.getTask(q.workspaceId, a.id, { messagesAfter: after, messagesLimit: 100 })).messages;
+          if (page.length === 0) break;
+          for (const m of page) {
+            expect(m.content).toBe(content(m.seq));
+            seqs.push(m.seq);
+          }
+          after = page.at(-1)!.seq;
+        }
+        return seqs;
+      };
+      const seqs = await read();
+      expect(seqs.length % PER).toBe(0); // a batch is stored wholly or not at all
+      expect(seqs.slice(0, ACKED * PER)).toEqual(Array.from({ length: ACKED * PER }, (_, i) => i + 1));
+      // The daemon resends what it was not told was taken: each seq once, the bytes right.
+      for (const k of [ACKED, ACKED + 1]) await rawOutput(q, d.token, a.id, k * PER + 1, batch(k));
+      expect(await read()).toEqual(Array.from({ length: (ACKED + 2) * PER }, (_, i) => i + 1));
     } finally {
       await q.stop();
     }

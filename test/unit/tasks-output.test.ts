@@ -3,6 +3,7 @@ import { PlatformUnavailable, NotFound } from '../../api/errors.js';
 import type { TaskMessage } from '../../api/types.js';
 import { LineSplitter } from '../../daemon/tasks/lines.js';
 import { OutputStream } from '../../daemon/tasks/output.js';
+import { decodeOutputBody, partBytes, type OutputHead } from '../../api/output-frames.js';
 
 /** A poster that records every attempt and fails the first `failures` of them. */
 function poster(failures = 0, delayMs = 0) {
@@ -173,5 +174,116 @@ describe('LineSplitter', () => {
     s.push(Buffer.from('tail'));
     s.end();
     expect(lines).toEqual(['abc', 'def', 'ééééé', 'éé', 'tail']);
+  });
+});
+
+describe('OutputStream, raw output (our platform)', () => {
+  type Got = { seq: number; type: string; content?: string; tool?: string };
+  /** postRaw decodes each framed body (a copy: the arena is reused once the post resolves); post takes JSON. */
+  function platform(o: { refuseRaw?: number; maxBodyBytes?: number } = {}) {
+    const got: Got[] = [];
+    const rawBodies: number[] = [];
+    let jsonPosts = 0;
+    let refuse = o.refuseRaw ?? 0;
+    return {
+      got,
+      rawBodies,
+      get jsonPosts() {
+        return jsonPosts;
+      },
+      postRaw: async (body: Buffer) => {
+        const copy = Buffer.from(body);
+        await new Promise((r) => setImmediate(r));
+        if (refuse > 0) {
+          refuse--;
+          throw new NotFound('not found', { route: 'POST /api/daemon/tasks/x/output', status: 404 });
+        }
+        rawBodies.push(copy.length);
+        for (const p of decodeOutputBody(copy, (v) => v as OutputHead)) got.push({ seq: p.seq, type: p.type, content: partBytes(p).toString('utf8') });
+      },
+      post: async (body: Buffer) => {
+        jsonPosts++;
+        if (o.maxBodyBytes !== undefined) expect(body.length).toBeLessThanOrEqual(o.maxBodyBytes);
+        got.push(...(JSON.parse(body.toString()) as { messages: Got[] }).messages);
+      },
+    };
+  }
+  /** Raw chunks of every awkward kind, with a structured message now and then. */
+  function feed(out: OutputStream, n: number): Got[] {
+    const want: Got[] = [];
+    for (let i = 0; i < n; i++) {
+      if (i % 37 === 36) {
+        out.push({ type: 'tool_use', tool: 'bash', content: `call ${i}` });
+        want.push({ seq: want.length + 1, type: 'tool_use', tool: 'bash', content: `call ${i}` });
+        continue;
+      }
+      const text = `${i} "q" \\ \t\x01 é€😀 `.repeat(1 + (i % 300)) + '\n';
+      // A fresh buffer, overwritten right after the push: the stream must have copied it.
+      const bytes = Buffer.from(text);
+      out.push({ type: i % 5 === 0 ? 'error' : 'text', bytes });
+      bytes.fill(0x21);
+      want.push({ seq: want.length + 1, type: i % 5 === 0 ? 'error' : 'text', content: text });
+    }
+    return want;
+  }
+  const bySeq = (a: Got, b: Got) => a.seq - b.seq;
+
+  it('sends raw chunks framed, structured ones as JSON: every message once, same seqs, bodies under the cap', async () => {
+    const p = platform();
+    const out = new OutputStream({ post: p.post, postRaw: p.postRaw, maxBatchBytes: 64 * 1024 + 16 * 1024, flushMs: 5 });
+    const want = feed(out, 600);
+    await out.close();
+    expect(out.rawOutput).toBe(true);
+    expect(p.got.sort(bySeq)).toEqual(want);
+    expect(p.rawBodies.length).toBeGreaterThan(10);
+    for (const n of p.rawBodies) expect(n).toBeLessThanOrEqual(64 * 1024 + 16 * 1024);
+    expect(p.jsonPosts).toBeGreaterThan(0);
+    expect(out.droppedMessages).toBe(0);
+  });
+
+  it('a platform without the raw route: the refused batch and everything after it go as JSON, same seqs, none lost', async () => {
+    const p = platform({ refuseRaw: 1, maxBodyBytes: 64 * 1024 + 16 * 1024 + 64 });
+    const out = new OutputStream({ post: p.post, postRaw: p.postRaw, isRawUnsupported: (e) => e instanceof NotFound, maxBatchBytes: 64 * 1024 + 16 * 1024, flushMs: 5 });
+    const want = feed(out, 400);
+    await out.close();
+    expect(out.rawOutput).toBe(false);
+    // The first raw post was refused; the one already in flight beside it may have been taken.
+    expect(p.rawBodies.length).toBeLessThanOrEqual(1);
+    expect(p.got.sort(bySeq)).toEqual(want);
+    expect(out.droppedMessages).toBe(0);
+  });
+
+  it('refused while closing: the batch comes back as JSON before close resolves', async () => {
+    const p = platform({ refuseRaw: 5 });
+    const out = new OutputStream({ post: p.post, postRaw: p.postRaw, isRawUnsupported: (e) => e instanceof NotFound, flushMs: 1000 });
+    out.push({ type: 'text', bytes: Buffer.from('last words\n') });
+    await out.close();
+    expect(p.got).toEqual([{ seq: 1, type: 'text', content: 'last words\n' }]);
+  });
+
+  it('pauses the producer while arenas wait for a slow platform, and resumes', async () => {
+    let release!: () => void;
+    let gate = new Promise<void>((r) => (release = r));
+    let pauses = 0;
+    let resumes = 0;
+    const out = new OutputStream({
+      post: async () => {},
+      postRaw: () => gate,
+      highWaterBytes: 512 * 1024,
+      lowWaterBytes: 384 * 1024,
+      flushMs: 1,
+      onPause: () => pauses++,
+      onResume: () => resumes++,
+    });
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    for (let i = 0; i < 40 && !out.isPaused; i++) out.push({ type: 'text', bytes: chunk });
+    expect(out.isPaused).toBe(true);
+    expect(out.pendingBytes).toBeLessThan(2 * 1024 * 1024);
+    release();
+    gate = Promise.resolve();
+    await out.close();
+    expect(pauses).toBe(1);
+    expect(resumes).toBe(1);
+    expect(out.isPaused).toBe(false);
   });
 });
