@@ -173,7 +173,8 @@ export class OutputStream {
       return;
     }
     for (const piece of this.fit(m)) {
-      const rawPiece = this.raw && piece.bytes !== undefined;
+      // (A chunk larger than an arena, which the text chunker never makes, goes as JSON.)
+      const rawPiece = this.raw && piece.bytes !== undefined && piece.bytes.length <= this.arenaBytes;
       // An arena's messages stay one run of the queue (it is sent as one body).
       if (!rawPiece) this.filling = null;
       const q = rawPiece ? this.rawQueued(++this.seq, piece.type, piece.bytes as Buffer) : toQueued(++this.seq, piece);
