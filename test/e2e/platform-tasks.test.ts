@@ -35,6 +35,30 @@ async function rawOutput(q: { url: string }, token: string, id: string, first: n
   return { status: r.status, json: text ? (JSON.parse(text) as { accepted?: number; error?: string; ok?: boolean }) : undefined };
 }
 
+/** A fresh platform's daemon `name` with one `command` task claimed and started. */
+async function runningTask(q: TestPlatform, name: string) {
+  const d = await registerRaw(q, name);
+  const a = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'a' });
+  await rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', { daemon_id: name, runtime_ids: [d.runtimeIds.command], max_tasks: 1 });
+  await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/start`);
+  return { d, a };
+}
+
+/** Every stored seq of the task, in order, each message's content checked against `content(seq)`. */
+async function storedSeqs(q: TestPlatform, id: string, content: (seq: number) => string): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let after = -1; ; ) {
+    const page = (await q.admin.getTask(q.workspaceId, id, { messagesAfter: after, messagesLimit: 100 })).messages;
+    if (page.length === 0) break;
+    for (const m of page) {
+      expect(m.content).toBe(content(m.seq));
+      seqs.push(m.seq);
+    }
+    after = page.at(-1)!.seq;
+  }
+  return seqs;
+}
+
 describe('deeply nested JSON', () => {
   /** JSON text nested `levels` deep (built as text: JSON.stringify itself overflows). */
   const deep = (levels: number): string => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
@@ -408,10 +432,7 @@ describe('platform options and persistence', () => {
   it('output acknowledged before a SIGKILL mid-stream is all there after a restart, once each (WAL past its bound)', async () => {
     const q = await startPlatform();
     try {
-      const d = await registerRaw(q, 'd-kill');
-      const a = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'a' });
-      await rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', { daemon_id: 'd-kill', runtime_ids: [d.runtimeIds.command], max_tasks: 1 });
-      await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/start`);
+      const { d, a } = await runningTask(q, 'd-kill');
       const PER = 15;
       const filler = 'y'.repeat(64 * 1024 - 16);
       const content = (seq: number) => `${String(seq).padStart(8, '0')}:${filler}`;
@@ -425,16 +446,7 @@ describe('platform options and persistence', () => {
       q.proc.kill('SIGKILL');
       await inFlight;
       await q.restart();
-      const seqs: number[] = [];
-      for (let after = -1; ; ) {
-        const page = (await q.admin.getTask(q.workspaceId, a.id, { messagesAfter: after, messagesLimit: 100 })).messages;
-        if (page.length === 0) break;
-        for (const m of page) {
-          expect(m.content).toBe(content(m.seq));
-          seqs.push(m.seq);
-        }
-        after = page.at(-1)!.seq;
-      }
+      const seqs = await storedSeqs(q, a.id, content);
       // Every acknowledged message, once, in order; the one in flight wholly or not at all.
       const stored = seqs.length === (ACKED + 1) * PER ? ACKED + 1 : ACKED;
       expect(seqs).toEqual(Array.from({ length: stored * PER }, (_, i) => i + 1));
@@ -449,10 +461,7 @@ describe('platform options and persistence', () => {
   it('raw output acknowledged before a SIGKILL mid-stream is all there after a restart, once each; a resend fills the gap', async () => {
     const q = await startPlatform();
     try {
-      const d = await registerRaw(q, 'd-kill-raw');
-      const a = await q.admin.enqueueTask(q.workspaceId, { runtime: 'command', prompt: 'a' });
-      await rawCall(q, d.token, 'POST', '/api/daemon/tasks/claim', { daemon_id: 'd-kill-raw', runtime_ids: [d.runtimeIds.command], max_tasks: 1 });
-      await rawCall(q, d.token, 'POST', `/api/daemon/tasks/${a.id}/start`);
+      const { d, a } = await runningTask(q, 'd-kill-raw');
       const PER = 15;
       const filler = 'z'.repeat(64 * 1024 - 16);
       const content = (seq: number) => `${String(seq).padStart(8, '0')}:${filler}\n`;
@@ -464,19 +473,7 @@ describe('platform options and persistence', () => {
       q.proc.kill('SIGKILL');
       await Promise.all(inFlight);
       await q.restart();
-      const read = async () => {
-        const seqs: number[] = [];
-        for (let after = -1; ; ) {
-          const page = (await q.admin.getTask(q.workspaceId, a.id, { messagesAfter: after, messagesLimit: 100 })).messages;
-          if (page.length === 0) break;
-          for (const m of page) {
-            expect(m.content).toBe(content(m.seq));
-            seqs.push(m.seq);
-          }
-          after = page.at(-1)!.seq;
-        }
-        return seqs;
-      };
+      const read = () => storedSeqs(q, a.id, content);
       const seqs = await read();
       expect(seqs.length % PER).toBe(0); // a batch is stored wholly or not at all
       expect(seqs.slice(0, ACKED * PER)).toEqual(Array.from({ length: ACKED * PER }, (_, i) => i + 1));
