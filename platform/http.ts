@@ -31,7 +31,8 @@ export const conflict = (msg: string) => new HttpError(409, msg);
 
 /** Reads the body (≤ 1 MiB, else 413) and parses it as JSON; empty body → {}. */
 export async function readJson(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
-  const body = await readBytes(req, limit);
+  const chunks = await readChunks(req, limit);
+  const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
   const size = body.length;
   if (size === 0) return {};
   const text = body.toString('utf8');
@@ -43,12 +44,6 @@ export async function readJson(req: IncomingMessage, limit = MAX_BODY_BYTES): Pr
   }
   if (jsonDepth(v, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw badRequest(`request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   return v;
-}
-
-/** The body's bytes (≤ limit, else 413: at once when content-length says so). */
-export async function readBytes(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
-  const chunks = await readChunks(req, limit);
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }
 
 /** The body as the pieces it arrived in (≤ limit, else 413), for a route that needs no one buffer. */
