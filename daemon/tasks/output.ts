@@ -287,14 +287,15 @@ export class OutputStream {
   /** Posts one batch until it is taken, the task is gone for good, or the stream is aborted. Never throws. */
   private async send(batch: Queued[]): Promise<void> {
     const backoff = new Backoff({ baseMs: this.o.backoffBaseMs, capMs: this.o.backoffCapMs });
-    const slot = this.slots.pop() ?? Buffer.allocUnsafe(this.o.maxBatchBytes + 64);
     const arena = (batch[0] as Queued).arena;
     const raw = arena !== null;
-    const body = raw ? arenaBody(arena, batch) : batchBody(batch, slot);
+    // A raw batch's body is its arena; a JSON one is written into a reused slot.
+    const slot = raw ? null : (this.slots.pop() ?? Buffer.allocUnsafe(this.o.maxBatchBytes + 64));
+    const body = raw ? arenaBody(arena, batch) : batchBody(batch, slot as Buffer);
     for (;;) {
       if (this.abort.signal.aborted || this.deadReason !== null) {
         this.droppedMessages += batch.length;
-        this.slots.push(slot);
+        if (slot) this.slots.push(slot);
         if (arena) this.releaseArena(arena);
         return;
       }
@@ -304,7 +305,6 @@ export class OutputStream {
       } catch (err) {
         if (this.abort.signal.aborted) continue;
         if (raw && this.o.isRawUnsupported?.(err)) {
-          this.slots.push(slot);
           this.turnToJson(batch);
           return;
         }
@@ -322,7 +322,8 @@ export class OutputStream {
       this.sentBytes += q.wire;
     }
     this.sentMessages += batch.length;
-    this.slots.push(slot); // the request is over: nothing reads the body any more
+    // The request is over: nothing reads the body any more.
+    if (slot) this.slots.push(slot);
     if (arena) this.releaseArena(arena);
     this.maybeResume();
   }
