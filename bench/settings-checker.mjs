@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { entryBundle } from '../scripts/esbuild-node.mjs';
+import { agentdBuilds } from '../scripts/esbuild-node.mjs';
 import { QUICK, ROOT, emit, log, onExitSignal, round, rssMB, sleep, startPlatform } from './_lib.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 3 : 9));
@@ -39,10 +39,7 @@ async function bundle(outdir, withEnvSchema) {
       });
     },
   };
-  await build({
-    ...entryBundle({ root: ROOT, entryPoints: { agentd: 'cli/main.ts' }, outdir, version: '0.0.0-bench' }),
-    plugins: withEnvSchema ? [swap] : [],
-  });
+  for (const options of agentdBuilds({ root: ROOT, outdir, version: '0.0.0-bench', plugins: withEnvSchema ? [swap] : [] })) await build(options);
   return join(outdir, 'agentd.mjs');
 }
 

@@ -11,6 +11,7 @@ type Loader = () => Promise<{ command: Command }>;
 /** Every subcommand, in help order. Each file exports `command`. */
 const COMMANDS: Record<string, { summary: string; load: Loader }> = {
   install: { summary: 'Enrol this machine with an install token and start the service', load: () => import('./install.js') as Promise<{ command: Command }> },
+  // In the bundle this loads dist/chunks/agentd-run.mjs, `run`'s own build (scripts/esbuild-node.mjs).
   run: { summary: 'Run the daemon in the foreground (what the service executes)', load: () => import('./run.js') as Promise<{ command: Command }> },
   status: { summary: "Show the service's and the daemon's state", load: () => import('./status.js') as Promise<{ command: Command }> },
   restart: { summary: 'Restart the service', load: () => import('./restart.js') as Promise<{ command: Command }> },

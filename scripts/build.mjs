@@ -7,7 +7,7 @@ import { build } from 'esbuild';
 import { existsSync, mkdirSync, cpSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { entryBundle } from './esbuild-node.mjs';
+import { agentdBuilds, entryBundle } from './esbuild-node.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
@@ -29,13 +29,11 @@ mkdirSync(out, { recursive: true });
 // esbuild puts a module either of them reaches into the chunks both load, so the
 // daemon parsed at every start what only the platform runs (all of TypeBox's value
 // operators, ~130 KB, because the platform imports the Value namespace).
+// `agentd run` is a build of its own too (scripts/esbuild-node.mjs, agentdBuilds).
 const version = process.env.npm_package_version ?? '0.0.0-dev';
-const groups = [['agentd'], ['agentd-platform', 'demo']];
-for (const names of groups) {
-  const some = Object.fromEntries(Object.entries(entryPoints).filter(([name]) => names.includes(name)));
-  if (Object.keys(some).length === 0) continue;
-  await build({ ...entryBundle({ root, entryPoints: some, outdir: out, version }), sourcemap: 'linked' });
-}
+for (const options of agentdBuilds({ root, outdir: out, version })) await build({ ...options, sourcemap: 'linked' });
+const platformEntries = Object.fromEntries(Object.entries(entryPoints).filter(([name]) => name !== 'agentd'));
+if (Object.keys(platformEntries).length > 0) await build({ ...entryBundle({ root, entryPoints: platformEntries, outdir: out, version }), sourcemap: 'linked' });
 
 // The operator web page (browser bundle), when it exists.
 if (existsSync(join(root, 'platform/web/app.ts'))) {

@@ -41,7 +41,7 @@ describe('the compile cache of agentd run', () => {
     const second = await startDaemon(e, { env: { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
     await second.waitForState('ready');
     await second.stop();
-    expect(second.stderr()).toMatch(/V8 code cache for ESM file:\/\/\S+\/dist\/chunks\/main-\S+\.mjs was accepted/);
+    expect(second.stderr()).toMatch(/V8 code cache for ESM file:\/\/\S+\/dist\/chunks\/run-daemon-\S+\.mjs was accepted/);
   });
 
   it.runIf(hasCache)('is not used in a directory other users can write (cached code is run as is)', async () => {
