@@ -84,13 +84,28 @@ const isEntry = process.argv[1] !== undefined && /agentd(\.mjs)?$/.test(process.
 if (isEntry) {
   // `pgrep agentd`, ps and `systemctl status` show this name, not node's (or "MainThread").
   process.title = 'agentd';
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then(
+  // Getters: Node builds process.stdout/stdin (a pipe's net.Socket, a file's ReadStream)
+  // on first use, ~5 ms at the start of `agentd run`, which logs to fd 1 itself and
+  // never reads stdin.
+  const io: CommandIO = {
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+    get stdin() {
+      return process.stdin;
+    },
+    env: process.env,
+  };
+  main(process.argv.slice(2), io).then(
     (code) => {
       // `run` manages its own exit (signals, drain); everything else exits when done.
       if (code !== undefined && !Number.isNaN(code)) process.exitCode = code;
     },
     (err: unknown) => {
-      process.exitCode = reportError(err, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env });
+      process.exitCode = reportError(err, io);
     },
   );
 }
