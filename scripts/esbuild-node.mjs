@@ -58,11 +58,23 @@ const runFromItsOwnBuild = {
 // undici speaks only when asked (allowH2 or useH2c, which nothing in agentd sets: it
 // offers ALPN http/1.1 alone). Should one ever set it, the connection fails with this
 // message instead of speaking HTTP/2.
+//
+// Likewise the HTTP/1.1 client's way to a FormData body: client-h1.js requires undici's
+// fetch body code (fetch/util, webidl, the multipart parser…, ~95 KB) for a request
+// whose body is a FormData, which agentd never sends; required, it sat in the start-up
+// chunk and was parsed at every start (the WebSocket client's chunk has its own copy).
 const undiciWithoutHttp2 = {
   name: 'undici-without-http2',
   setup(b) {
     b.onLoad({ filter: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/ }, () => ({
       contents: "'use strict'\nmodule.exports = function connectH2 () {\n  throw new Error('agentd is built without undici\\'s HTTP/2 client (scripts/esbuild-node.mjs)')\n}\n",
+      loader: 'js',
+    }));
+    b.onResolve({ filter: /^\.\.\/web\/fetch\/body\.js$/ }, (args) =>
+      /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h1\.js$/.test(args.importer) ? { path: 'client-h1-body', namespace: 'agentd-undici-stub' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'agentd-undici-stub' }, () => ({
+      contents: "'use strict'\nmodule.exports.extractBody = function extractBody () {\n  throw new Error('agentd is built without undici\\'s FormData request bodies (scripts/esbuild-node.mjs)')\n}\n",
       loader: 'js',
     }));
   },
