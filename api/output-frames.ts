@@ -16,6 +16,16 @@ import { MAX_MESSAGES_PER_BATCH } from './types.js';
 
 export const OUTPUT_CONTENT_TYPE = 'application/x-agentd-output';
 
+/**
+ * Largest raw body a platform takes (the JSON route's is 1 MiB). agentd sends up to
+ * 2 MiB: per request, both ends pay ~1 ms of fixed work (authentication, the
+ * transaction, HTTP), and 1 → 2 MiB bodies took ~0.5–1 ms/MB off each side
+ * (bench/tasks.mjs, alternating runs).
+ */
+export const MAX_OUTPUT_BODY_BYTES = 4 * 1024 * 1024;
+/** The raw bodies agentd sends, at most. */
+export const RAW_BATCH_BYTES = 2 * 1024 * 1024;
+
 export const OutputHead = Type.Object(
   {
     seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, mustBe: 'an integer ≥ 0' }),

@@ -8,7 +8,7 @@ import { IssueGcCheckBody, RuntimeProfilesResponse, STATUS_OK, WorkspaceReposRes
 import { NO_REPOS_VERSION } from './daemons.js';
 import { ExchangeBody, HeartbeatRequest } from '../api/types.js';
 import { HttpError, bearer, header, notFound, parseBody, readChunks, readJson, unauthorized } from './http.js';
-import { OUTPUT_CONTENT_TYPE } from '../api/output-frames.js';
+import { MAX_OUTPUT_BODY_BYTES, OUTPUT_CONTENT_TYPE } from '../api/output-frames.js';
 import type { Router } from './router.js';
 import { Tasks, type TaskActor } from './tasks.js';
 import type { ClaimWaiters } from './waiters.js';
@@ -286,7 +286,7 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   router.post('/api/daemon/tasks/{task}/output', async ({ req, params }) => {
     const actor = await taskActor(app, req, true);
     if (header(req, 'content-type') !== OUTPUT_CONTENT_TYPE) throw new HttpError(415, `POST …/output takes ${OUTPUT_CONTENT_TYPE}`);
-    return [200, { ...STATUS_OK, ...(await app.tasks.output(actor, params.task!, await readChunks(req))) }];
+    return [200, { ...STATUS_OK, ...(await app.tasks.output(actor, params.task!, await readChunks(req, MAX_OUTPUT_BODY_BYTES))) }];
   });
   router.post('/api/daemon/tasks/{task}/progress', async ({ req, params }) => {
     const actor = await taskActor(app, req, true);

@@ -36,10 +36,10 @@ const QUICK_EMPTY_MS = 1000;
 const QUICK_EMPTY_LIMIT = 3;
 /**
  * Unsent output held in memory across all running tasks (each task gets its share,
- * 256 KiB to 2 MiB: two batches). A flooding task needs a few batches of room, so its pipes are still
- * read while one batch is on its way.
+ * 256 KiB to 8 MiB). A flooding task needs room for two batches on their way, one
+ * filling and one waiting, so its pipes are still read while the platform stores.
  */
-const OUTPUT_BUDGET_BYTES = 32 * 1024 * 1024;
+const OUTPUT_BUDGET_BYTES = 64 * 1024 * 1024;
 /** How often old task work directories are swept. */
 const HOUSEKEEPING_MS = 10 * 60_000;
 /** How long reporting may take after a forced stop before it is abandoned. */
@@ -437,7 +437,8 @@ class Manager implements TaskManager {
       daemonPort: this.o.daemonPort ?? null,
       // One output budget for the daemon, shared by its slots: memory stays bounded
       // however many tasks flood at once.
-      highWaterBytes: Math.max(256 * 1024, Math.min(4 * 1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),
+      // Up to 8 MiB a task: two 2 MiB raw bodies in flight, one filling, one queued.
+      highWaterBytes: Math.max(256 * 1024, Math.min(8 * 1024 * 1024, Math.floor(OUTPUT_BUDGET_BYTES / Math.max(1, this.o.maxTasks)))),
       onSpawn: (ms) => {
         this.s.spawn_latency_seconds_last = ms / 1000;
       },

@@ -20,7 +20,7 @@
 // Memory is bounded: when unsent messages exceed highWaterBytes the producer is told to
 // pause (the runner stops reading the child's pipes, so the child blocks on write) and
 // to resume below lowWaterBytes.
-import { encodeOutputBody, headBytesFor, outputHeadLine } from '../../api/output-frames.js';
+import { RAW_BATCH_BYTES, encodeOutputBody, headBytesFor, outputHeadLine } from '../../api/output-frames.js';
 import type { TaskMessage } from '../../api/types.js';
 import type { OutMessage } from './adapters/types.js';
 import { jsonStringLatin1 } from './json-text.js';
@@ -46,6 +46,8 @@ export interface OutputStreamOptions {
   /** Posts wait for this first (e.g. the task's `start` call). */
   ready?: Promise<unknown>;
   maxBatchBytes?: number;
+  /** Largest raw body (head line included): one arena. */
+  maxRawBatchBytes?: number;
   maxBatchCount?: number;
   flushMs?: number;
   /**
@@ -129,6 +131,7 @@ export class OutputStream {
     this.o = {
       // Under the platform's 1 MiB body limit (sizes are exact: the JSON as sent).
       maxBatchBytes: 1024 * 1024 - 16 * 1024,
+      maxRawBatchBytes: RAW_BATCH_BYTES,
       maxBatchCount: 2000,
       flushMs: 250,
       maxInFlight: 2,
@@ -139,7 +142,7 @@ export class OutputStream {
       ...o,
     };
     this.raw = o.postRaw !== undefined;
-    this.arenaBytes = Math.max(64 * 1024, Math.min(this.o.maxBatchBytes - RAW_HEAD_ROOM, Math.floor(this.o.highWaterBytes / 4)));
+    this.arenaBytes = Math.max(64 * 1024, Math.min(this.o.maxRawBatchBytes - RAW_HEAD_ROOM, Math.floor(this.o.highWaterBytes / 4)));
     this.loop = this.run();
   }
 

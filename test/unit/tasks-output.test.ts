@@ -230,7 +230,7 @@ describe('OutputStream, raw output (our platform)', () => {
 
   it('sends raw chunks framed, structured ones as JSON: every message once, same seqs, bodies under the cap', async () => {
     const p = platform();
-    const out = new OutputStream({ post: p.post, postRaw: p.postRaw, maxBatchBytes: 64 * 1024 + 16 * 1024, flushMs: 5 });
+    const out = new OutputStream({ post: p.post, postRaw: p.postRaw, maxBatchBytes: 64 * 1024 + 16 * 1024, maxRawBatchBytes: 64 * 1024 + 16 * 1024, flushMs: 5 });
     const want = feed(out, 600);
     await out.close();
     expect(out.rawOutput).toBe(true);
@@ -243,7 +243,7 @@ describe('OutputStream, raw output (our platform)', () => {
 
   it('a platform without the raw route: the refused batch and everything after it go as JSON, same seqs, none lost', async () => {
     const p = platform({ refuseRaw: 1, maxBodyBytes: 64 * 1024 + 16 * 1024 + 64 });
-    const out = new OutputStream({ post: p.post, postRaw: p.postRaw, isRawUnsupported: (e) => e instanceof NotFound, maxBatchBytes: 64 * 1024 + 16 * 1024, flushMs: 5 });
+    const out = new OutputStream({ post: p.post, postRaw: p.postRaw, isRawUnsupported: (e) => e instanceof NotFound, maxBatchBytes: 64 * 1024 + 16 * 1024, maxRawBatchBytes: 64 * 1024 + 16 * 1024, flushMs: 5 });
     const want = feed(out, 400);
     await out.close();
     expect(out.rawOutput).toBe(false);
