@@ -7,14 +7,55 @@
 // Modes are set with chmod after creation, so the umask never decides them.
 import { constants, promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
-import writeFileAtomicLib from 'write-file-atomic';
+import type writeFileAtomicType from 'write-file-atomic';
 import { DiskFull, NotRegularFile, NotWritable, StoreError, UntrustedOwner, shellQuote } from './errors.js';
+
+// Loaded at the first durable write, not with the store: it loads node:crypto (a SHA-1 for
+// its temp names, ~5 ms on Node 20), node:worker_threads and signal-exit, and the daemon's
+// only write on the way to ready is daemon.json (replaceForReaders below). A daemon's
+// first durable write is a task's journal entry, after ready.
+let writeFileAtomicLib: Promise<typeof writeFileAtomicType> | undefined;
+const loadWriteFileAtomic = (): Promise<typeof writeFileAtomicType> => (writeFileAtomicLib ??= import('write-file-atomic').then((m) => m.default));
 
 /**
  * Writes `data` to `path` atomically with `mode`; refuses a target that is not a regular
  * file. An existing file keeps its owner (write-file-atomic's default); `owner` sets it.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, o: { mode: number; owner?: { uid: number; gid: number } }): Promise<void> {
+  const realDir = await checkTarget(path);
+  const lib = await loadWriteFileAtomic();
+  try {
+    await lib(path, typeof data === 'string' ? data : Buffer.from(data), { mode: o.mode, fsync: true, ...(o.owner ? { chown: o.owner } : {}) });
+  } catch (err) {
+    throw mapFsError(err, path);
+  }
+  await fsyncDir(realDir);
+}
+
+/**
+ * Replaces `path` all or nothing for its readers (a temp file beside it, created
+ * exclusively, renamed over it) but without fsyncs: for a file that describes the running
+ * process only (daemon.json). A power cut that loses the write also ended the process it
+ * describes, and readers take a missing or garbled file as none; the two fsyncs were a
+ * wait on the disk on the way to ready (0.5–1.3 ms here, more on a busy disk).
+ */
+export async function replaceForReaders(path: string, data: string, mode: number): Promise<void> {
+  await checkTarget(path);
+  // Math.random, not node:crypto: the name only has to differ from another writer's, and
+  // 'wx' (O_EXCL) never opens an existing file or a planted link.
+  const tmp = `${path}.${process.pid}.${Math.random().toString(16).slice(2, 10)}.tmp`;
+  try {
+    await fs.writeFile(tmp, data, { mode, flag: 'wx' });
+    await fs.chmod(tmp, mode);
+    await fs.rename(tmp, path);
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => {});
+    throw mapFsError(err, path);
+  }
+}
+
+/** Refuses a target that is a link or not a regular file; answers the directory it really is in. */
+async function checkTarget(path: string): Promise<string> {
   let realDir = dirname(path);
   try {
     // lstat: a symlink is refused, never written through. Root writes units, plists and
@@ -29,12 +70,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     if (err instanceof StoreError) throw err;
     if (!isCode(err, 'ENOENT')) throw mapFsError(err, path);
   }
-  try {
-    await writeFileAtomicLib(path, typeof data === 'string' ? data : Buffer.from(data), { mode: o.mode, fsync: true, ...(o.owner ? { chown: o.owner } : {}) });
-  } catch (err) {
-    throw mapFsError(err, path);
-  }
-  await fsyncDir(realDir);
+  return realDir;
 }
 
 /**

@@ -10,7 +10,6 @@
 //
 // A pid equal to ours that this process does not hold is stale too: in a container the
 // daemon is often pid 1 on every start.
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDir, fsyncDir, isCode, mapFsError } from './atomic.js';
@@ -36,7 +35,9 @@ export async function acquireStateLock(stateDir: string): Promise<StateLock> {
   // Claimed before the first await, so a concurrent acquire in this process sees it.
   held.set(lockPath, PENDING);
   let acquired = false;
-  const tmp = join(stateDir, `.${LOCK_FILE_NAME}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  // Math.random, not node:crypto (~5 ms to load at a daemon's start): the name only has to
+  // differ from other takers', and the write below is exclusive ('wx').
+  const tmp = join(stateDir, `.${LOCK_FILE_NAME}.${process.pid}.${Math.random().toString(16).slice(2, 10)}`);
   try {
     try {
       await fs.writeFile(tmp, `${process.pid}\n`, { mode: 0o644, flag: 'wx' });

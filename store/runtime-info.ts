@@ -3,7 +3,7 @@
 // installer and tests read it (the health port may be a random one: AGENTD_HEALTH_ADDR
 // with port 0). Not a secret, but written like every other file: atomically.
 import type { AgentdPaths } from './paths.js';
-import { removeFile, writeFileAtomic } from './atomic.js';
+import { removeFile, replaceForReaders } from './atomic.js';
 import { readSmallFile } from './json-file.js';
 
 export interface RuntimeInfoFile {
@@ -17,7 +17,9 @@ export interface RuntimeInfoFile {
 export const RUNTIME_INFO_MODE = 0o644;
 
 export async function writeRuntimeInfo(paths: AgentdPaths, info: RuntimeInfoFile): Promise<void> {
-  await writeFileAtomic(paths.runtimeFile, JSON.stringify(info, null, 2) + '\n', { mode: RUNTIME_INFO_MODE });
+  // Not through writeFileAtomic: this file describes the running process only, and is
+  // written on the way to ready (store/atomic.ts says why that matters).
+  await replaceForReaders(paths.runtimeFile, JSON.stringify(info, null, 2) + '\n', RUNTIME_INFO_MODE);
 }
 
 /** null when missing, empty or not the expected shape (a stale or foreign file). */
