@@ -25,6 +25,13 @@ export type Match = { handler: Handler; params: Record<string, string> } | { met
 
 export class Router {
   private readonly routes: Route[] = [];
+  /**
+   * Routes without parameters by exact path (the heartbeat's among them), looked up
+   * before the regex scan; left out when an earlier route's pattern also matches the
+   * path, so the first match still wins. The scan was 1.3 % of the heartbeat route's
+   * CPU (a profile of bench/heartbeat-load.mjs), ~80 patterns tried in turn.
+   */
+  private readonly exact = new Map<string, Route[]>();
 
   add(method: string, pattern: string, handler: Handler): this {
     const names: string[] = [];
@@ -39,7 +46,14 @@ export class Router {
         return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       })
       .join('/');
-    this.routes.push({ method, re: new RegExp(`^${src}$`), reEmpty: new RegExp(`^${src.replaceAll('([^/]+)', '([^/]*)')}$`), names, handler });
+    const route: Route = { method, re: new RegExp(`^${src}$`), reEmpty: new RegExp(`^${src.replaceAll('([^/]+)', '([^/]*)')}$`), names, handler };
+    const list = this.exact.get(pattern) ?? [];
+    // Every earlier route that matches this path must be in its list, in order.
+    if (names.length === 0 && this.routes.filter((r) => r.re.test(pattern)).every((r, i) => list[i] === r)) {
+      list.push(route);
+      this.exact.set(pattern, list);
+    }
+    this.routes.push(route);
     return this;
   }
 
@@ -51,6 +65,8 @@ export class Router {
   }
 
   match(method: string, path: string): Match {
+    // The scan below gives the same answer; the map only answers sooner.
+    for (const r of this.exact.get(path) ?? []) if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { handler: r.handler, params: {} };
     let pathMatched = false;
     for (const r of this.routes) {
       const m = r.re.exec(path);

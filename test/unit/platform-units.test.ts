@@ -39,6 +39,26 @@ describe('Router', () => {
   it('HEAD matches GET routes', () => {
     expect(r.match('HEAD', '/api/workspaces/w/tasks/t')).toHaveProperty('handler');
   });
+  it('the first route registered that matches wins, exact paths or not', () => {
+    const first = () => [200, 'first'] as [number, unknown];
+    const second = () => [200, 'second'] as [number, unknown];
+    const third = () => [200, 'third'] as [number, unknown];
+    const q = new Router()
+      .post('/api/daemon/heartbeat', first)
+      .get('/api/daemon/{what}', second) // matches /api/daemon/heartbeat too
+      .get('/api/daemon/heartbeat', third) // after a pattern that matches it: never reached
+      .post('/api/daemon/tasks/{id}', first)
+      .post('/api/daemon/tasks/claim', second); // the pattern before it wins
+    const h = (m: string, path: string) => {
+      const x = q.match(m, path);
+      return x && 'handler' in x ? x.handler({} as never) : x;
+    };
+    expect(h('POST', '/api/daemon/heartbeat')).toEqual([200, 'first']);
+    expect(h('GET', '/api/daemon/heartbeat')).toEqual([200, 'second']);
+    expect(h('HEAD', '/api/daemon/heartbeat')).toEqual([200, 'second']);
+    expect(h('POST', '/api/daemon/tasks/claim')).toEqual([200, 'first']);
+    expect(h('DELETE', '/api/daemon/heartbeat')).toEqual({ methodNotAllowed: true });
+  });
 });
 
 describe('safeJoin / webPath', () => {
