@@ -261,6 +261,25 @@ describe('OutputStream, raw output (our platform)', () => {
     expect(p.got).toEqual([{ seq: 1, type: 'text', content: 'last words\n' }]);
   });
 
+  it('a fast platform gets whole arenas, not the 1 MiB a JSON batch stops at', async () => {
+    const sizes: number[] = [];
+    const out = new OutputStream({
+      post: async () => {},
+      postRaw: async (body) => void sizes.push(body.length),
+      highWaterBytes: 8 * 1024 * 1024,
+      lowWaterBytes: 6 * 1024 * 1024,
+    });
+    const chunk = Buffer.alloc(64 * 1024 - 100, 0x61);
+    for (let i = 0; i < 400; i++) {
+      out.push({ type: 'text', bytes: chunk });
+      if (i % 4 === 3) await new Promise((r) => setImmediate(r)); // the pipe's pace: the platform answers in between
+    }
+    await out.close();
+    const whole = sizes.slice(0, -1); // the last body is what was left at the end
+    expect(whole.length).toBeGreaterThan(5);
+    for (const n of whole) expect(n).toBeGreaterThan(1.9 * 1024 * 1024);
+  });
+
   it('pauses the producer while arenas wait for a slow platform, and resumes', async () => {
     let release!: () => void;
     let gate = new Promise<void>((r) => (release = r));
