@@ -586,7 +586,6 @@ function onAbort(signal: AbortSignal, fn: () => void): () => void {
 
 class BodyTooLarge extends Error {}
 
-/** A request body that is JSON text already. */
 /** A body already serialised by the caller, sent as it is with its own content type. */
 class RawBody {
   constructor(

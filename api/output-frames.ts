@@ -65,18 +65,15 @@ export function headBytesFor(type: string): number {
   return type.length + 22;
 }
 
-/**
- * Writes head + parts into `into` when it is large enough (else a new buffer); returns
- * the body (a view of `into`).
- */
-export function encodeOutputBody(firstSeq: number, parts: readonly { type: string; bytes: Buffer }[], into?: Buffer): Buffer {
+/** A body of head + parts, in a new buffer (the daemon writes its arenas in place instead). */
+export function encodeOutputBody(firstSeq: number, parts: readonly { type: string; bytes: Buffer }[]): Buffer {
   const head = outputHeadLine(firstSeq, parts);
   let size = Buffer.byteLength(head);
   for (const p of parts) size += p.bytes.length;
-  const out = into !== undefined && into.length >= size ? into : Buffer.allocUnsafe(size);
+  const out = Buffer.allocUnsafe(size);
   let n = out.write(head, 0, 'utf8');
   for (const p of parts) n += p.bytes.copy(out, n);
-  return out.subarray(0, n);
+  return out;
 }
 
 /** The head line (with its newline) of a body carrying `parts` from seq `firstSeq` on. */

@@ -168,10 +168,11 @@ export function header(req: IncomingMessage, name: string, max = 100): string | 
 /**
  * A request body checked against its schema (api/types.ts); anything else is a 400 that
  * says what is wrong ("runtimes[0].name is required"). A null field counts as absent.
+ * `what` names the value in that answer (a raw output body's head line, say).
  */
-export function parseBody<T extends TSchema>(schema: T, body: unknown): Static<T> {
+export function parseBody<T extends TSchema>(schema: T, body: unknown, what = 'request body'): Static<T> {
   const v = withoutNulls(body);
-  const why = problem(schema, v, 'request body');
+  const why = problem(schema, v, what);
   if (why !== undefined) throw badRequest(why);
   return v as Static<T>;
 }

@@ -42,7 +42,6 @@ import {
   type TaskStateAnswer,
 } from '../api/multica.js';
 import { OutputBodyError, OutputHead, decodeOutputBody, partBytes, type OutputPart } from '../api/output-frames.js';
-import { problem } from '../api/schema.js';
 import type { Agents } from './agents.js';
 import { newToken, sha256Hex } from './crypto.js';
 import type { Database, Sql, SqlValue } from './sql.js';
@@ -576,8 +575,7 @@ export class Tasks {
    */
   private storeInFile(files: TaskOutputFiles, actor: TaskActor, id: string, parts: readonly OutputPart[]): Promise<{ accepted: number }> {
     return this.db.tx(async (t) => {
-      const r = await this.taskFor(t, actor, id);
-      if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
+      const r = await this.postableTask(t, actor, id);
       const first = (parts[0] as OutputPart).seq;
       const stored = new Set((await t.all<{ seq: number }>(this.q.seqsBetween, [id, first, first + parts.length - 1])).map((x) => x.seq));
       const fresh = stored.size === 0 ? parts : parts.filter((p) => !stored.has(p.seq));
@@ -610,6 +608,13 @@ export class Tasks {
     });
   }
 
+  /** The task messages are posted for: any state after the claim. */
+  private async postableTask(t: Sql, actor: TaskActor, id: string): Promise<TaskRow> {
+    const r = await this.taskFor(t, actor, id);
+    if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
+    return r;
+  }
+
   /** Rows whose content is in the task's output file, with the content read into them. */
   private withFileContent(id: string, rows: MessageRow[]): MessageRow[] {
     const inFile = rows.filter((m) => m.content_at !== null);
@@ -624,8 +629,7 @@ export class Tasks {
 
   private store(actor: TaskActor, id: string, parsed: readonly MessageInsert[]): Promise<{ accepted: number }> {
     return this.db.tx(async (t) => {
-      const r = await this.taskFor(t, actor, id);
-      if (r.status === 'queued') throw conflict('cannot post messages for a queued task');
+      const r = await this.postableTask(t, actor, id);
       const now = Date.now();
       let accepted = 0;
       // Rows per INSERT: one statement, not one round trip, per row (PostgreSQL); 8
@@ -732,11 +736,7 @@ function insertFileMessages(rows: number): string {
     'INSERT INTO task_message (task_id, seq, type, received_at, content_at, content_len) VALUES ' + Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', '));
 }
 
-function checkOutputHead(v: unknown): OutputHead {
-  const why = problem(OutputHead, v, 'output head line');
-  if (why !== undefined) throw badRequest(why);
-  return v as OutputHead;
-}
+const checkOutputHead = (v: unknown): OutputHead => parseBody(OutputHead, v, 'output head line');
 
 const MESSAGE_ROWS_PER_INSERT = 100;
 const insertMessagesSql: string[] = [];

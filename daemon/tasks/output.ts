@@ -12,10 +12,9 @@
 //
 // Raw bytes are copied, as they are pushed, into an arena: a buffer that becomes one
 // request body, its head line written in the room left before the bytes when it is
-// sent, and that is reused once the platform took it. Why: queued views of the chunks
-// kept the pipe's buffers alive across minor GCs, and V8 counts such promoted external
-// memory against the old generation: a full GC every ~12 MB of output (22 per 256 MB,
-// --trace-incremental-marking), now the chunks die young.
+// sent, and that is reused once the platform took it. Why: a chunk is only valid while
+// it is pushed (the text chunker reuses its buffer, chunks.ts says why), and a body per
+// batch is garbage outside the JS heap (the JSON bodies' slots below, same reason).
 //
 // Memory is bounded: when unsent messages exceed highWaterBytes the producer is told to
 // pause (the runner stops reading the child's pipes, so the child blocks on write) and
@@ -192,8 +191,7 @@ export class OutputStream {
       this.paused = true;
       this.o.onPause?.();
     }
-    const headArena = this.head < this.queue.length ? (this.queue[this.head] as Queued).arena : null;
-    if (headArena !== null ? headArena !== this.filling : this.queuedWire >= this.o.maxBatchBytes || this.queue.length - this.head >= this.o.maxBatchCount) this.wake();
+    if (this.headBatchFull()) this.wake();
     else if (this.queue.length - this.head === 1) this.wake(); // start the flush timer
   }
 
@@ -258,11 +256,7 @@ export class OutputStream {
         continue;
       }
       const headArena = (this.queue[this.head] as Queued).arena;
-      // A raw batch is full when its arena is (a new one was started after it); a JSON one
-      // by its queued size or count. (Judged by the queued size, arenas of 2 MiB went at
-      // 1 MiB: 253 bodies for 256 MB against a platform that answers at once, now 132.)
-      const full = headArena !== null ? headArena !== this.filling : this.queuedWire >= this.o.maxBatchBytes || waiting >= this.o.maxBatchCount;
-      if (!this.closing && !full) {
+      if (!this.closing && !this.headBatchFull()) {
         // A filling arena's own age: the queue's is "overdue" once a batch was taken from
         // it, which would send the next arena as soon as a request slot frees, however
         // little it holds.
@@ -292,6 +286,18 @@ export class OutputStream {
     this.memBytes = 0;
     this.queuedWire = 0;
     this.maybeResume();
+  }
+
+  /**
+   * The batch at the head of the queue need not wait for its flush time: a raw one once
+   * its arena is full (a new one was started after it), a JSON one by its queued size or
+   * count. (Judged by the queued size, arenas of 2 MiB went at 1 MiB: 253 bodies for
+   * 256 MB against a platform that answers at once, now 132.)
+   */
+  private headBatchFull(): boolean {
+    if (this.head === this.queue.length) return false;
+    const arena = (this.queue[this.head] as Queued).arena;
+    return arena !== null ? arena !== this.filling : this.queuedWire >= this.o.maxBatchBytes || this.queue.length - this.head >= this.o.maxBatchCount;
   }
 
   /** Posts one batch until it is taken, the task is gone for good, or the stream is aborted. Never throws. */
