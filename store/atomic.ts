@@ -1,8 +1,10 @@
-// The one write path for every file agentd writes (Tailscale's atomicfile habit, plus
-// the directory fsync docs/architecture.md §6 asks for): write-file-atomic puts the data in a temp
+// The write path for every file agentd writes (Tailscale's atomicfile habit, plus the
+// directory fsync docs/architecture.md §6 asks for): write-file-atomic puts the data in a temp
 // file next to the target, fsyncs it, sets the mode, renames it over the target; then
 // we fsync the directory so the rename itself survives a power cut. A crash at any
-// point leaves either the old file or the new one, never a mix.
+// point leaves either the old file or the new one, never a mix. One file is written
+// without the fsyncs (replaceForReaders): daemon.json, which describes the running
+// process only.
 //
 // Modes are set with chmod after creation, so the umask never decides them.
 import { constants, promises as fs } from 'node:fs';

@@ -1,7 +1,8 @@
 // <stateDir>/daemon.json: how to reach the running daemon (its pid and health URL).
 // Written once the health port listens, removed on a clean exit; `agentd status`, the
 // installer and tests read it (the health port may be a random one: AGENTD_HEALTH_ADDR
-// with port 0). Not a secret, but written like every other file: atomically.
+// with port 0). Not a secret; replaced atomically for its readers, without fsyncs (it
+// describes this process only).
 import type { AgentdPaths } from './paths.js';
 import { removeFile, replaceForReaders } from './atomic.js';
 import { readSmallFile } from './json-file.js';

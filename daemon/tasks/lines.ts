@@ -118,8 +118,8 @@ export class TailBuffer {
 
 /**
  * Keeps the last `max` bytes of a byte stream; toString() decodes them from a character
- * start. The bytes are copied into a ring of its own: a chunk is not kept, so the
- * stream's buffers die young (see output.ts on what long-lived views of them cost).
+ * start. The bytes are copied into a ring of its own: a chunk is only valid while it is
+ * handed over (the text chunker reuses its buffer, chunks.ts says why).
  */
 export class ByteTail {
   private readonly ring: Buffer;

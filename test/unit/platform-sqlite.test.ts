@@ -23,13 +23,16 @@ describe.skipIf(!sqliteHere)('the SQLite storage', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A promise and the function that resolves it. */
+  const latch = (): [Promise<void>, () => void] => {
+    let open!: () => void;
+    return [new Promise<void>((r) => (open = r)), () => open()];
+  };
   const names = async () => (await db.all<{ name: string }>('SELECT name FROM workspace ORDER BY name')).map((r) => r.name);
 
   it("another request's statement waits for an open transaction and is not rolled back with it", async () => {
-    let inside!: () => void;
-    const bodyWaits = new Promise<void>((r) => (inside = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const [bodyWaits, inside] = latch();
+    const [gate, release] = latch();
     const tx = db.tx(async (t) => {
       await t.run("INSERT INTO workspace (id, name, created_at) VALUES ('w-tx', 'in-tx', 1)");
       inside();
@@ -45,10 +48,8 @@ describe.skipIf(!sqliteHere)('the SQLite storage', () => {
   });
 
   it('a statement that waited for one transaction does not run inside the next one (which rolls back)', async () => {
-    let inside!: () => void;
-    const bodyWaits = new Promise<void>((r) => (inside = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const [bodyWaits, inside] = latch();
+    const [gate, release] = latch();
     const a = db.tx(async (t) => {
       await t.run("INSERT INTO workspace (id, name, created_at) VALUES ('w-a', 'a', 1)");
       inside();
