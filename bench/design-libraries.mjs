@@ -91,20 +91,20 @@ try {
   const siCalls = { total: median(blocks.map((b) => b.total)), worst: median(blocks.map((b) => b.worst)) };
   log(`systeminformation cpu+mem+osInfo+system: ${siCalls.total.toFixed(0)} ms in all, longest loop block ${siCalls.worst.toFixed(1)} ms`);
 
-  // Which dist chunks carry which library (esbuild's "// node_modules/<pkg>/" markers),
-  // among the chunks the current entries can reach (dist/ keeps stale chunks of old builds).
+  // Which dist chunks carry which library (the files each one's source map lists), among
+  // the chunks the current entries can reach (dist/ keeps stale chunks of old builds).
   const reach = new Set();
   const visit = (file) => {
     if (reach.has(file)) return;
     reach.add(file);
-    for (const m of readFileSync(file, 'utf8').matchAll(/(?:from\s*|import\(\s*)["'](\.{1,2}\/[^"']+\.mjs)["']/g)) visit(join(dirname(file), m[1]));
+    for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+\.mjs)["']/g)) visit(join(dirname(file), m[1]));
   };
   visit(join(ROOT, 'dist', 'agentd.mjs'));
   visit(join(ROOT, 'dist', 'agentd-platform.mjs'));
   const chunks = [...reach];
   const where = {};
   for (const pkg of ['undici', 'pino', 'env-schema', 'ajv', 'write-file-atomic', 'systeminformation', 'nock', 'vitest']) {
-    where[pkg] = chunks.filter((c) => readFileSync(c, 'utf8').includes(`// node_modules/${pkg}/`)).map((c) => c.slice(ROOT.length + 1));
+    where[pkg] = chunks.filter((c) => JSON.parse(readFileSync(`${c}.map`, 'utf8')).sources.some((s) => s.includes(`node_modules/${pkg}/`))).map((c) => c.slice(ROOT.length + 1));
     log(`${pkg.padEnd(18)} in ${where[pkg].length ? where[pkg].join(', ') : 'no dist file'}`);
   }
 

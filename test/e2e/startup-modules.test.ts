@@ -1,9 +1,10 @@
 // What the daemon loads between start and ready, and what `agentd install` loads, read
 // from the running bundle: no chunk of ajv / env-schema (settings are checked with
-// TypeBox) and none of systeminformation (the doctor's host facts only). esbuild marks
-// each bundled file with a `// node_modules/<pkg>/` comment, so a loaded chunk that
-// contains one carries that package. `agentd doctor` is the control: it loads both, so
-// the check can fail.
+// TypeBox) and none of systeminformation (the doctor's host facts only). Each dist file's
+// source map (`<file>.map`, written by every build) lists the files bundled into it, so
+// a loaded chunk whose map names `node_modules/<pkg>/` carries that package (the agentd
+// builds are minified: the `// node_modules/…` comments esbuild writes otherwise are
+// gone). `agentd doctor` is the control: it loads all three, so the check can fail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,14 +17,23 @@ import { daemonEnv, enrollDaemon, type Enrolled } from '../helpers/daemon.js';
 const HOOK = join(ROOT, 'test', 'fixtures', 'module-log-hook.mjs');
 const HEAVY = ['ajv', 'env-schema', 'systeminformation'];
 
+/** The files bundled into a dist file, from its source map. */
+function bundledSources(file: string): string[] {
+  return (JSON.parse(readFileSync(`${file}.map`, 'utf8')) as { sources: string[] }).sources;
+}
+
+/** The dist files a module log names. */
+function loadedDistFiles(log: string): string[] {
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((u) => u.startsWith('file://') && u.includes('/dist/'))
+    .map((u) => fileURLToPath(u));
+}
+
 /** The packages (of HEAVY) bundled into the chunks a module log names. */
 function heavyPackagesIn(log: string): string[] {
   const found = new Set<string>();
-  for (const url of readFileSync(log, 'utf8').split('\n')) {
-    if (!url.startsWith('file://') || !url.includes('/dist/')) continue;
-    const text = readFileSync(fileURLToPath(url), 'utf8');
-    for (const p of HEAVY) if (text.includes(`// node_modules/${p}/`)) found.add(p);
-  }
+  for (const file of loadedDistFiles(log)) for (const src of bundledSources(file)) for (const p of HEAVY) if (src.includes(`node_modules/${p}/`)) found.add(p);
   return [...found].sort();
 }
 
@@ -77,19 +87,17 @@ describe('modules on the daemon start-up path', () => {
   });
 
   it("agentd run reaches ready without TypeBox's value operators other than Check (the platform's Value import brings them)", async () => {
-    const marker = '// node_modules/@sinclair/typebox/build/esm/value/cast/';
+    const marker = 'node_modules/@sinclair/typebox/build/esm/value/cast/';
+    const carries = (file: string) => bundledSources(file).some((src) => src.includes(marker));
     const log = join(e.stateDir, '..', 'run-typebox.log');
     const out = await run(e, ['run', '--config-dir', e.configDir, '--state-dir', e.stateDir], log, (o) => /"to":"ready"/.test(o));
     expect(out).toMatch(/"to":"ready"/);
-    const loaded = readFileSync(log, 'utf8')
-      .split('\n')
-      .filter((u) => u.startsWith('file://') && u.includes('/dist/'))
-      .map((u) => readFileSync(fileURLToPath(u), 'utf8'));
+    const loaded = loadedDistFiles(log);
     expect(loaded.length).toBeGreaterThan(3);
-    expect(loaded.filter((text) => text.includes(marker))).toEqual([]);
+    expect(loaded.filter(carries)).toEqual([]);
     // Control: the platform's bundle has the marker, so the check can see it.
     const bundles = [join(ROOT, 'dist', 'agentd-platform.mjs'), ...readdirSync(join(ROOT, 'dist', 'chunks')).filter((f) => f.endsWith('.mjs')).map((f) => join(ROOT, 'dist', 'chunks', f))];
-    expect(bundles.some((f) => readFileSync(f, 'utf8').includes(marker))).toBe(true);
+    expect(bundles.some(carries)).toBe(true);
     rmSync(log);
   });
 
