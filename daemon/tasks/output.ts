@@ -346,8 +346,11 @@ export class OutputStream {
 
   /**
    * The platform has no raw route: every message kept as bytes becomes JSON, and the
-   * refused batch goes back to the front of the queue (batches are cut again by JSON
-   * size, which escaping can make up to 6 times larger).
+   * refused batch goes back into the queue in seq order (batches are cut again by JSON
+   * size, which escaping can make up to 6 times larger). In seq order, not at the front:
+   * with two raw batches in flight both are refused, and the one refused second went out
+   * before everything queued ahead of it (test/e2e/tasks-raw-fallback.test.ts). Batches
+   * in flight together may still arrive in either order; the platform keeps them by seq.
    */
   private turnToJson(refused: Queued[]): void {
     this.raw = false;
@@ -362,7 +365,7 @@ export class OutputStream {
     }
     // Their bytes are in the JSON now; no raw batch of theirs is in flight.
     for (const a of arenas) this.releaseArena(a);
-    this.queue = [...refused, ...rest];
+    this.queue = [...refused, ...rest].sort((a, b) => a.seq - b.seq);
     this.head = 0;
     this.firstQueuedAt = Date.now() - this.o.flushMs;
     this.wake();

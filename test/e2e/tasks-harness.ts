@@ -23,13 +23,14 @@ export interface Enrolled {
   runtimes: RegisteredRuntime[];
 }
 
-export async function enrol(p: TestPlatform, runtimes: RuntimeInfo[] = [{ name: 'command', type: 'command', version: '1', status: 'online' }]): Promise<Enrolled> {
+/** `via`: the URL the daemon's client talks to after the exchange (a proxy in front of `p`). */
+export async function enrol(p: TestPlatform, runtimes: RuntimeInfo[] = [{ name: 'command', type: 'command', version: '1', status: 'online' }], o: { via?: string } = {}): Promise<Enrolled> {
   const daemonId = randomUUID();
   const bare = new PlatformClient({ baseUrl: p.url });
   const it = await p.admin.createInstallToken(p.workspaceId);
   const ex = await bare.exchangeInstallToken({ token: it.token, daemon_id: daemonId });
   await bare.close();
-  const client = new PlatformClient({ baseUrl: p.url, getToken: () => ex.token });
+  const client = new PlatformClient({ baseUrl: o.via ?? p.url, getToken: () => ex.token });
   const reg = await client.register({ workspace_id: p.workspaceId, daemon_id: daemonId, device_name: 'tasks-test', cli_version: 'test', runtimes });
   return { client, daemonId, runtimes: reg.runtimes };
 }
