@@ -1,7 +1,7 @@
 // What an idle `agentd run` costs the machine, each beside a bare Node process
 // (`node -e 'setInterval(()=>{},1e9)'`) as the floor:
 //   - start → /readyz: spawn → the daemon logs its transition to `ready`, the moment
-//     /readyz starts answering 200 (checked with a request each time; median of 5); the
+//     /readyz starts answering 200 (checked with a request each time; median of 11); the
 //     floor is spawn → the bare process's first stdout line;
 //   - idle RSS after 30 s and 60 s (MB, /proc/<pid>/status VmRSS);
 //   - CPU seconds per hour of idle heartbeating: /proc/<pid>/stat over a measured window
@@ -23,7 +23,9 @@ const AGENTD = join(ROOT, 'dist', 'agentd.mjs');
 // first minute still does after ready (device facts, housekeeping's first sweep, JIT).
 const WINDOW_S = Number(process.env.BENCH_IDLE_WINDOW_S) || (QUICK ? 10 : 60);
 const WARMUP_S = 5;
-const RUNS = QUICK ? 3 : 5;
+// 11, not 5: on this 2-core machine one run's starts spread 220–305 ms, and a median of
+// 5 moved by ~8 % between runs of the script.
+const RUNS = QUICK ? 3 : 11;
 const BARE = ['-e', 'console.log("ready");setInterval(()=>{},1e9)'];
 
 const children = new Set();
