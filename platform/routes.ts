@@ -9,6 +9,7 @@ import { NO_REPOS_VERSION } from './daemons.js';
 import { ExchangeBody, HeartbeatRequest } from '../api/types.js';
 import { HttpError, bearer, header, notFound, parseBody, readChunks, readJson, unauthorized } from './http.js';
 import { MAX_OUTPUT_BODY_BYTES, OUTPUT_CONTENT_TYPE } from '../api/output-frames.js';
+import { holdThroughputGc } from '../core/gc-mode.js';
 import type { Router } from './router.js';
 import { Tasks, type TaskActor } from './tasks.js';
 import type { ClaimWaiters } from './waiters.js';
@@ -286,7 +287,14 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   router.post('/api/daemon/tasks/{task}/output', async ({ req, params }) => {
     const actor = await taskActor(app, req, true);
     if (header(req, 'content-type') !== OUTPUT_CONTENT_TYPE) throw new HttpError(415, `POST …/output takes ${OUTPUT_CONTENT_TYPE}`);
-    return [200, { ...STATUS_OK, ...(await app.tasks.output(actor, params.task!, await readChunks(req, MAX_OUTPUT_BODY_BYTES))) }];
+    // Bodies of up to 4 MiB, read and stored: V8 collects their garbage at once, not
+    // incrementally, while any is here (core/gc-mode.ts).
+    const release = holdThroughputGc();
+    try {
+      return [200, { ...STATUS_OK, ...(await app.tasks.output(actor, params.task!, await readChunks(req, MAX_OUTPUT_BODY_BYTES))) }];
+    } finally {
+      release();
+    }
   });
   router.post('/api/daemon/tasks/{task}/progress', async ({ req, params }) => {
     const actor = await taskActor(app, req, true);

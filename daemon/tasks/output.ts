@@ -59,9 +59,19 @@ export interface OutputStreamOptions {
   lowWaterBytes?: number;
   onPause?: () => void;
   onResume?: () => void;
+  /**
+   * Called when the stream floods (BULK_BYTES pushed within BULK_WINDOW_MS); the function
+   * it returns is called once the stream has drained (nothing queued, nothing in flight)
+   * or stopped. The daemon's is core/gc-mode.ts's holdThroughputGc.
+   */
+  onBulk?: () => () => void;
   backoffBaseMs?: number;
   backoffCapMs?: number;
 }
+
+/** Output bytes pushed within BULK_WINDOW_MS that make a stream a flood (onBulk). */
+const BULK_BYTES = 4 * 1024 * 1024;
+const BULK_WINDOW_MS = 1000;
 
 /** Accounting overhead of one queued message object beyond its content (memory, not wire). */
 const MSG_OVERHEAD = 96;
@@ -96,7 +106,7 @@ interface Queued {
 }
 
 export class OutputStream {
-  private readonly o: Required<Omit<OutputStreamOptions, 'ready' | 'isFinal' | 'onRetry' | 'onPause' | 'onResume' | 'postRaw' | 'isRawUnsupported'>> &
+  private readonly o: Required<Omit<OutputStreamOptions, 'ready' | 'isFinal' | 'onRetry' | 'onPause' | 'onResume' | 'postRaw' | 'isRawUnsupported' | 'onBulk'>> &
     OutputStreamOptions;
   private queue: Queued[] = [];
   private head = 0;
@@ -124,6 +134,10 @@ export class OutputStream {
   private readonly spareArenas: Buffer[] = [];
   /** Bytes of raw output an arena holds: a request body, and a quarter of the memory bound at most. */
   private readonly arenaBytes: number;
+  /** Bytes pushed since `bulkSince` (the flood check), and onBulk's release while it holds. */
+  private bulkBytes = 0;
+  private bulkSince = Date.now();
+  private bulkRelease: (() => void) | null = null;
   sentMessages = 0;
   sentBytes = 0;
   droppedMessages = 0;
@@ -186,6 +200,13 @@ export class OutputStream {
       this.queue.push(q);
       this.memBytes += q.mem;
       this.queuedWire += q.wire;
+      this.bulkBytes += q.wire;
+    }
+    if (this.bulkRelease === null && this.o.onBulk && this.bulkBytes >= BULK_BYTES) {
+      const now = Date.now();
+      if (now - this.bulkSince <= BULK_WINDOW_MS) this.bulkRelease = this.o.onBulk();
+      this.bulkBytes = 0;
+      this.bulkSince = now;
     }
     if (!this.paused && this.memBytes > this.o.highWaterBytes) {
       this.paused = true;
@@ -245,6 +266,7 @@ export class OutputStream {
       if (this.abort.signal.aborted || this.deadReason !== null) break;
       const waiting = this.queue.length - this.head;
       if (waiting === 0) {
+        if (inFlight.size === 0) this.endBulk();
         // Closing: done once nothing is in flight (a batch refused as raw comes back as JSON).
         if (this.closing && inFlight.size === 0) break;
         if (this.closing) await Promise.race(inFlight);
@@ -278,6 +300,7 @@ export class OutputStream {
       inFlight.add(sending);
     }
     await Promise.all(inFlight);
+    this.endBulk();
     // Stopped for good: drop what is left and never leave the producer paused.
     this.droppedMessages += this.queue.length - this.head;
     this.queue = [];
@@ -433,6 +456,14 @@ export class OutputStream {
       this.firstQueuedAt = Date.now() - this.o.flushMs; // the rest is overdue already
     }
     return batch;
+  }
+
+  /** Drained or stopped: the flood is over (a new one is judged afresh). */
+  private endBulk(): void {
+    this.bulkRelease?.();
+    this.bulkRelease = null;
+    this.bulkBytes = 0;
+    this.bulkSince = Date.now();
   }
 
   private maybeResume(): void {

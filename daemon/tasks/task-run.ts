@@ -22,6 +22,7 @@ import { TaskIsolation } from './isolation.js';
 import { longTimeout, sleep } from './timing.js';
 import type { RunningTaskInfo } from './types.js';
 import { IdleWatchdog } from './watchdog.js';
+import { holdThroughputGc } from '../../core/gc-mode.js';
 
 /** The platform calls a task makes. */
 export type TaskClient = Pick<
@@ -222,6 +223,7 @@ export class TaskRun {
         this.child?.resume();
       },
       ...(d.highWaterBytes ? { highWaterBytes: d.highWaterBytes, lowWaterBytes: Math.floor((d.highWaterBytes * 3) / 4) } : {}),
+      onBulk: holdThroughputGc,
     });
     const emit = (msgs: OutMessage[]): void => {
       for (const m of msgs) {

@@ -306,3 +306,32 @@ describe('OutputStream, raw output (our platform)', () => {
     expect(out.isPaused).toBe(false);
   });
 });
+
+describe('OutputStream, flood detection (onBulk)', () => {
+  const chunk = Buffer.alloc(64 * 1024 - 100, 0x61);
+  function counting() {
+    const c = { holds: 0, releases: 0 };
+    const onBulk = () => {
+      c.holds++;
+      return () => void c.releases++;
+    };
+    return { c, onBulk };
+  }
+
+  it('4 MiB within a second is a flood: one hold, released once the stream has drained', async () => {
+    const { c, onBulk } = counting();
+    const out = new OutputStream({ post: async () => {}, postRaw: async () => {}, onBulk, highWaterBytes: 64 * 1024 * 1024, lowWaterBytes: 48 * 1024 * 1024 });
+    for (let i = 0; i < 100; i++) out.push({ type: 'text', bytes: chunk }); // ~6.2 MiB at once
+    expect(c).toEqual({ holds: 1, releases: 0 });
+    await out.close();
+    expect(c).toEqual({ holds: 1, releases: 1 });
+  });
+
+  it('a trickle is not a flood', async () => {
+    const { c, onBulk } = counting();
+    const out = new OutputStream({ post: async () => {}, postRaw: async () => {}, onBulk, flushMs: 5 });
+    for (let i = 0; i < 20; i++) out.push({ type: 'text', bytes: chunk }); // 1.25 MiB
+    await out.close();
+    expect(c).toEqual({ holds: 0, releases: 0 });
+  });
+});

@@ -1,0 +1,68 @@
+// While task output floods through a process (the daemon reading a task's pipe, the
+// platform storing it), V8 collects garbage without incremental marking; otherwise with
+// it, as by default.
+//
+// Why: a flood's garbage is mostly outside the JS heap (a Buffer per pipe or socket
+// read, 16–64 KB each), and V8 answers that with a full collection every ~30 MB of it.
+// Done incrementally, each one marks in steps between JS, on a helper thread beside it
+// and with the write barrier on, for a heap of ~10 MB; done at once it is one pause of
+// ~10 ms. 256 MB through the `command` runtime (bench/tasks.mjs, alternating pairs):
+// daemon CPU 5.3 → 3.6 ms/MB and end to end 138–145 → 166–173 MB/s (3 pairs, the flag on
+// the daemon); platform CPU 4.1–4.5 → 2.9–3.1 ms/MB and 155–159 → 180–183 MB/s (3 pairs,
+// on the platform).
+// Why not always: the memory reducer, which gives the heap back after start-up and after
+// a burst, works by incremental marking: the idle daemon's RSS 60 s after ready was
+// 55.9 MB with it and 60.7 MB without (bench/idle.mjs). And a full pause grows with the
+// heap, which for a platform serving many daemons is larger.
+//
+// The flag is process-wide and V8 reads it whenever it decides to start a collection: it
+// is set when the first flood takes a hold, and set back LINGER_MS after the last one let
+// go (bursts a moment apart do not flip it each time). Like api/wasm-flags.ts, this changes
+// V8's flags at run time, so `node:` modules loaded afterwards compile without Node's code
+// cache; it happens only once output floods, long after start-up.
+import { setFlagsFromString } from 'node:v8';
+
+export const LINGER_MS = 1000;
+
+/**
+ * Holds on the throughput mode, counted: the function returned releases one (once).
+ * `setFlags` is V8's; a test passes its own.
+ */
+export function createGcMode(setFlags: (flags: string) => void = setFlagsFromString, lingerMs = LINGER_MS): () => () => void {
+  let holders = 0;
+  let on = false;
+  let restore: NodeJS.Timeout | null = null;
+  const set = (flags: string) => {
+    try {
+      setFlags(flags);
+    } catch {
+      // An engine without this flag: keep its defaults.
+    }
+  };
+  return () => {
+    holders++;
+    if (restore) {
+      clearTimeout(restore);
+      restore = null;
+    }
+    if (!on) {
+      on = true;
+      set('--no-incremental-marking');
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--holders > 0) return;
+      restore = setTimeout(() => {
+        restore = null;
+        on = false;
+        set('--incremental-marking');
+      }, lingerMs);
+      restore.unref();
+    };
+  };
+}
+
+/** The process's one. */
+export const holdThroughputGc = createGcMode();
