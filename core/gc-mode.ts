@@ -6,14 +6,14 @@
 // read, 16–64 KB each), and V8 answers that with a full collection every ~30 MB of it.
 // Done incrementally, each one marks in steps between JS, on a helper thread beside it
 // and with the write barrier on, for a heap of ~10 MB; done at once it is one pause of
-// ~10 ms. 256 MB through the `command` runtime (bench/tasks.mjs, alternating pairs):
-// daemon CPU 5.3 → 3.6 ms/MB and end to end 138–145 → 166–173 MB/s (3 pairs, the flag on
-// the daemon); platform CPU 4.1–4.5 → 2.9–3.1 ms/MB and 155–159 → 180–183 MB/s (3 pairs,
-// on the platform).
+// ~10 ms. 256 MB through the `command` runtime (bench/tasks.mjs, 3 alternating pairs,
+// both processes with it against both without): end to end 145–146 → 175–186 MB/s, daemon
+// CPU 5.0–5.3 → 3.7–3.9 ms/MB, platform 3.9–4.3 → 2.9–3.2.
 // Why not always: the memory reducer, which gives the heap back after start-up and after
 // a burst, works by incremental marking: the idle daemon's RSS 60 s after ready was
 // 55.9 MB with it and 60.7 MB without (bench/idle.mjs). And a full pause grows with the
-// heap, which for a platform serving many daemons is larger.
+// heap, which for a platform serving many daemons is larger: the platform holds it only
+// for a flood's large bodies (platform/routes.ts).
 //
 // The flag is process-wide and V8 reads it whenever it decides to start a collection: it
 // is set when the first flood takes a hold, and set back LINGER_MS after the last one let

@@ -17,6 +17,8 @@ import type { ClaimWaiters } from './waiters.js';
 const OK = { ok: true } as const;
 /** A heartbeat is `{"runtime_id": …}`; it is read before the credential is checked, so it is kept small. */
 const HEARTBEAT_BODY_LIMIT = 64 * 1024;
+/** A raw output body this large comes from a task that floods (see the output route). */
+const FLOOD_BODY_BYTES = 1024 * 1024;
 
 /** Multica's daemon compares the token's workspace directly; another one is 404, as there. */
 function requireOwnWorkspace(who: { workspace_id: string }, ws: string): void {
@@ -287,13 +289,15 @@ export function mountRoutes(router: Router, app: App, waiters: ClaimWaiters): vo
   router.post('/api/daemon/tasks/{task}/output', async ({ req, params }) => {
     const actor = await taskActor(app, req, true);
     if (header(req, 'content-type') !== OUTPUT_CONTENT_TYPE) throw new HttpError(415, `POST …/output takes ${OUTPUT_CONTENT_TYPE}`);
-    // Bodies of up to 4 MiB, read and stored: V8 collects their garbage at once, not
-    // incrementally, while any is here (core/gc-mode.ts).
-    const release = holdThroughputGc();
+    // A flooding task's bodies (agentd sends up to 2 MiB once a task floods): V8 collects
+    // their garbage at once, not incrementally, while one is here (core/gc-mode.ts). Not
+    // for the small bodies a task that prints now and then sends every flush: those would
+    // keep incremental marking off for as long as any task prints anything.
+    const release = Number(header(req, 'content-length')) >= FLOOD_BODY_BYTES ? holdThroughputGc() : null;
     try {
       return [200, { ...STATUS_OK, ...(await app.tasks.output(actor, params.task!, await readChunks(req, MAX_OUTPUT_BODY_BYTES))) }];
     } finally {
-      release();
+      release?.();
     }
   });
   router.post('/api/daemon/tasks/{task}/progress', async ({ req, params }) => {

@@ -202,12 +202,7 @@ export class OutputStream {
       this.queuedWire += q.wire;
       this.bulkBytes += q.wire;
     }
-    if (this.bulkRelease === null && this.o.onBulk && this.bulkBytes >= BULK_BYTES) {
-      const now = Date.now();
-      if (now - this.bulkSince <= BULK_WINDOW_MS) this.bulkRelease = this.o.onBulk();
-      this.bulkBytes = 0;
-      this.bulkSince = now;
-    }
+    if (this.bulkRelease === null && this.o.onBulk) this.checkBulk();
     if (!this.paused && this.memBytes > this.o.highWaterBytes) {
       this.paused = true;
       this.o.onPause?.();
@@ -296,7 +291,12 @@ export class OutputStream {
         }
         readyDone = true;
       }
-      const sending: Promise<void> = this.send(this.take()).finally(() => inFlight.delete(sending));
+      const sending: Promise<void> = this.send(this.take()).finally(() => {
+        inFlight.delete(sending);
+        // The last answer of a drained stream: the loop waits for a push, so the flood
+        // ends here (a batch refused as raw is queued again before this runs).
+        if (inFlight.size === 0 && this.head === this.queue.length) this.endBulk();
+      });
       inFlight.add(sending);
     }
     await Promise.all(inFlight);
@@ -372,7 +372,7 @@ export class OutputStream {
    * refused batch goes back into the queue in seq order (batches are cut again by JSON
    * size, which escaping can make up to 6 times larger). In seq order, not at the front:
    * with two raw batches in flight both are refused, and the one refused second went out
-   * before everything queued ahead of it (test/e2e/tasks-raw-fallback.test.ts). Batches
+   * before everything queued ahead of it (test/unit/tasks-output.test.ts). Batches
    * in flight together may still arrive in either order; the platform keeps them by seq.
    */
   private turnToJson(refused: Queued[]): void {
@@ -386,8 +386,10 @@ export class OutputStream {
       this.jsonify(q);
       this.queuedWire += q.wire; // take() counted it out of the queue
     }
-    // Their bytes are in the JSON now; no raw batch of theirs is in flight.
+    // Their bytes are in the JSON now; no raw batch of theirs is in flight. No arena is
+    // used again: the spares go too.
     for (const a of arenas) this.releaseArena(a);
+    this.spareArenas.length = 0;
     this.queue = [...refused, ...rest].sort((a, b) => a.seq - b.seq);
     this.head = 0;
     this.firstQueuedAt = Date.now() - this.o.flushMs;
@@ -427,7 +429,7 @@ export class OutputStream {
     this.memBytes -= a.buf.length;
     // Enough spares that a steady stream never allocates one: a 1 MiB arena that lived
     // through a minor GC is only freed by a full one.
-    if (this.spareArenas.length <= this.o.maxInFlight) this.spareArenas.push(a.buf);
+    if (this.raw && this.spareArenas.length <= this.o.maxInFlight) this.spareArenas.push(a.buf);
   }
 
   private take(): Queued[] {
@@ -456,6 +458,16 @@ export class OutputStream {
       this.firstQueuedAt = Date.now() - this.o.flushMs; // the rest is overdue already
     }
     return batch;
+  }
+
+  /** A flood: BULK_BYTES pushed within a window of BULK_WINDOW_MS, which starts again once it has passed. */
+  private checkBulk(): void {
+    const now = Date.now();
+    if (this.bulkBytes >= BULK_BYTES && now - this.bulkSince <= BULK_WINDOW_MS) {
+      this.bulkRelease = (this.o.onBulk as () => () => void)();
+    } else if (now - this.bulkSince <= BULK_WINDOW_MS) return;
+    this.bulkBytes = 0;
+    this.bulkSince = now;
   }
 
   /** Drained or stopped: the flood is over (a new one is judged afresh). */

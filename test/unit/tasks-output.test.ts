@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PlatformUnavailable, NotFound } from '../../api/errors.js';
 import type { TaskMessage } from '../../api/types.js';
 import { LineSplitter } from '../../daemon/tasks/lines.js';
@@ -253,6 +253,50 @@ describe('OutputStream, raw output (our platform)', () => {
     expect(out.droppedMessages).toBe(0);
   });
 
+  it('two raw batches refused in turn: the JSON posts start in seq order', async () => {
+    // A is refused at once and goes back as several JSON batches (escaping makes them
+    // larger); B is refused only once A's first JSON batch is being posted, while the
+    // rest of A still waits in the queue: B must not go before it.
+    let jsonStarted!: () => void;
+    const firstJson = new Promise<void>((r) => (jsonStarted = r));
+    let bRefused!: () => void;
+    const bDone = new Promise<void>((r) => (bRefused = r));
+    let rawCalls = 0;
+    const firstSeqs: number[] = [];
+    const got: Got[] = [];
+    const out = new OutputStream({
+      post: async (body: Buffer) => {
+        const msgs = (JSON.parse(body.toString()) as { messages: Got[] }).messages;
+        firstSeqs.push(msgs[0]!.seq);
+        got.push(...msgs);
+        if (firstSeqs.length === 1) {
+          jsonStarted();
+          await bDone;
+        }
+      },
+      postRaw: async () => {
+        const n = ++rawCalls;
+        if (n === 2) await firstJson;
+        await new Promise((r) => setImmediate(r));
+        if (n === 2) setImmediate(bRefused);
+        throw new NotFound('not found', { route: 'POST /api/daemon/tasks/x/output', status: 404 });
+      },
+      isRawUnsupported: (e) => e instanceof NotFound,
+      maxBatchBytes: 64 * 1024 + 16 * 1024,
+      maxRawBatchBytes: 64 * 1024 + 16 * 1024,
+      flushMs: 5,
+    });
+    // 6 KiB chunks stay raw (escaped 6 times larger they still fit a JSON batch); ten
+    // fill an arena, so A, B and a third arena.
+    const text = '\x01'.repeat(6 * 1024);
+    for (let i = 0; i < 30; i++) out.push({ type: 'text', bytes: Buffer.from(text) });
+    await out.close();
+    expect(rawCalls).toBe(2);
+    expect(firstSeqs.length).toBeGreaterThan(4);
+    expect(firstSeqs).toEqual([...firstSeqs].sort((a, b) => a - b));
+    expect(got.map((m) => m.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+
   it('refused while closing: the batch comes back as JSON before close resolves', async () => {
     const p = platform({ refuseRaw: 5 });
     const out = new OutputStream({ post: p.post, postRaw: p.postRaw, isRawUnsupported: (e) => e instanceof NotFound, flushMs: 1000 });
@@ -325,6 +369,39 @@ describe('OutputStream, flood detection (onBulk)', () => {
     expect(c).toEqual({ holds: 1, releases: 0 });
     await out.close();
     expect(c).toEqual({ holds: 1, releases: 1 });
+  });
+
+  it('the hold ends when the stream drains, without close', async () => {
+    const { c, onBulk } = counting();
+    const out = new OutputStream({ post: async () => {}, postRaw: async () => {}, onBulk, highWaterBytes: 64 * 1024 * 1024, lowWaterBytes: 48 * 1024 * 1024, flushMs: 5 });
+    for (let i = 0; i < 100; i++) out.push({ type: 'text', bytes: chunk });
+    expect(c).toEqual({ holds: 1, releases: 0 });
+    const until = Date.now() + 5000;
+    while (c.releases === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(out.sentMessages).toBe(100);
+    expect(c).toEqual({ holds: 1, releases: 1 });
+    // A second flood is a new hold.
+    for (let i = 0; i < 100; i++) out.push({ type: 'text', bytes: chunk });
+    expect(c).toEqual({ holds: 2, releases: 1 });
+    await out.close();
+    expect(c).toEqual({ holds: 2, releases: 2 });
+  });
+
+  it('4 MiB spread over more than a second is not a flood; the window starts again after a pause', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { c, onBulk } = counting();
+      const out = new OutputStream({ post: async () => {}, postRaw: async () => {}, onBulk, highWaterBytes: 64 * 1024 * 1024, lowWaterBytes: 48 * 1024 * 1024 });
+      for (let i = 0; i < 50; i++) out.push({ type: 'text', bytes: chunk }); // ~3.1 MiB
+      vi.setSystemTime(Date.now() + 1500);
+      for (let i = 0; i < 50; i++) out.push({ type: 'text', bytes: chunk }); // 6.2 MiB in all, 3.1 in this second
+      expect(c.holds).toBe(0);
+      for (let i = 0; i < 20; i++) out.push({ type: 'text', bytes: chunk }); // 4.4 MiB within this second
+      expect(c.holds).toBe(1);
+      await out.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a trickle is not a flood', async () => {
