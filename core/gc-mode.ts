@@ -30,7 +30,7 @@ export const LINGER_MS = 1000;
  */
 export function createGcMode(setFlags: (flags: string) => void = setFlagsFromString, lingerMs = LINGER_MS): () => () => void {
   let holders = 0;
-  let on = false;
+  // Pending while the last flood's linger runs: the mode is still on then.
   let restore: NodeJS.Timeout | null = null;
   const set = (flags: string) => {
     try {
@@ -40,15 +40,11 @@ export function createGcMode(setFlags: (flags: string) => void = setFlagsFromStr
     }
   };
   return () => {
-    holders++;
     if (restore) {
       clearTimeout(restore);
       restore = null;
-    }
-    if (!on) {
-      on = true;
-      set('--no-incremental-marking');
-    }
+    } else if (holders === 0) set('--no-incremental-marking');
+    holders++;
     let released = false;
     return () => {
       if (released) return;
@@ -56,7 +52,6 @@ export function createGcMode(setFlags: (flags: string) => void = setFlagsFromStr
       if (--holders > 0) return;
       restore = setTimeout(() => {
         restore = null;
-        on = false;
         set('--incremental-marking');
       }, lingerMs);
       restore.unref();

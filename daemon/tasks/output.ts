@@ -202,7 +202,7 @@ export class OutputStream {
       this.queuedWire += q.wire;
       this.bulkBytes += q.wire;
     }
-    if (this.bulkRelease === null && this.o.onBulk) this.checkBulk();
+    if (this.bulkRelease === null && this.o.onBulk) this.checkBulk(this.o.onBulk);
     if (!this.paused && this.memBytes > this.o.highWaterBytes) {
       this.paused = true;
       this.o.onPause?.();
@@ -261,7 +261,6 @@ export class OutputStream {
       if (this.abort.signal.aborted || this.deadReason !== null) break;
       const waiting = this.queue.length - this.head;
       if (waiting === 0) {
-        if (inFlight.size === 0) this.endBulk();
         // Closing: done once nothing is in flight (a batch refused as raw comes back as JSON).
         if (this.closing && inFlight.size === 0) break;
         if (this.closing) await Promise.race(inFlight);
@@ -461,11 +460,11 @@ export class OutputStream {
   }
 
   /** A flood: BULK_BYTES pushed within a window of BULK_WINDOW_MS, which starts again once it has passed. */
-  private checkBulk(): void {
+  private checkBulk(onBulk: () => () => void): void {
     const now = Date.now();
-    if (this.bulkBytes >= BULK_BYTES && now - this.bulkSince <= BULK_WINDOW_MS) {
-      this.bulkRelease = (this.o.onBulk as () => () => void)();
-    } else if (now - this.bulkSince <= BULK_WINDOW_MS) return;
+    const windowPassed = now - this.bulkSince > BULK_WINDOW_MS;
+    if (!windowPassed && this.bulkBytes < BULK_BYTES) return;
+    if (!windowPassed) this.bulkRelease = onBulk();
     this.bulkBytes = 0;
     this.bulkSince = now;
   }
